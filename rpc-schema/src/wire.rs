@@ -1,0 +1,302 @@
+//! Messages of the binary wire protocol between hook layer, daemon and agent.
+//!
+//! Every frame carries one [`Envelope`]: a request id and a [`Message`]. A request gets exactly
+//! one response with the same id ([`Message::Failure`] when it fails). Stream traffic
+//! ([`Message::StreamData`] and friends) and pings use id 0 and get no response.
+//!
+//! Who sends what:
+//! - layer → daemon: `Hello`, file and DNS requests, `OutgoingTcp`, `OutgoingUdp`, `Ping`, `Bye`;
+//! - daemon → agent: `Hello`, `EnvGet`, file and DNS requests, `TcpConnect`, `UdpConnect`,
+//!   stream messages, `Ping`, `Bye`;
+//! - agent → daemon: responses and stream messages.
+//!
+//! Paths, environment entries and file contents are bytes: Unix paths need not be UTF-8.
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::LayerPolicy;
+
+/// One frame's payload: a request id (0 for messages that expect no response) and a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub id: u64,
+    pub message: Message,
+}
+
+/// Which side opened the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// A hook layer inside a user process, talking to the daemon's session proxy.
+    Layer,
+    /// The daemon, talking to an agent.
+    Daemon,
+}
+
+/// First message on every connection, from the side that connected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol_version: u32,
+    pub role: Role,
+    /// The session token (layer → daemon) or the agent token (daemon → agent).
+    pub token: String,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// Process id of the sender, for logs.
+    #[serde(default)]
+    pub pid: u32,
+}
+
+/// Accepting answer to [`Hello`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HelloOk {
+    pub protocol_version: u32,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// What the layer must enforce; set by the daemon when answering a layer.
+    #[serde(default)]
+    pub policy: Option<LayerPolicy>,
+}
+
+/// Address family asked for in a DNS lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Family {
+    Any,
+    V4,
+    V6,
+}
+
+/// A timestamp as seconds and nanoseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Timestamp {
+    pub sec: i64,
+    pub nsec: u32,
+}
+
+/// What `stat` tells about a file in the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FileMeta {
+    pub dev: u64,
+    pub ino: u64,
+    /// File type and permission bits, as in `st_mode`.
+    pub mode: u32,
+    pub nlink: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub rdev: u64,
+    pub size: u64,
+    pub blksize: u64,
+    pub blocks: u64,
+    pub atime: Timestamp,
+    pub mtime: Timestamp,
+    pub ctime: Timestamp,
+}
+
+/// One entry of a directory listing in the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirEntry {
+    #[serde(with = "serde_bytes")]
+    pub name: Vec<u8>,
+    pub ino: u64,
+    /// File type as in `d_type` (`DT_REG`, `DT_DIR`, ...).
+    pub kind: u8,
+}
+
+/// One environment variable of the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvVar {
+    #[serde(with = "serde_bytes")]
+    pub name: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    pub value: Vec<u8>,
+}
+
+/// Every message of the protocol. Requests name their response in their doc.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Message {
+    /// Opens a connection. Response: [`Message::HelloOk`] or [`Message::HelloRefused`].
+    Hello(Hello),
+    HelloOk(HelloOk),
+    /// The connection is refused; `reason` says why and what to do. The sender then closes.
+    HelloRefused {
+        reason: String,
+    },
+
+    /// Keep-alive, id 0, no response expected beyond [`Message::Pong`].
+    Ping,
+    Pong,
+    /// The sender is closing the connection on purpose.
+    Bye,
+
+    /// The target's environment. Response: [`Message::EnvVars`].
+    EnvGet,
+    EnvVars(Vec<EnvVar>),
+
+    /// Part of a file's content, `len` bytes from `offset`.
+    /// Response: [`Message::FileData`].
+    FileRead {
+        #[serde(with = "serde_bytes")]
+        path: Vec<u8>,
+        offset: u64,
+        len: u64,
+    },
+    /// `meta` describes the whole file; `eof` is set when `data` reaches its end.
+    FileData {
+        meta: FileMeta,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+        eof: bool,
+    },
+    /// `stat` (`follow`) or `lstat`. Response: [`Message::FileStatus`].
+    FileStat {
+        #[serde(with = "serde_bytes")]
+        path: Vec<u8>,
+        follow: bool,
+    },
+    FileStatus(FileMeta),
+    /// `access(path, mode)` with `mode` as in `R_OK|W_OK|X_OK`. Response: [`Message::Done`].
+    FileAccess {
+        #[serde(with = "serde_bytes")]
+        path: Vec<u8>,
+        mode: i32,
+    },
+    /// Response: [`Message::Path`] with the link's content.
+    FileReadlink {
+        #[serde(with = "serde_bytes")]
+        path: Vec<u8>,
+    },
+    /// The absolute path with every symlink resolved inside the target's root.
+    /// Response: [`Message::Path`].
+    FileRealpath {
+        #[serde(with = "serde_bytes")]
+        path: Vec<u8>,
+    },
+    Path(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Response: [`Message::DirEntries`] (without `.` and `..`).
+    FileReadDir {
+        #[serde(with = "serde_bytes")]
+        path: Vec<u8>,
+    },
+    DirEntries(Vec<DirEntry>),
+    /// Replace (or, with `append`, extend) a file's content; creates it with `mode` if missing.
+    /// Response: [`Message::Done`].
+    FileWrite {
+        #[serde(with = "serde_bytes")]
+        path: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+        append: bool,
+        mode: u32,
+    },
+    /// Response: [`Message::Done`].
+    FileUnlink {
+        #[serde(with = "serde_bytes")]
+        path: Vec<u8>,
+    },
+    /// Response: [`Message::Done`].
+    FileMkdir {
+        #[serde(with = "serde_bytes")]
+        path: Vec<u8>,
+        mode: u32,
+    },
+    /// Response: [`Message::Done`].
+    FileRmdir {
+        #[serde(with = "serde_bytes")]
+        path: Vec<u8>,
+    },
+    /// Response: [`Message::Done`].
+    FileRename {
+        #[serde(with = "serde_bytes")]
+        from: Vec<u8>,
+        #[serde(with = "serde_bytes")]
+        to: Vec<u8>,
+    },
+
+    /// Resolve a name with the target's resolver (its resolv.conf and hosts).
+    /// Response: [`Message::DnsAnswer`]; an empty `addrs` means the name does not exist.
+    DnsLookup {
+        name: String,
+        family: Family,
+    },
+    DnsAnswer {
+        canonical_name: Option<String>,
+        addrs: Vec<IpAddr>,
+    },
+
+    /// Layer → daemon: connect the user process's TCP socket, bound to `local_port`, to `addr`
+    /// from the target's network. Response: [`Message::OutgoingReady`]; the layer then connects
+    /// the socket to `proxy_addr`, where the daemon relays it.
+    OutgoingTcp {
+        addr: SocketAddr,
+        local_port: u16,
+    },
+    /// Layer → daemon: relay datagrams between the user process's UDP socket, bound to
+    /// `local_port`, and `addr` in the target's network. Response: [`Message::OutgoingReady`];
+    /// datagrams sent to `proxy_addr` reach `addr`, replies come from `proxy_addr`.
+    OutgoingUdp {
+        addr: SocketAddr,
+        local_port: u16,
+    },
+    OutgoingReady {
+        proxy_addr: SocketAddr,
+    },
+
+    /// Daemon → agent: open stream `stream` as a TCP connection to `addr` from the target's
+    /// network. Response: [`Message::Done`] once connected.
+    TcpConnect {
+        stream: u64,
+        addr: SocketAddr,
+    },
+    /// Daemon → agent: open stream `stream` as a UDP socket connected to `addr` in the target's
+    /// network; each [`Message::StreamData`] is one datagram. Response: [`Message::Done`].
+    UdpConnect {
+        stream: u64,
+        addr: SocketAddr,
+    },
+    /// Bytes (TCP) or one datagram (UDP) on an open stream. Id 0.
+    StreamData {
+        stream: u64,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    /// The receiver wrote `bytes` more of this stream's data out: the sender may send that
+    /// much more (flow control, see [`STREAM_WINDOW`]). Id 0.
+    StreamAck {
+        stream: u64,
+        bytes: u64,
+    },
+    /// The sender will send no more data on this stream (TCP half-close). Id 0.
+    StreamEof {
+        stream: u64,
+    },
+    /// The stream is gone (error or abort); `errno` says why when known. Id 0.
+    StreamReset {
+        stream: u64,
+        errno: i32,
+    },
+
+    /// Generic success for requests with nothing to return.
+    Done,
+    /// A request failed. `errno` is what the user process should see; `message` is for logs.
+    Failure {
+        errno: i32,
+        message: String,
+    },
+}
+
+/// Bytes of TCP stream data a sender may have in flight, unacknowledged, per stream.
+pub const STREAM_WINDOW: u64 = 512 * 1024;
+
+/// Largest `len` a [`Message::FileRead`] may ask for; larger files are read in parts.
+pub const FILE_READ_CHUNK: u64 = 4 * 1024 * 1024;
+
+impl Message {
+    /// A failure response carrying `errno`.
+    pub fn failure(errno: i32, message: impl Into<String>) -> Message {
+        Message::Failure {
+            errno,
+            message: message.into(),
+        }
+    }
+}
