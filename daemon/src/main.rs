@@ -1,1 +1,86 @@
-fn main() {}
+//! `tether`: the per-user daemon and the command line that talks to it.
+//!
+//! # Layout
+//! - CLI: [`exec`] (`tether exec`), [`client`] (find or start the daemon).
+//! - Daemon: [`server`] (sockets, lifecycle), [`api`] (JSON-RPC handlers), [`state`],
+//!   [`sessions`], [`agents`] (agent pool), [`agent_link`] (wire connection to an agent),
+//!   [`proxy`] (hook layers' session proxy), [`relay`] (byte streams).
+//! - Shared: [`config`], [`launch_env`], [`target`], [`paths`], [`peer`], [`token`], [`logging`].
+
+mod agent_link;
+mod agents;
+mod api;
+mod client;
+mod config;
+mod exec;
+mod launch_env;
+mod logging;
+mod paths;
+mod peer;
+mod proxy;
+mod relay;
+mod server;
+mod sessions;
+mod state;
+mod target;
+mod token;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "tether", version, about = "Run a local process in the context of a pod, process or container")]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Run the per-user daemon (normally started on demand).
+    Daemon {
+        /// Log to stderr instead of the log file.
+        #[arg(long)]
+        foreground: bool,
+    },
+    /// Run a command on this machine in the context of a target.
+    Exec {
+        /// The target: pid/<pid> or container/<name-or-id>.
+        #[arg(long, short)]
+        target: String,
+        /// A JSON config file.
+        #[arg(long, short)]
+        config: Option<std::path::PathBuf>,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("starting the tokio runtime");
+    let outcome = match cli.command {
+        Commands::Daemon { foreground } => runtime.block_on(run_daemon(foreground)).map(|()| 0),
+        Commands::Exec { target, config, command } => {
+            runtime.block_on(exec::run(exec::ExecArgs { target, config, command }))
+        }
+    };
+    match outcome {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("tether: error: {err:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn run_daemon(foreground: bool) -> anyhow::Result<()> {
+    let paths = paths::UserPaths::for_current_user()?;
+    let _guard = if foreground {
+        logging::to_stderr();
+        None
+    } else {
+        Some(logging::to_file(&paths.log_dir))
+    };
+    server::run(paths).await
+}

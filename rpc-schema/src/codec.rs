@@ -88,6 +88,42 @@ fn decode_payload(payload: &[u8]) -> Result<Envelope, CodecError> {
     ciborium::from_reader(payload).map_err(|err| CodecError::Malformed(err.to_string()))
 }
 
+/// The same frames as a `tokio_util` codec, for async peers.
+#[cfg(feature = "tokio-codec")]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FrameCodec;
+
+#[cfg(feature = "tokio-codec")]
+impl tokio_util::codec::Decoder for FrameCodec {
+    type Item = Envelope;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<Envelope>, CodecError> {
+        match decode(src)? {
+            Some((envelope, used)) => {
+                let _ = src.split_to(used);
+                Ok(Some(envelope))
+            }
+            None => {
+                if let Some(len) = payload_len(src)? {
+                    src.reserve(HEADER_LEN + len - src.len());
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+#[cfg(feature = "tokio-codec")]
+impl tokio_util::codec::Encoder<Envelope> for FrameCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, envelope: Envelope, dst: &mut bytes::BytesMut) -> Result<(), CodecError> {
+        dst.extend_from_slice(&encode(&envelope)?);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 //! workspace crate and pulls in no runtime, so the hook layer can link it.
 //!
 //! # Layout
+//! - [`api`]: the daemon's JSON-RPC editor API (methods, types, error codes).
 //! - [`wire`]: the messages of the binary wire protocol (hello, env, files, DNS, outgoing
 //!   streams, close, ping).
 //! - [`codec`]: length-prefixed frames carrying CBOR-encoded [`wire::Envelope`]s.
@@ -28,6 +29,7 @@
 //! - sending a new variant to a peer that did not announce its capability;
 //! - changing the frame layout in [`codec`].
 
+pub mod api;
 pub mod codec;
 pub mod policy;
 pub mod startup;

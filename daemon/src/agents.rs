@@ -1,0 +1,144 @@
+//! The agent pool: one agent per target, started as a child process for local targets, kept
+//! and reused across sessions while its connection lives.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tether_rpc_schema::startup::{AgentStartup, StartupFailure};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+
+use crate::agent_link::{AgentLink, LinkError};
+use crate::target::Target;
+use crate::token;
+
+/// How long an agent may take to report that it is ready.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Seconds an agent stays up with no daemon connection.
+const AGENT_IDLE_SECS: u32 = 60;
+
+/// Why no agent is available for a target.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The target does not exist.
+    #[error("{0}")]
+    TargetNotFound(String),
+    /// The agent may not enter the target.
+    #[error("{0}")]
+    NotPermitted(String),
+    /// The agent could not start or be reached; the message says why.
+    #[error("{0}")]
+    StartFailed(String),
+}
+
+/// A running agent and the daemon's connection to it.
+pub struct Agent {
+    pub link: AgentLink,
+    pub target_pid: u32,
+    /// Kept so the agent is killed when the pool forgets it.
+    _child: Child,
+}
+
+/// Agents by target.
+pub struct AgentPool {
+    agent_path: PathBuf,
+    log_path: PathBuf,
+    agents: Mutex<HashMap<Target, Arc<Agent>>>,
+}
+
+impl AgentPool {
+    pub fn new(agent_path: PathBuf, log_path: PathBuf) -> AgentPool {
+        AgentPool { agent_path, log_path, agents: Mutex::default() }
+    }
+
+    /// The live agent for `target`, starting one if there is none.
+    pub async fn get(&self, target: &Target) -> Result<Arc<Agent>, AgentError> {
+        let mut agents = self.agents.lock().await;
+        if let Some(agent) = agents.get(target) {
+            if !agent.link.is_closed() {
+                return Ok(agent.clone());
+            }
+            tracing::info!(%target, "agent connection lost; starting a new agent");
+        }
+        let agent = Arc::new(self.start(target).await?);
+        agents.insert(target.clone(), agent.clone());
+        Ok(agent)
+    }
+
+    /// How many agents are running.
+    pub async fn len(&self) -> usize {
+        self.agents.lock().await.len()
+    }
+
+    async fn start(&self, target: &Target) -> Result<Agent, AgentError> {
+        if let Target::Pid(pid) = target {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                return Err(AgentError::TargetNotFound(format!("no process with pid {pid}")));
+            }
+        }
+        let token = token::random();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .map_err(|err| AgentError::StartFailed(format!("cannot open {}: {err}", self.log_path.display())))?;
+        let mut command = Command::new(&self.agent_path);
+        match target {
+            Target::Pid(pid) => command.arg("--pid").arg(pid.to_string()),
+            Target::Container(name) => command.arg("--container-id").arg(name),
+        };
+        command
+            .args(["--listen", "127.0.0.1:0", "--idle-timeout", &AGENT_IDLE_SECS.to_string()])
+            .env("TETHER_AGENT_TOKEN", &token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|err| {
+            AgentError::StartFailed(format!("cannot run the agent {}: {err}", self.agent_path.display()))
+        })?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut first_line = String::new();
+        let read = tokio::time::timeout(STARTUP_TIMEOUT, BufReader::new(stdout).read_line(&mut first_line)).await;
+        let startup = match read {
+            Err(_) => {
+                return Err(AgentError::StartFailed(format!(
+                    "the agent for {target} did not report ready within {}s; see {}",
+                    STARTUP_TIMEOUT.as_secs(),
+                    self.log_path.display()
+                )))
+            }
+            Ok(Err(err)) => return Err(AgentError::StartFailed(format!("reading the agent's report: {err}"))),
+            Ok(Ok(0)) => {
+                let status = child.wait().await.map(|s| s.to_string()).unwrap_or_default();
+                return Err(AgentError::StartFailed(format!(
+                    "the agent for {target} exited ({status}) without a report; see {}",
+                    self.log_path.display()
+                )));
+            }
+            Ok(Ok(_)) => serde_json::from_str::<AgentStartup>(&first_line)
+                .map_err(|err| AgentError::StartFailed(format!("the agent's report is not valid: {err}")))?,
+        };
+        let (listen, target_pid) = match startup {
+            AgentStartup::Ready { listen, target_pid } => (listen, target_pid),
+            AgentStartup::Failed { kind, message } => {
+                return Err(match kind {
+                    StartupFailure::TargetNotFound => AgentError::TargetNotFound(message),
+                    StartupFailure::NotPermitted => AgentError::NotPermitted(message),
+                    _ => AgentError::StartFailed(message),
+                })
+            }
+        };
+        let addr = listen
+            .parse()
+            .map_err(|_| AgentError::StartFailed(format!("the agent reported a bad address {listen:?}")))?;
+        let link = AgentLink::connect(addr, &token).await.map_err(|err: LinkError| AgentError::StartFailed(err.to_string()))?;
+        tracing::info!(%target, target_pid, "agent ready");
+        Ok(Agent { link, target_pid, _child: child })
+    }
+}

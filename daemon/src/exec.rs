@@ -1,0 +1,101 @@
+//! `tether exec`: prepares a session for a target, runs the command with the launch
+//! environment, forwards signals to it, ends the session when it exits and exits the same way.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+
+use anyhow::Context;
+use jsonrpsee::core::client::ClientT;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tether_rpc_schema::api::{methods, Launch, SessionEndParams, SessionPrepareParams, SessionPrepared};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::client;
+use crate::paths::UserPaths;
+
+/// What `tether exec` was asked to do.
+pub struct ExecArgs {
+    pub target: String,
+    pub config: Option<std::path::PathBuf>,
+    pub command: Vec<String>,
+}
+
+/// Runs the command in the target's context; returns the exit code for the CLI.
+pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
+    let paths = UserPaths::for_current_user()?;
+    let daemon = client::connect_or_start(&paths).await?;
+    let (program, program_args) = args.command.split_first().context("no command given after --")?;
+    let cwd = std::env::current_dir().context("reading the working directory")?;
+    let config_path = match &args.config {
+        Some(path) => Some(std::path::absolute(path).context("resolving the config path")?.display().to_string()),
+        None => None,
+    };
+    let host_env: BTreeMap<String, String> = std::env::vars().collect();
+    let params = SessionPrepareParams {
+        target: Some(args.target.clone()),
+        config_path,
+        launch: Launch {
+            debug_type: None,
+            program: program.clone(),
+            args: program_args.to_vec(),
+            cwd: Some(cwd.display().to_string()),
+            env: host_env,
+        },
+    };
+    let prepared: SessionPrepared =
+        daemon.request(methods::SESSION_PREPARE, [params]).await.map_err(client::describe)?;
+    for warning in &prepared.warnings {
+        eprintln!("tether: warning: {warning}");
+    }
+    let mut command = Command::new(program);
+    command.args(program_args).envs(&prepared.env);
+    for name in &prepared.unset {
+        command.env_remove(name);
+    }
+    let spawned = command.spawn().with_context(|| format!("cannot run {program}"));
+    let code = match spawned {
+        Ok(child) => wait_forwarding_signals(child).await?,
+        Err(err) => {
+            end_session(&daemon, &prepared.session_id).await;
+            return Err(err);
+        }
+    };
+    end_session(&daemon, &prepared.session_id).await;
+    Ok(code)
+}
+
+async fn end_session(daemon: &jsonrpsee::ws_client::WsClient, session_id: &str) {
+    let params = SessionEndParams { session_id: session_id.to_string() };
+    if let Err(err) = daemon.request::<(), _>(methods::SESSION_END, [params]).await {
+        eprintln!("tether: warning: could not end session {session_id}: {}", client::describe(err));
+    }
+}
+
+/// Waits for the child, passing on the signals a terminal or supervisor sends to us; returns
+/// the exit code a shell would report (128 + signal when killed).
+async fn wait_forwarding_signals(child: std::process::Child) -> anyhow::Result<i32> {
+    let pid = Pid::from_raw(child.id() as i32);
+    let mut waiter = tokio::task::spawn_blocking(move || {
+        let mut child = child;
+        child.wait()
+    });
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut quit = signal(SignalKind::quit())?;
+    loop {
+        let forwarded = tokio::select! {
+            status = &mut waiter => {
+                let status = status??;
+                return Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)));
+            }
+            _ = interrupt.recv() => Signal::SIGINT,
+            _ = terminate.recv() => Signal::SIGTERM,
+            _ = hangup.recv() => Signal::SIGHUP,
+            _ = quit.recv() => Signal::SIGQUIT,
+        };
+        let _ = kill(pid, forwarded);
+    }
+}

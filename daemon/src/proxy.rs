@@ -1,0 +1,209 @@
+//! The session proxy: serves the hook layers of every session on one Unix socket, forwarding
+//! their file and DNS requests to the session's agent and relaying their outgoing connections.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use tether_rpc_schema::codec::FrameCodec;
+use tether_rpc_schema::wire::{Envelope, HelloOk, Message, Role};
+use tether_rpc_schema::PROTOCOL_VERSION;
+use tokio::net::{TcpListener, UdpSocket, UnixListener, UnixStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::codec::Framed;
+
+use crate::agent_link::{AgentStream, LinkError};
+use crate::relay;
+use crate::sessions::{Session, Sessions};
+
+/// How long a prepared outgoing connection waits for the user process to connect.
+const PENDING_TTL: Duration = Duration::from_secs(30);
+
+/// Loopback listeners that user sockets connect to in place of their real destination.
+pub struct TcpProxy {
+    v4: SocketAddr,
+    v6: Option<SocketAddr>,
+    /// Agent streams waiting for the user socket bound to this local port.
+    pending: Mutex<HashMap<u16, (AgentStream, Instant)>>,
+}
+
+impl TcpProxy {
+    /// Binds the loopback listeners and starts accepting.
+    pub async fn start(shutdown_rx: watch::Receiver<bool>) -> std::io::Result<Arc<TcpProxy>> {
+        let v4_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let v6_listener = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).await.ok();
+        let proxy = Arc::new(TcpProxy {
+            v4: v4_listener.local_addr()?,
+            v6: v6_listener.as_ref().and_then(|listener| listener.local_addr().ok()),
+            pending: Mutex::default(),
+        });
+        tokio::spawn(proxy.clone().accept(v4_listener, shutdown_rx.clone()));
+        if let Some(listener) = v6_listener {
+            tokio::spawn(proxy.clone().accept(listener, shutdown_rx));
+        }
+        Ok(proxy)
+    }
+
+    fn expect(&self, local_port: u16, stream: AgentStream) {
+        let mut pending = self.pending.lock().expect("pending lock");
+        pending.retain(|_, (_, since)| since.elapsed() < PENDING_TTL);
+        pending.insert(local_port, (stream, Instant::now()));
+    }
+
+    fn address_for(&self, destination: &SocketAddr) -> SocketAddr {
+        match (destination, self.v6) {
+            (SocketAddr::V6(_), Some(v6)) => v6,
+            _ => self.v4,
+        }
+    }
+
+    async fn accept(self: Arc<Self>, listener: TcpListener, mut shutdown_rx: watch::Receiver<bool>) {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = shutdown_rx.changed() => return,
+            };
+            let Ok((user, peer)) = accepted else { continue };
+            if !peer.ip().is_loopback() {
+                continue;
+            }
+            let stream = self.pending.lock().expect("pending lock").remove(&peer.port());
+            match stream {
+                Some((stream, _)) => {
+                    tokio::spawn(relay::relay_tcp(user, stream));
+                }
+                None => tracing::warn!(%peer, "refusing a loopback connection that no hook layer announced"),
+            }
+        }
+    }
+}
+
+/// Accepts hook-layer connections until shutdown.
+pub async fn serve(
+    listener: UnixListener,
+    sessions: Arc<Sessions>,
+    tcp_proxy: Arc<TcpProxy>,
+    mut shutdown_rx: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown_rx.changed() => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        if !crate::peer::same_user(&stream) {
+            tracing::warn!("refusing a hook layer of another user");
+            continue;
+        }
+        tokio::spawn(serve_layer(stream, sessions.clone(), tcp_proxy.clone()));
+    }
+}
+
+async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy: Arc<TcpProxy>) {
+    let mut framed = Framed::new(stream, FrameCodec);
+    let Some(Ok(first)) = framed.next().await else { return };
+    let session = match first.message {
+        Message::Hello(hello) if hello.role == Role::Layer => {
+            let refusal = if hello.protocol_version != PROTOCOL_VERSION {
+                Some(format!(
+                    "hook layer speaks protocol {} but the daemon speaks {PROTOCOL_VERSION}; restart the process so it loads the current layer",
+                    hello.protocol_version
+                ))
+            } else {
+                None
+            };
+            match (refusal, sessions.by_token(&hello.token)) {
+                (None, Some(session)) => {
+                    tracing::debug!(session = %session.id, pid = hello.pid, "hook layer connected");
+                    session
+                }
+                (refusal, _) => {
+                    let reason = refusal.unwrap_or_else(|| "unknown or ended session".to_string());
+                    let _ = framed.send(Envelope { id: first.id, message: Message::HelloRefused { reason } }).await;
+                    return;
+                }
+            }
+        }
+        _ => return,
+    };
+    let hello_ok = HelloOk { protocol_version: PROTOCOL_VERSION, capabilities: Vec::new(), policy: Some(session.policy.clone()) };
+    if framed.send(Envelope { id: first.id, message: Message::HelloOk(hello_ok) }).await.is_err() {
+        return;
+    }
+    let mut udp_relays = JoinSet::new();
+    while let Some(Ok(envelope)) = framed.next().await {
+        let response = match envelope.message {
+            Message::Bye => break,
+            Message::Ping => Message::Pong,
+            Message::OutgoingTcp { addr, local_port } => outgoing_tcp(&session, &tcp_proxy, addr, local_port).await,
+            Message::OutgoingUdp { addr, local_port } => outgoing_udp(&session, &mut udp_relays, addr, local_port).await,
+            request @ (Message::FileRead { .. }
+            | Message::FileStat { .. }
+            | Message::FileAccess { .. }
+            | Message::FileReadlink { .. }
+            | Message::FileRealpath { .. }
+            | Message::FileReadDir { .. }
+            | Message::FileWrite { .. }
+            | Message::FileUnlink { .. }
+            | Message::FileMkdir { .. }
+            | Message::FileRmdir { .. }
+            | Message::FileRename { .. }
+            | Message::DnsLookup { .. }) => session.agent.link.request(request).await.unwrap_or_else(link_failure),
+            other => Message::failure(nix::errno::Errno::ENOSYS as i32, format!("not a layer request: {}", variant_name(&other))),
+        };
+        if framed.send(Envelope { id: envelope.id, message: response }).await.is_err() {
+            break;
+        }
+    }
+    udp_relays.abort_all();
+}
+
+async fn outgoing_tcp(session: &Session, tcp_proxy: &TcpProxy, addr: SocketAddr, local_port: u16) -> Message {
+    match session.agent.link.open_stream(|stream| Message::TcpConnect { stream, addr }).await {
+        Ok(stream) => {
+            tcp_proxy.expect(local_port, stream);
+            Message::OutgoingReady { proxy_addr: tcp_proxy.address_for(&addr) }
+        }
+        Err(Ok(failure)) => failure,
+        Err(Err(err)) => link_failure(err),
+    }
+}
+
+async fn outgoing_udp(session: &Session, relays: &mut JoinSet<()>, addr: SocketAddr, local_port: u16) -> Message {
+    let loopback = match addr {
+        SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+    };
+    let relay_socket = match UdpSocket::bind((loopback, 0)).await {
+        Ok(socket) => socket,
+        Err(err) => return Message::failure(err.raw_os_error().unwrap_or(nix::errno::Errno::EIO as i32), err.to_string()),
+    };
+    let proxy_addr = match relay_socket.local_addr() {
+        Ok(proxy_addr) => proxy_addr,
+        Err(err) => return Message::failure(nix::errno::Errno::EIO as i32, err.to_string()),
+    };
+    match session.agent.link.open_stream(|stream| Message::UdpConnect { stream, addr }).await {
+        Ok(stream) => {
+            relays.spawn(relay::relay_udp(relay_socket, SocketAddr::new(loopback, local_port), stream));
+            Message::OutgoingReady { proxy_addr }
+        }
+        Err(Ok(failure)) => failure,
+        Err(Err(err)) => link_failure(err),
+    }
+}
+
+/// What the user process sees when the agent connection fails.
+fn link_failure(err: LinkError) -> Message {
+    let errno = match err {
+        LinkError::Timeout => nix::errno::Errno::ETIMEDOUT,
+        _ => nix::errno::Errno::EIO,
+    };
+    Message::failure(errno as i32, err.to_string())
+}
+
+fn variant_name(message: &Message) -> String {
+    format!("{message:?}").split([' ', '(', '{']).next().unwrap_or_default().to_string()
+}

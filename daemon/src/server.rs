@@ -1,0 +1,105 @@
+//! `tether daemon`: takes the per-user lock, binds the API and proxy sockets (0600 in the 0700
+//! runtime directory) and serves until asked to stop.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use nix::fcntl::{Flock, FlockArg};
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+
+use crate::agents::AgentPool;
+use crate::paths::{self, UserPaths};
+use crate::proxy::{self, TcpProxy};
+use crate::sessions::Sessions;
+use crate::state::Daemon;
+
+/// Runs the daemon until `daemon.shutdown` or SIGTERM/SIGINT.
+pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
+    let lock_file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(paths.lock_file())
+        .with_context(|| format!("opening {}", paths.lock_file().display()))?;
+    let _lock = match Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => lock,
+        Err(_) => bail!("another tether daemon is already running for this user (lock {})", paths.lock_file().display()),
+    };
+    let api_listener = bind_private(&paths.api_socket())?;
+    let proxy_listener = bind_private(&paths.proxy_socket())?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let daemon = Arc::new(Daemon {
+        agents: AgentPool::new(
+            paths::companion("tether-agent", "TETHER_AGENT_PATH")?,
+            paths.log_dir.join("agent.log"),
+        ),
+        layer_path: paths::companion("libtether_layer.so", "TETHER_LAYER_PATH")?,
+        sessions: Arc::new(Sessions::default()),
+        tcp_proxy: TcpProxy::start(shutdown_rx.clone()).await.context("binding the loopback proxy")?,
+        paths,
+        started: Instant::now(),
+        shutdown_tx,
+    });
+    tokio::spawn(proxy::serve(proxy_listener, daemon.sessions.clone(), daemon.tcp_proxy.clone(), shutdown_rx.clone()));
+    tokio::spawn(serve_api(api_listener, daemon.clone(), shutdown_rx.clone()));
+    tracing::info!(pid = std::process::id(), runtime_dir = %daemon.paths.runtime_dir.display(), "daemon started");
+    wait_for_stop(shutdown_rx).await;
+    tracing::info!(
+        sessions = daemon.sessions.len(),
+        agents = daemon.agents.len().await,
+        uptime_secs = daemon.started.elapsed().as_secs(),
+        "daemon stopping"
+    );
+    let _ = fs::remove_file(daemon.paths.api_socket());
+    let _ = fs::remove_file(daemon.paths.proxy_socket());
+    Ok(())
+}
+
+/// Binds a Unix socket only this user may connect to, replacing a stale one.
+fn bind_private(path: &Path) -> anyhow::Result<UnixListener> {
+    let _ = fs::remove_file(path);
+    let listener = UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+async fn serve_api(listener: UnixListener, daemon: Arc<Daemon>, mut shutdown_rx: watch::Receiver<bool>) {
+    let (stop_handle, server_handle) = jsonrpsee::server::stop_channel();
+    let service_builder = jsonrpsee::server::Server::builder().to_service_builder();
+    let methods = crate::api::module(daemon.clone());
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown_rx.changed() => break,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        if !crate::peer::same_user(&stream) {
+            tracing::warn!("refusing an API client of another user");
+            continue;
+        }
+        let service = service_builder.clone().build(methods.clone(), stop_handle.clone());
+        let stopped = stop_handle.clone().shutdown();
+        tokio::spawn(async move {
+            if let Err(err) = jsonrpsee::server::serve_with_graceful_shutdown(stream, service, stopped).await {
+                tracing::debug!(%err, "api connection ended");
+            }
+        });
+    }
+    let _ = server_handle.stop();
+}
+
+async fn wait_for_stop(mut shutdown_rx: watch::Receiver<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let mut interrupt = signal(SignalKind::interrupt()).expect("installing a SIGINT handler");
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+        _ = shutdown_rx.wait_for(|stop| *stop) => {}
+    }
+}

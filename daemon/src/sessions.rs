@@ -1,0 +1,49 @@
+//! Sessions: one per launched user process tree, tying a token to a target's agent and the
+//! policy its hook layers enforce.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tether_rpc_schema::policy::LayerPolicy;
+
+use crate::agents::Agent;
+use crate::target::Target;
+
+/// One session: what its hook layers may ask for, and through which agent.
+pub struct Session {
+    pub id: String,
+    /// Presented by hook layers in their hello; never logged.
+    pub token: String,
+    pub target: Target,
+    pub agent: Arc<Agent>,
+    pub policy: LayerPolicy,
+}
+
+/// The live sessions, by id and by token.
+#[derive(Default)]
+pub struct Sessions {
+    by_id: Mutex<HashMap<String, Arc<Session>>>,
+}
+
+impl Sessions {
+    pub fn insert(&self, session: Session) -> Arc<Session> {
+        let session = Arc::new(session);
+        self.by_id.lock().expect("sessions lock").insert(session.id.clone(), session.clone());
+        session
+    }
+
+    /// The session whose token is `token`.
+    pub fn by_token(&self, token: &str) -> Option<Arc<Session>> {
+        let sessions = self.by_id.lock().expect("sessions lock");
+        sessions.values().find(|session| crate::token::same(&session.token, token)).cloned()
+    }
+
+    /// Ends the session `id`, returning it.
+    pub fn remove(&self, id: &str) -> Option<Arc<Session>> {
+        self.by_id.lock().expect("sessions lock").remove(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.lock().expect("sessions lock").len()
+    }
+}
