@@ -21,13 +21,13 @@ pub struct Args {
     #[arg(long)]
     pub container_id: Option<String>,
     /// Container runtime that knows the container [default: containerd].
-    #[arg(long, value_enum, requires = "container_id")]
+    #[arg(long, value_enum, conflicts_with = "pid")]
     pub runtime: Option<RuntimeKind>,
     /// Unix socket of the container runtime (default depends on --runtime).
-    #[arg(long, requires = "container_id")]
+    #[arg(long, conflicts_with = "pid")]
     pub runtime_socket: Option<PathBuf>,
     /// Containerd namespace to search (default: every namespace).
-    #[arg(long, requires = "container_id")]
+    #[arg(long, conflicts_with = "pid")]
     pub runtime_namespace: Option<String>,
     /// Loopback address to serve the wire protocol on.
     #[arg(long, default_value = "127.0.0.1:0")]

@@ -42,7 +42,6 @@ impl TargetError {
 /// The target process and the handles the agent keeps open on it.
 #[derive(Debug)]
 pub struct Target {
-    pub pid: u32,
     /// `/proc/<pid>/root`, opened once: the target's filesystem as the target sees it.
     pub root: OwnedFd,
     /// `/proc/<pid>/ns/net`, handed to the namespace thread.
@@ -70,7 +69,7 @@ pub fn open(pid: u32) -> Result<Target, TargetError> {
     let proc_dir = format!("/proc/{pid}");
     let root = open_proc(pid, &format!("{proc_dir}/root"), OFlags::PATH | OFlags::DIRECTORY)?;
     let netns = open_proc(pid, &format!("{proc_dir}/ns/net"), OFlags::RDONLY)?;
-    Ok(Target { pid, root, netns })
+    Ok(Target { root, netns })
 }
 
 fn open_proc(pid: u32, path: &str, flags: OFlags) -> Result<OwnedFd, TargetError> {

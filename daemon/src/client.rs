@@ -32,7 +32,7 @@ pub async fn connect_or_start(paths: &UserPaths) -> anyhow::Result<WsClient> {
         .await
         .context("talking to the tether daemon")?;
     let hello = HelloParams { client: format!("tether-cli {}", env!("CARGO_PKG_VERSION")), api_version: API_VERSION };
-    let _: HelloResult = client.request(methods::DAEMON_HELLO, [hello]).await.map_err(describe)?;
+    let _: HelloResult = client.request(methods::DAEMON_HELLO, by_name(&hello)).await.map_err(describe)?;
     Ok(client)
 }
 
@@ -72,4 +72,29 @@ pub fn describe(err: ClientError) -> anyhow::Error {
         ClientError::Call(call) => anyhow!("{}", call.message()),
         other => anyhow!("the tether daemon failed: {other}"),
     }
+}
+
+/// Parameters passed by name, as editors send them.
+pub fn by_name(params: &impl serde::Serialize) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(params) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// `tether rpc`: calls `method` with `params` (JSON text) and returns the JSON result.
+pub async fn call_raw(method: &str, params: Option<&str>) -> anyhow::Result<serde_json::Value> {
+    let paths = UserPaths::for_current_user()?;
+    let client = connect_or_start(&paths).await?;
+    let params: serde_json::Value = match params {
+        Some(text) => serde_json::from_str(text).context("the parameters are not valid JSON")?,
+        None => serde_json::Value::Null,
+    };
+    let result = match params {
+        serde_json::Value::Object(map) => client.request(method, map).await,
+        serde_json::Value::Array(items) => client.request(method, items).await,
+        serde_json::Value::Null => client.request(method, jsonrpsee::core::params::ArrayParams::new()).await,
+        _ => anyhow::bail!("the parameters must be a JSON object or array"),
+    };
+    result.map_err(describe)
 }

@@ -45,7 +45,7 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
         },
     };
     let prepared: SessionPrepared =
-        daemon.request(methods::SESSION_PREPARE, [params]).await.map_err(client::describe)?;
+        daemon.request(methods::SESSION_PREPARE, client::by_name(&params)).await.map_err(client::describe)?;
     for warning in &prepared.warnings {
         eprintln!("tether: warning: {warning}");
     }
@@ -68,7 +68,7 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
 
 async fn end_session(daemon: &jsonrpsee::ws_client::WsClient, session_id: &str) {
     let params = SessionEndParams { session_id: session_id.to_string() };
-    if let Err(err) = daemon.request::<(), _>(methods::SESSION_END, [params]).await {
+    if let Err(err) = daemon.request::<(), _>(methods::SESSION_END, client::by_name(&params)).await {
         eprintln!("tether: warning: could not end session {session_id}: {}", client::describe(err));
     }
 }

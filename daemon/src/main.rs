@@ -54,6 +54,13 @@ enum Commands {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Call a daemon API method and print its JSON result.
+    Rpc {
+        /// The method, e.g. daemon.hello.
+        method: String,
+        /// Parameters as a JSON object or array.
+        params: Option<String>,
+    },
 }
 
 fn main() {
@@ -64,6 +71,10 @@ fn main() {
         Commands::Exec { target, config, command } => {
             runtime.block_on(exec::run(exec::ExecArgs { target, config, command }))
         }
+        Commands::Rpc { method, params } => runtime.block_on(client::call_raw(&method, params.as_deref())).map(|result| {
+            println!("{result:#}");
+            0
+        }),
     };
     match outcome {
         Ok(code) => std::process::exit(code),

@@ -26,6 +26,25 @@ pub enum Outcome<T> {
     Error(i32),
 }
 
+impl<T> Outcome<T> {
+    /// Transforms a handled value.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        match self {
+            Outcome::Handled(value) => Outcome::Handled(f(value)),
+            Outcome::Bypass => Outcome::Bypass,
+            Outcome::Error(errno) => Outcome::Error(errno),
+        }
+    }
+
+    /// The handled value, if any.
+    pub fn handled(self) -> Option<T> {
+        match self {
+            Outcome::Handled(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
 /// Shorthand for logic that runs `?` on errno results.
 impl<T> From<Result<T, i32>> for Outcome<T> {
     fn from(result: Result<T, i32>) -> Self {

@@ -20,22 +20,22 @@
 //! - [`errno`], [`log`]: errno mapping (pure) and the append-only log file.
 
 #[macro_use]
-pub mod originals;
+mod originals;
 
-pub mod builtin;
-pub mod dirs;
-pub mod dns;
-pub mod errno;
-pub mod exec;
-pub mod fds;
-pub mod files;
-pub mod guard;
-pub mod launch;
-pub mod log;
-pub mod net;
-pub mod path;
-pub mod policy;
-pub mod proxy;
-pub mod session;
-pub mod shims;
-pub mod stat;
+mod builtin;
+mod dirs;
+mod dns;
+mod errno;
+mod exec;
+mod fds;
+mod files;
+mod guard;
+mod launch;
+mod log;
+mod net;
+mod path;
+mod policy;
+mod proxy;
+mod session;
+mod shims;
+mod stat;

@@ -3,7 +3,6 @@
 /// `original!("name", fn type)`: the next definition of `name` after this library, as a
 /// function pointer of the given type, or `None` when no object defines it. Cached per call
 /// site in an atomic, so the lookup happens once.
-#[macro_export]
 macro_rules! original {
     ($name:literal, $ty:ty) => {{
         static CACHE: std::sync::atomic::AtomicPtr<libc::c_void> =
@@ -26,7 +25,7 @@ macro_rules! original {
 
 /// `call_original!(option, fail, args..)`: calls the original, or fails with `ENOSYS` when
 /// the symbol does not exist.
-#[macro_export]
+
 macro_rules! call_original {
     ($original:expr, $fail:expr $(, $arg:expr)* $(,)?) => {
         match $original {

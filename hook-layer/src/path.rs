@@ -1,12 +1,10 @@
 //! Absolute, lexically normalised paths built in a stack buffer (no allocation on the hot
 //! path of every `open`/`stat`).
 
-use std::ffi::CStr;
-
-/// Longest path handled, terminating NUL included (`PATH_MAX`).
+/// Longest path handled (`PATH_MAX`, which counts a terminating NUL).
 const CAPACITY: usize = libc::PATH_MAX as usize;
 
-/// An absolute path without `.`/`..` components or repeated slashes, NUL-terminated.
+/// An absolute path without `.`/`..` components or repeated slashes.
 pub struct StackPath {
     buf: [u8; CAPACITY],
     len: usize,
@@ -23,7 +21,6 @@ impl StackPath {
             out.push_components(base?)?;
         }
         out.push_components(path)?;
-        out.buf[out.len] = 0;
         Some(out)
     }
 
@@ -54,11 +51,6 @@ impl StackPath {
     /// The path, without the NUL.
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
-    }
-
-    /// The path as a C string.
-    pub fn as_cstr(&self) -> &CStr {
-        CStr::from_bytes_with_nul(&self.buf[..=self.len]).unwrap_or(c"/")
     }
 }
 
@@ -96,12 +88,6 @@ mod tests {
     fn resolve_relative_without_base_or_too_long_is_none() {
         assert_eq!(resolved(None, "x"), None);
         assert_eq!(resolved(None, &"/a".repeat(3000)), None);
-    }
-
-    #[test]
-    fn as_cstr_is_nul_terminated() {
-        let path = StackPath::resolve(None, b"/a/b").unwrap();
-        assert_eq!(path.as_cstr(), c"/a/b");
     }
 
     #[test]

@@ -1,0 +1,131 @@
+//! The agent's request handlers, one `handle_*` function per request, registered in
+//! [`handle_request`]. File and environment work runs on the blocking pool; DNS on the
+//! target's network runtime (inside [`crate::dns`]).
+
+use std::sync::Arc;
+
+use rustix::io::Errno;
+use tether_rpc_schema::wire::{Family, Message};
+
+use crate::dns::TargetResolver;
+use crate::env;
+use crate::files::{self, TargetFs};
+
+/// What every handler may use.
+pub struct Agent {
+    pub pid: u32,
+    pub fs: Arc<TargetFs>,
+    pub dns: TargetResolver,
+}
+
+/// Answers one request (stream opens and pings are handled by the connection).
+pub async fn handle_request(agent: &Agent, request: Message) -> Message {
+    let result = match request {
+        Message::EnvGet => handle_env_get(agent).await,
+        Message::FileRead { path, offset, len } => {
+            on_fs(agent, "read", move |fs| fs.read(&path, offset, len))
+                .await
+                .map(|chunk| Message::FileData { meta: chunk.meta, data: chunk.data, eof: chunk.eof })
+        }
+        Message::FileStat { path, follow } => {
+            on_fs(agent, "stat", move |fs| fs.stat(&path, follow)).await.map(Message::FileStatus)
+        }
+        Message::FileAccess { path, mode } => on_fs(agent, "access", move |fs| fs.access(&path, mode)).await.map(done),
+        Message::FileReadlink { path } => on_fs(agent, "readlink", move |fs| fs.readlink(&path)).await.map(Message::Path),
+        Message::FileRealpath { path } => on_fs(agent, "realpath", move |fs| fs.realpath(&path)).await.map(Message::Path),
+        Message::FileReadDir { path } => {
+            on_fs(agent, "readdir", move |fs| fs.read_dir(&path)).await.map(Message::DirEntries)
+        }
+        Message::FileWrite { path, data, append, mode } => {
+            on_fs(agent, "write", move |fs| fs.write(&path, &data, append, mode)).await.map(done)
+        }
+        Message::FileUnlink { path } => on_fs(agent, "unlink", move |fs| fs.unlink(&path)).await.map(done),
+        Message::FileMkdir { path, mode } => on_fs(agent, "mkdir", move |fs| fs.mkdir(&path, mode)).await.map(done),
+        Message::FileRmdir { path } => on_fs(agent, "rmdir", move |fs| fs.rmdir(&path)).await.map(done),
+        Message::FileRename { from, to } => on_fs(agent, "rename", move |fs| fs.rename(&from, &to)).await.map(done),
+        Message::DnsLookup { name, family } => Ok(handle_dns_lookup(agent, &name, family).await),
+        other => Err(Message::failure(libc::ENOSYS, format!("the agent does not answer {}", kind(&other)))),
+    };
+    result.unwrap_or_else(|failure| failure)
+}
+
+async fn handle_env_get(agent: &Agent) -> Result<Message, Message> {
+    let pid = agent.pid;
+    let read = tokio::task::spawn_blocking(move || env::read(pid)).await.map_err(join_failure)?;
+    read.map(Message::EnvVars).map_err(|err| {
+        Message::failure(err.raw_os_error().unwrap_or(libc::EIO), format!("reading the target's environment: {err}"))
+    })
+}
+
+async fn handle_dns_lookup(agent: &Agent, name: &str, family: Family) -> Message {
+    match agent.dns.lookup(name, family).await {
+        Ok(answer) => Message::DnsAnswer { canonical_name: answer.canonical_name, addrs: answer.addrs },
+        Err(err) => {
+            tracing::warn!(%err, "dns lookup failed");
+            Message::failure(libc::EAGAIN, err.to_string())
+        }
+    }
+}
+
+/// Runs a file operation on the blocking pool; its errno becomes a `Failure`.
+async fn on_fs<T: Send + 'static>(
+    agent: &Agent,
+    op: &'static str,
+    work: impl FnOnce(&TargetFs) -> files::Result<T> + Send + 'static,
+) -> Result<T, Message> {
+    let fs = agent.fs.clone();
+    tokio::task::spawn_blocking(move || work(&fs))
+        .await
+        .map_err(join_failure)?
+        .map_err(|errno: Errno| Message::failure(errno.raw_os_error(), format!("{op}: {errno}")))
+}
+
+fn done(_: ()) -> Message {
+    Message::Done
+}
+
+fn join_failure(err: tokio::task::JoinError) -> Message {
+    Message::failure(libc::EIO, format!("the agent's worker failed: {err}"))
+}
+
+/// The variant name of a message, for messages that must not be logged whole.
+pub fn kind(message: &Message) -> &'static str {
+    match message {
+        Message::Hello(_) => "Hello",
+        Message::HelloOk(_) => "HelloOk",
+        Message::HelloRefused { .. } => "HelloRefused",
+        Message::Ping => "Ping",
+        Message::Pong => "Pong",
+        Message::Bye => "Bye",
+        Message::EnvGet => "EnvGet",
+        Message::EnvVars(_) => "EnvVars",
+        Message::FileRead { .. } => "FileRead",
+        Message::FileData { .. } => "FileData",
+        Message::FileStat { .. } => "FileStat",
+        Message::FileStatus(_) => "FileStatus",
+        Message::FileAccess { .. } => "FileAccess",
+        Message::FileReadlink { .. } => "FileReadlink",
+        Message::FileRealpath { .. } => "FileRealpath",
+        Message::Path(_) => "Path",
+        Message::FileReadDir { .. } => "FileReadDir",
+        Message::DirEntries(_) => "DirEntries",
+        Message::FileWrite { .. } => "FileWrite",
+        Message::FileUnlink { .. } => "FileUnlink",
+        Message::FileMkdir { .. } => "FileMkdir",
+        Message::FileRmdir { .. } => "FileRmdir",
+        Message::FileRename { .. } => "FileRename",
+        Message::DnsLookup { .. } => "DnsLookup",
+        Message::DnsAnswer { .. } => "DnsAnswer",
+        Message::OutgoingTcp { .. } => "OutgoingTcp",
+        Message::OutgoingUdp { .. } => "OutgoingUdp",
+        Message::OutgoingReady { .. } => "OutgoingReady",
+        Message::TcpConnect { .. } => "TcpConnect",
+        Message::UdpConnect { .. } => "UdpConnect",
+        Message::StreamData { .. } => "StreamData",
+        Message::StreamAck { .. } => "StreamAck",
+        Message::StreamEof { .. } => "StreamEof",
+        Message::StreamReset { .. } => "StreamReset",
+        Message::Done => "Done",
+        Message::Failure { .. } => "Failure",
+    }
+}

@@ -1,0 +1,282 @@
+//! Serves the wire protocol on the agent's loopback listener: accepts daemon connections,
+//! checks `Hello`, dispatches requests concurrently, and exits when idle.
+//!
+//! Per connection: the reader (this module's loop) decodes frames and starts one task per
+//! request or stream; a single writer task owns the socket's write half and sends whatever
+//! those tasks put in the bounded outbox, so responses and stream data interleave safely.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use subtle::ConstantTimeEq;
+use tether_rpc_schema::codec::{self, CodecError};
+use tether_rpc_schema::wire::{Envelope, Hello, HelloOk, Message, Role};
+use tether_rpc_schema::PROTOCOL_VERSION;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::bytes::{Buf, BytesMut};
+
+use crate::handlers::{self, Agent};
+use crate::netns::TargetNet;
+use crate::streams::Streams;
+
+/// How long a new connection may take to say `Hello`.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Frames waiting for the writer; a full outbox slows down the tasks that fill it.
+const OUTBOX_CAPACITY: usize = 256;
+
+/// Requests of one connection handled at the same time; further frames wait to be read.
+const MAX_REQUESTS_IN_FLIGHT: usize = 128;
+
+/// Bytes the reader asks the socket for at a time.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// How long a closing connection may take to flush what it still has to send.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What connections share.
+pub struct Shared {
+    pub token: String,
+    pub agent: Agent,
+    pub net: TargetNet,
+}
+
+/// Accepts connections until none has been open for `idle_timeout`.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, idle_timeout: Duration) {
+    let open = Arc::new(watch::Sender::new(0usize));
+    let accept = async {
+        loop {
+            match listener.accept().await {
+                Ok((socket, peer)) => {
+                    let guard = OpenConnection::new(open.clone());
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        let _guard = guard;
+                        handle_connection(socket, peer, shared).await;
+                    });
+                }
+                Err(err) => {
+                    // Usually EMFILE; accepting again at once would spin.
+                    tracing::warn!(%err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = accept => {}
+        () = wait_idle(open.subscribe(), idle_timeout) => {
+            tracing::info!(seconds = idle_timeout.as_secs(), "no connection for the idle timeout; exiting");
+        }
+    }
+}
+
+/// Counts a connection as open while it lives.
+struct OpenConnection(Arc<watch::Sender<usize>>);
+
+impl OpenConnection {
+    fn new(open: Arc<watch::Sender<usize>>) -> OpenConnection {
+        open.send_modify(|count| *count += 1);
+        OpenConnection(open)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.send_modify(|count| *count -= 1);
+    }
+}
+
+/// Returns once the open-connection count has stayed zero for `timeout`; the timer restarts
+/// whenever the last connection closes.
+async fn wait_idle(mut open_rx: watch::Receiver<usize>, timeout: Duration) {
+    loop {
+        let idle = *open_rx.borrow_and_update() == 0;
+        if idle {
+            tokio::select! {
+                () = tokio::time::sleep(timeout) => return,
+                changed = open_rx.changed() => if changed.is_err() { return },
+            }
+        } else if open_rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads frames off the connection's read half.
+struct FrameReader {
+    read_half: OwnedReadHalf,
+    buf: BytesMut,
+}
+
+impl FrameReader {
+    /// The next frame; `None` when the daemon closed the connection between frames.
+    /// Cancel-safe: a partly read frame stays in the buffer.
+    async fn next(&mut self) -> Option<Result<Envelope, CodecError>> {
+        loop {
+            match codec::decode(&self.buf) {
+                Ok(Some((envelope, used))) => {
+                    self.buf.advance(used);
+                    return Some(Ok(envelope));
+                }
+                Ok(None) => {}
+                Err(err) => return Some(Err(err)),
+            }
+            self.buf.reserve(READ_BUFFER);
+            match self.read_half.read_buf(&mut self.buf).await {
+                Ok(0) if self.buf.is_empty() => return None,
+                Ok(0) => return Some(Err(io::Error::from(io::ErrorKind::UnexpectedEof).into())),
+                Ok(_) => {}
+                Err(err) => return Some(Err(err.into())),
+            }
+        }
+    }
+}
+
+async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let _ = socket.set_nodelay(true);
+    let (read_half, mut write_half) = socket.into_split();
+    let mut frames = FrameReader { read_half, buf: BytesMut::new() };
+
+    let first = tokio::time::timeout(HELLO_TIMEOUT, frames.next()).await;
+    let (id, hello) = match first {
+        Ok(Some(Ok(Envelope { id, message: Message::Hello(hello) }))) => (id, hello),
+        Ok(Some(Ok(_))) => {
+            let reason = "the first message must be hello".to_owned();
+            return refuse(&mut write_half, 0, peer, reason).await;
+        }
+        Ok(Some(Err(err))) => return tracing::warn!(%peer, %err, "unreadable first frame; closing"),
+        Ok(None) => return,
+        Err(_) => return tracing::warn!(%peer, "no hello within {HELLO_TIMEOUT:?}; closing"),
+    };
+    if let Err(reason) = check_hello(&shared.token, &hello) {
+        return refuse(&mut write_half, id, peer, reason).await;
+    }
+    tracing::info!(%peer, daemon_pid = hello.pid, "daemon connected");
+
+    let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
+    let writer = tokio::spawn(write_frames(write_half, out_rx));
+    let ok = HelloOk { protocol_version: PROTOCOL_VERSION, capabilities: Vec::new(), policy: None };
+    let _ = out_tx.send(Envelope { id, message: Message::HelloOk(ok) }).await;
+
+    let streams = Streams::new(out_tx.clone(), shared.net.clone());
+    let mut tasks = JoinSet::new();
+    let in_flight = Arc::new(Semaphore::new(MAX_REQUESTS_IN_FLIGHT));
+    let end = loop {
+        tokio::select! {
+            frame = frames.next() => match frame {
+                None => break "closed by the daemon".to_owned(),
+                Some(Err(err)) => break format!("unreadable frame: {err}"),
+                Some(Ok(Envelope { message: Message::Bye, .. })) => break "the daemon said bye".to_owned(),
+                Some(Ok(envelope)) => {
+                    let Ok(permit) = in_flight.clone().acquire_owned().await else { break "shutting down".to_owned() };
+                    let task = dispatch(envelope, &shared, &streams, &out_tx);
+                    tasks.spawn(async move {
+                        task.await;
+                        drop(permit);
+                    });
+                }
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    };
+    tracing::info!(%peer, reason = %end, "daemon connection ended");
+    // Ends every request and stream of this connection, then lets the writer flush.
+    tasks.shutdown().await;
+    drop((streams, out_tx));
+    if tokio::time::timeout(FLUSH_TIMEOUT, writer).await.is_err() {
+        tracing::warn!(%peer, "the daemon did not read the last frames");
+    }
+}
+
+/// The work for one frame after `Hello`, as a task the connection runs.
+fn dispatch(
+    envelope: Envelope,
+    shared: &Arc<Shared>,
+    streams: &Streams,
+    out_tx: &mpsc::Sender<Envelope>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    let Envelope { id, message } = envelope;
+    let out_tx = out_tx.clone();
+    let respond = move |message: Message| async move {
+        let _ = out_tx.send(Envelope { id, message }).await;
+    };
+    match message {
+        Message::Ping => Box::pin(respond(Message::Pong)),
+        Message::TcpConnect { stream, addr } => Box::pin(streams.open_tcp(id, stream, addr)),
+        Message::UdpConnect { stream, addr } => Box::pin(streams.open_udp(id, stream, addr)),
+        message @ (Message::StreamData { .. }
+        | Message::StreamAck { .. }
+        | Message::StreamEof { .. }
+        | Message::StreamReset { .. }) => {
+            streams.deliver(message);
+            Box::pin(std::future::ready(()))
+        }
+        message if id == 0 => {
+            tracing::warn!(kind = handlers::kind(&message), "ignoring a request without id");
+            Box::pin(std::future::ready(()))
+        }
+        message => {
+            let shared = shared.clone();
+            Box::pin(async move { respond(handlers::handle_request(&shared.agent, message).await).await })
+        }
+    }
+}
+
+/// Checks the daemon's `Hello`; the error is the reason sent back in `HelloRefused`.
+fn check_hello(token: &str, hello: &Hello) -> Result<(), String> {
+    if !bool::from(hello.token.as_bytes().ct_eq(token.as_bytes())) {
+        return Err("wrong agent token; connect with the token the agent was started with".into());
+    }
+    if hello.role != Role::Daemon {
+        return Err("only the tether daemon may connect to the agent".into());
+    }
+    if hello.protocol_version != PROTOCOL_VERSION {
+        let upgrade = if hello.protocol_version < PROTOCOL_VERSION { "the daemon" } else { "the agent image" };
+        return Err(format!(
+            "protocol version {} is not supported by this agent (version {PROTOCOL_VERSION}); upgrade {upgrade}",
+            hello.protocol_version
+        ));
+    }
+    Ok(())
+}
+
+async fn refuse(write_half: &mut OwnedWriteHalf, id: u64, peer: SocketAddr, reason: String) {
+    tracing::warn!(%peer, %reason, "refusing a connection");
+    if let Ok(frame) = codec::encode(&Envelope { id, message: Message::HelloRefused { reason } }) {
+        let _ = write_half.write_all(&frame).await;
+        let _ = write_half.shutdown().await;
+    }
+}
+
+/// The connection's only writer: sends the outbox's frames, flushing when it runs dry.
+async fn write_frames(write_half: OwnedWriteHalf, mut out_rx: mpsc::Receiver<Envelope>) -> io::Result<()> {
+    let mut writer = BufWriter::new(write_half);
+    while let Some(envelope) = out_rx.recv().await {
+        write_envelope(&mut writer, &envelope).await?;
+        while let Ok(envelope) = out_rx.try_recv() {
+            write_envelope(&mut writer, &envelope).await?;
+        }
+        writer.flush().await?;
+    }
+    writer.shutdown().await
+}
+
+async fn write_envelope(writer: &mut BufWriter<OwnedWriteHalf>, envelope: &Envelope) -> io::Result<()> {
+    let frame = match codec::encode(envelope) {
+        Ok(frame) => frame,
+        Err(err) => {
+            // Answer the request rather than leaving it without a response.
+            tracing::warn!(%err, kind = handlers::kind(&envelope.message), "cannot encode a frame");
+            let failure = Message::failure(libc::EMSGSIZE, err.to_string());
+            codec::encode(&Envelope { id: envelope.id, message: failure }).map_err(io::Error::other)?
+        }
+    };
+    writer.write_all(&frame).await
+}

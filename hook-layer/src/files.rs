@@ -1,0 +1,436 @@
+//! File logic: where a path argument points, and the target side of `open`, `stat`,
+//! `access`, `readlink`, `realpath`, writes and namespace changes.
+//!
+//! A file opened from the target is a real fd: a memfd holding the content (sealed when
+//! read-only), so `read`, `mmap`, `fstat`, `dup` work without hooks. A writable target file
+//! is sent back with `FileWrite` when it is closed.
+
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::sync::{LazyLock, Mutex};
+
+use libc::c_int;
+use tether_rpc_schema::wire::{FileMeta, Message, FILE_READ_CHUNK};
+
+use crate::guard::Outcome;
+use crate::path::StackPath;
+use crate::policy::{PathClass, Policy};
+use crate::{dirs, fds, net, proxy, session, stat};
+
+/// Open flags that make an open a write.
+const WRITE_FLAGS: c_int = libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND;
+
+/// A path argument resolved for a hook.
+pub struct Resolved {
+    /// Absolute, normalised path.
+    pub path: StackPath,
+    pub class: PathClass,
+    /// The call named the path relative to a placeholder directory fd: the host cannot run it
+    /// as given.
+    pub via_target_dir: bool,
+}
+
+/// Resolves `(dirfd, path)`; `None` means the call is not ours (inert layer, a real directory
+/// fd, an empty or over-long path).
+pub fn resolve(dirfd: c_int, path: &CStr) -> Option<Resolved> {
+    let policy = session::active()?;
+    resolve_with(policy, dirfd, path.to_bytes())
+}
+
+fn resolve_with(policy: &Policy, dirfd: c_int, path: &[u8]) -> Option<Resolved> {
+    if path.is_empty() {
+        return None;
+    }
+    let (path, via_target_dir) = if path.starts_with(b"/") {
+        (StackPath::resolve(None, path)?, false)
+    } else if dirfd == libc::AT_FDCWD {
+        let mut cwd = [0u8; libc::PATH_MAX as usize];
+        // SAFETY: `cwd` is a writable buffer of the given length.
+        if unsafe { libc::getcwd(cwd.as_mut_ptr().cast(), cwd.len()) }.is_null() {
+            return None;
+        }
+        let len = cwd.iter().position(|b| *b == 0)?;
+        (StackPath::resolve(Some(&cwd[..len]), path)?, false)
+    } else {
+        let base = dirs::placeholder_path(dirfd)?;
+        (StackPath::resolve(Some(&base), path)?, true)
+    };
+    let class = policy.classify(path.as_bytes());
+    Some(Resolved { path, class, via_target_dir })
+}
+
+/// Where a read-like operation (stat, access, readlink, opendir ...) goes: `Ok(Some(path))`
+/// for the target, `Ok(None)` for the host, `Err` for `not_found` rules.
+pub fn read_target(dirfd: c_int, path: &CStr) -> Result<Option<StackPath>, i32> {
+    let Some(resolved) = resolve(dirfd, path) else {
+        return Ok(None);
+    };
+    match resolved.class {
+        PathClass::NotFound => Err(libc::ENOENT),
+        PathClass::Host if resolved.via_target_dir => Err(libc::ENOENT),
+        PathClass::Host => Ok(None),
+        PathClass::TargetRead | PathClass::TargetReadWrite => Ok(Some(resolved.path)),
+    }
+}
+
+/// Where a write-like operation (unlink, mkdir, rename ...) goes (see [`read_target`]).
+pub fn write_target(dirfd: c_int, path: &CStr) -> Result<Option<StackPath>, i32> {
+    let Some(resolved) = resolve(dirfd, path) else {
+        return Ok(None);
+    };
+    match resolved.class {
+        PathClass::NotFound => Err(libc::ENOENT),
+        PathClass::TargetReadWrite => Ok(Some(resolved.path)),
+        _ if resolved.via_target_dir => Err(libc::EROFS),
+        _ => Ok(None),
+    }
+}
+
+/// Lifts a `read_target`/`write_target` answer into an outcome: bypass for the host.
+fn routed<T>(target: Result<Option<StackPath>, i32>, on_target: impl FnOnce(&[u8]) -> Result<T, i32>) -> Outcome<T> {
+    match target {
+        Err(errno) => Outcome::Error(errno),
+        Ok(None) => Outcome::Bypass,
+        Ok(Some(path)) => on_target(path.as_bytes()).into(),
+    }
+}
+
+/// `open` family (`creat` and `fopen` included): an fd for a target file, or bypass.
+pub fn open(dirfd: c_int, path: &CStr, flags: c_int, mode: libc::mode_t) -> Outcome<c_int> {
+    let Some(resolved) = resolve(dirfd, path) else {
+        return Outcome::Bypass;
+    };
+    let writing = flags & WRITE_FLAGS != 0;
+    let target = resolved.path.as_bytes();
+    match resolved.class {
+        PathClass::NotFound => Outcome::Error(libc::ENOENT),
+        PathClass::TargetReadWrite if writing => open_writable(target, flags, mode).into(),
+        PathClass::TargetRead | PathClass::TargetReadWrite if !writing => open_readable(target, flags).into(),
+        _ if resolved.via_target_dir => Outcome::Error(if writing { libc::EROFS } else { libc::ENOENT }),
+        _ => Outcome::Bypass,
+    }
+}
+
+fn open_readable(path: &[u8], flags: c_int) -> Result<c_int, i32> {
+    let cloexec = flags & libc::O_CLOEXEC != 0;
+    if flags & libc::O_DIRECTORY != 0 {
+        let meta = stat(path, true)?;
+        if !stat::is_dir(&meta) {
+            return Err(libc::ENOTDIR);
+        }
+        return dirs::open_placeholder(path, cloexec);
+    }
+    let first = match read_chunk(path, 0) {
+        Err(libc::EISDIR) => return dirs::open_placeholder(path, cloexec),
+        Err(errno) => return Err(errno),
+        Ok((meta, _, _)) if stat::is_dir(&meta) => return dirs::open_placeholder(path, cloexec),
+        Ok(first) => first,
+    };
+    let fd = memfd(path, cloexec)?;
+    fill(&fd, path, first)?;
+    let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
+    // SAFETY: `fd` is our memfd, created with MFD_ALLOW_SEALING.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        crate::log!("cannot seal a target file's memfd");
+    }
+    rewind(&fd, false)?;
+    Ok(fd.into_raw_fd())
+}
+
+fn open_writable(path: &[u8], flags: c_int, mode: libc::mode_t) -> Result<c_int, i32> {
+    let create = flags & libc::O_CREAT != 0;
+    let exclusive = create && flags & libc::O_EXCL != 0;
+    let existing = match stat(path, true) {
+        Ok(_) if exclusive => return Err(libc::EEXIST),
+        Ok(meta) if stat::is_dir(&meta) => return Err(libc::EISDIR),
+        Ok(meta) => Some(meta),
+        Err(libc::ENOENT) if create => None,
+        Err(errno) => return Err(errno),
+    };
+    let fd = memfd(path, flags & libc::O_CLOEXEC != 0)?;
+    if existing.is_some() && flags & libc::O_TRUNC == 0 {
+        let first = read_chunk(path, 0)?;
+        fill(&fd, path, first)?;
+    }
+    let append = flags & libc::O_APPEND != 0;
+    rewind(&fd, append)?;
+    let file_mode = existing.map_or(mode & 0o7777, |meta| meta.mode & 0o7777);
+    let fd = fd.into_raw_fd();
+    track_writable(fd, path, file_mode);
+    Ok(fd)
+}
+
+/// One `FileRead` of up to [`FILE_READ_CHUNK`] bytes at `offset`.
+fn read_chunk(path: &[u8], offset: u64) -> Result<(FileMeta, Vec<u8>, bool), i32> {
+    match proxy::call(Message::FileRead { path: path.to_vec(), offset, len: FILE_READ_CHUNK })? {
+        Message::FileData { meta, data, eof } => Ok((meta, data, eof)),
+        other => Err(proxy::unexpected(&other)),
+    }
+}
+
+/// Writes `first` and every following chunk of the target file into `fd`.
+fn fill(fd: &OwnedFd, path: &[u8], first: (FileMeta, Vec<u8>, bool)) -> Result<(), i32> {
+    let (_, mut data, mut eof) = first;
+    let mut offset = 0u64;
+    loop {
+        write_all(fd, &data)?;
+        offset += data.len() as u64;
+        if eof || data.is_empty() {
+            return Ok(());
+        }
+        (_, data, eof) = read_chunk(path, offset)?;
+    }
+}
+
+fn write_all(fd: &OwnedFd, mut data: &[u8]) -> Result<(), i32> {
+    while !data.is_empty() {
+        // SAFETY: `data` is valid for its length; `fd` is our memfd.
+        let written = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
+        if written <= 0 {
+            return Err(crate::errno::get().max(libc::EIO));
+        }
+        data = &data[written as usize..];
+    }
+    Ok(())
+}
+
+fn rewind(fd: &OwnedFd, append: bool) -> Result<(), i32> {
+    let raw = fd.as_raw_fd();
+    if append {
+        // SAFETY: F_SETFL with O_APPEND on our own memfd.
+        unsafe { libc::fcntl(raw, libc::F_SETFL, libc::O_APPEND) };
+    }
+    // SAFETY: lseek on our own memfd.
+    match unsafe { libc::lseek(raw, 0, if append { libc::SEEK_END } else { libc::SEEK_SET }) } {
+        -1 => Err(crate::errno::get()),
+        _ => Ok(()),
+    }
+}
+
+/// A memfd named after the target path (`tether:<path>`), sealable.
+fn memfd(path: &[u8], cloexec: bool) -> Result<OwnedFd, i32> {
+    let mut name = b"tether:".to_vec();
+    name.extend(path.iter().take(240).filter(|b| **b != 0));
+    name.push(0);
+    let flags = libc::MFD_ALLOW_SEALING | if cloexec { libc::MFD_CLOEXEC } else { 0 };
+    // SAFETY: `name` is NUL-terminated.
+    let fd = unsafe { libc::memfd_create(name.as_ptr().cast(), flags) };
+    if fd < 0 {
+        return Err(crate::errno::get());
+    }
+    // SAFETY: memfd_create returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `stat` (`follow`) or `lstat` of a target path.
+pub fn stat(path: &[u8], follow: bool) -> Result<FileMeta, i32> {
+    match proxy::call(Message::FileStat { path: path.to_vec(), follow })? {
+        Message::FileStatus(meta) => Ok(meta),
+        other => Err(proxy::unexpected(&other)),
+    }
+}
+
+/// `stat` family: the target file's metadata, or bypass.
+pub fn stat_at(dirfd: c_int, path: &CStr, follow: bool) -> Outcome<FileMeta> {
+    routed(read_target(dirfd, path), |target| stat(target, follow))
+}
+
+/// `access` family.
+pub fn access_at(dirfd: c_int, path: &CStr, mode: c_int) -> Outcome<c_int> {
+    routed(read_target(dirfd, path), |target| {
+        done(Message::FileAccess { path: target.to_vec(), mode })
+    })
+}
+
+/// `readlink` family: the link's content.
+pub fn readlink_at(dirfd: c_int, path: &CStr) -> Outcome<Vec<u8>> {
+    routed(read_target(dirfd, path), |target| path_answer(Message::FileReadlink { path: target.to_vec() }))
+}
+
+/// `realpath`: the resolved path in the target.
+pub fn realpath(path: &CStr) -> Outcome<Vec<u8>> {
+    routed(read_target(libc::AT_FDCWD, path), |target| path_answer(Message::FileRealpath { path: target.to_vec() }))
+}
+
+/// `unlink`.
+pub fn unlink(path: &CStr) -> Outcome<c_int> {
+    routed(write_target(libc::AT_FDCWD, path), |target| done(Message::FileUnlink { path: target.to_vec() }))
+}
+
+/// `rmdir`.
+pub fn rmdir(path: &CStr) -> Outcome<c_int> {
+    routed(write_target(libc::AT_FDCWD, path), |target| done(Message::FileRmdir { path: target.to_vec() }))
+}
+
+/// `mkdir`.
+pub fn mkdir(path: &CStr, mode: libc::mode_t) -> Outcome<c_int> {
+    routed(write_target(libc::AT_FDCWD, path), |target| {
+        done(Message::FileMkdir { path: target.to_vec(), mode: mode & 0o7777 })
+    })
+}
+
+/// `rename`: both paths in the target, both on the host, or `EXDEV`.
+pub fn rename(from: &CStr, to: &CStr) -> Outcome<c_int> {
+    let from = write_target(libc::AT_FDCWD, from);
+    let to = write_target(libc::AT_FDCWD, to);
+    match (from, to) {
+        (Err(errno), _) | (_, Err(errno)) => Outcome::Error(errno),
+        (Ok(None), Ok(None)) => Outcome::Bypass,
+        (Ok(Some(from)), Ok(Some(to))) => {
+            done(Message::FileRename { from: from.as_bytes().to_vec(), to: to.as_bytes().to_vec() }).into()
+        }
+        _ => Outcome::Error(libc::EXDEV),
+    }
+}
+
+fn done(request: Message) -> Result<c_int, i32> {
+    match proxy::call(request)? {
+        Message::Done => Ok(0),
+        other => Err(proxy::unexpected(&other)),
+    }
+}
+
+fn path_answer(request: Message) -> Result<Vec<u8>, i32> {
+    match proxy::call(request)? {
+        Message::Path(path) => Ok(path),
+        other => Err(proxy::unexpected(&other)),
+    }
+}
+
+/// A target file open for writing: sent back on close.
+struct Writable {
+    path: Vec<u8>,
+    mode: u32,
+}
+
+static WRITABLE: LazyLock<Mutex<HashMap<c_int, Writable>>> = LazyLock::new(Mutex::default);
+
+fn track_writable(fd: c_int, path: &[u8], mode: u32) {
+    if let Ok(mut writable) = WRITABLE.lock() {
+        writable.insert(fd, Writable { path: path.to_vec(), mode });
+        fds::mark(fd);
+    }
+}
+
+/// Drops every piece of layer state attached to `fd` (it is being closed or replaced) and
+/// returns the writable target file it was, if any.
+fn forget_fd(fd: c_int) -> Option<Writable> {
+    fds::unmark(fd);
+    proxy::forget_fd(fd);
+    dirs::forget_placeholder(fd);
+    net::forget(fd);
+    WRITABLE.lock().ok()?.remove(&fd)
+}
+
+/// `dup2`/`dup3` are about to replace `newfd`: drop its state, then let the original run.
+pub fn replaced(oldfd: c_int, newfd: c_int) -> Outcome<c_int> {
+    if oldfd != newfd && fds::is_marked(newfd) {
+        forget_fd(newfd);
+    }
+    Outcome::Bypass
+}
+
+/// `close`: forgets the fd's state; a writable target file is closed and sent back.
+pub fn close(fd: c_int, close_original: impl FnOnce() -> c_int) -> Outcome<c_int> {
+    if !fds::is_marked(fd) {
+        return Outcome::Bypass;
+    }
+    let Some(writable) = forget_fd(fd) else {
+        return Outcome::Bypass;
+    };
+    let content = read_back(fd);
+    let rc = close_original();
+    write_back(writable, content, rc)
+}
+
+/// `fclose` of a stream on a writable target file: flush, read, close, send back.
+pub fn fclose(fd: c_int, flush: impl FnOnce(), close_original: impl FnOnce() -> c_int) -> Outcome<c_int> {
+    if fd < 0 || !fds::is_marked(fd) {
+        return Outcome::Bypass;
+    }
+    flush();
+    let Some(writable) = forget_fd(fd) else {
+        return Outcome::Bypass;
+    };
+    let content = read_back(fd);
+    let rc = close_original();
+    write_back(writable, content, rc)
+}
+
+fn write_back(writable: Writable, content: Result<Vec<u8>, i32>, rc: c_int) -> Outcome<c_int> {
+    let sent = content.and_then(|data| {
+        done(Message::FileWrite { path: writable.path, data, append: false, mode: writable.mode })
+    });
+    match sent {
+        Ok(_) => Outcome::Handled(rc),
+        Err(errno) => Outcome::Error(errno),
+    }
+}
+
+/// The whole content of a memfd.
+fn read_back(fd: c_int) -> Result<Vec<u8>, i32> {
+    // SAFETY: struct stat is plain data; `st` is a valid out-pointer.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is our memfd, still open.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return Err(crate::errno::get());
+    }
+    let mut data = vec![0u8; st.st_size.max(0) as usize];
+    let mut done = 0;
+    while done < data.len() {
+        // SAFETY: the destination is within `data`; `fd` is our memfd.
+        let n = unsafe { libc::pread(fd, data[done..].as_mut_ptr().cast(), data.len() - done, done as i64) };
+        if n <= 0 {
+            break;
+        }
+        done += n as usize;
+    }
+    data.truncate(done);
+    Ok(data)
+}
+
+/// Parses an `fopen` mode into open flags.
+pub fn fopen_flags(mode: &[u8]) -> Option<c_int> {
+    let (&first, rest) = mode.split_first()?;
+    let plus = rest.contains(&b'+');
+    let mut flags = match (first, plus) {
+        (b'r', false) => libc::O_RDONLY,
+        (b'r', true) => libc::O_RDWR,
+        (b'w', false) => libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+        (b'w', true) => libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC,
+        (b'a', false) => libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND,
+        (b'a', true) => libc::O_RDWR | libc::O_CREAT | libc::O_APPEND,
+        _ => return None,
+    };
+    if rest.contains(&b'x') {
+        flags |= libc::O_EXCL;
+    }
+    if rest.contains(&b'e') {
+        flags |= libc::O_CLOEXEC;
+    }
+    Some(flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fopen_flags_match_glibc() {
+        let cases: [(&str, c_int); 7] = [
+            ("r", libc::O_RDONLY),
+            ("rb", libc::O_RDONLY),
+            ("re", libc::O_RDONLY | libc::O_CLOEXEC),
+            ("r+", libc::O_RDWR),
+            ("w", libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC),
+            ("a+", libc::O_RDWR | libc::O_CREAT | libc::O_APPEND),
+            ("wx", libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_EXCL),
+        ];
+        for (mode, want) in cases {
+            assert_eq!(fopen_flags(mode.as_bytes()), Some(want), "{mode}");
+        }
+        assert_eq!(fopen_flags(b"q"), None);
+        assert_eq!(fopen_flags(b""), None);
+    }
+}

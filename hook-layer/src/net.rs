@@ -1,0 +1,337 @@
+//! Outgoing TCP and UDP from the target's network: `connect`/`sendto`/`sendmsg` to target
+//! destinations are redirected to the session proxy's loopback relay (`OutgoingTcp`,
+//! `OutgoingUdp`), and the real destination is reported back (`getpeername`, datagram sources).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::sync::{LazyLock, Mutex};
+
+use libc::{c_int, sockaddr, socklen_t};
+use tether_rpc_schema::wire::Message;
+
+use crate::guard::Outcome;
+use crate::policy::Transport;
+use crate::{errno, fds, proxy, session};
+
+/// What the layer knows about one of the user's sockets.
+#[derive(Debug, Default)]
+struct Redirected {
+    /// The connected destination: `(real, proxy)`.
+    peer: Option<(SocketAddr, SocketAddr)>,
+    /// UDP destinations used with `sendto`/`sendmsg`: `(real, proxy)`.
+    routes: Vec<(SocketAddr, SocketAddr)>,
+}
+
+static SOCKETS: LazyLock<Mutex<HashMap<c_int, Redirected>>> = LazyLock::new(Mutex::default);
+
+/// Reads an `AF_INET`/`AF_INET6` sockaddr.
+pub fn read_sockaddr(addr: *const sockaddr, len: socklen_t) -> Option<SocketAddr> {
+    if addr.is_null() || (len as usize) < std::mem::size_of::<libc::sa_family_t>() {
+        return None;
+    }
+    // SAFETY: `addr` is valid for `len` bytes (caller's contract); each read checks the size
+    // and uses read_unaligned because user buffers need not be aligned.
+    unsafe {
+        match c_int::from((*addr).sa_family) {
+            libc::AF_INET if len as usize >= std::mem::size_of::<libc::sockaddr_in>() => {
+                let sin = addr.cast::<libc::sockaddr_in>().read_unaligned();
+                let ip = u32::from_be(sin.sin_addr.s_addr);
+                Some(SocketAddr::V4(SocketAddrV4::new(ip.into(), u16::from_be(sin.sin_port))))
+            }
+            libc::AF_INET6 if len as usize >= std::mem::size_of::<libc::sockaddr_in6>() => {
+                let sin6 = addr.cast::<libc::sockaddr_in6>().read_unaligned();
+                let ip = sin6.sin6_addr.s6_addr.into();
+                let port = u16::from_be(sin6.sin6_port);
+                Some(SocketAddr::V6(SocketAddrV6::new(ip, port, sin6.sin6_flowinfo, sin6.sin6_scope_id)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Writes `addr` to `out` (room for a `sockaddr_in6` required); returns its length.
+///
+/// # Safety
+/// `out` must be valid for writing `size_of::<sockaddr_in6>()` bytes.
+pub unsafe fn write_sockaddr(addr: SocketAddr, out: *mut sockaddr) -> socklen_t {
+    let (storage, len) = to_storage(addr);
+    // SAFETY: the caller guarantees room for a sockaddr_in6, the largest length produced.
+    unsafe { std::ptr::copy_nonoverlapping((&storage as *const libc::sockaddr_storage).cast::<u8>(), out.cast::<u8>(), len as usize) };
+    len
+}
+
+fn to_storage(addr: SocketAddr) -> (libc::sockaddr_storage, socklen_t) {
+    // SAFETY: sockaddr_storage is plain data; all-zero is valid.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(v4) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in.
+            let sin = unsafe { &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = v4.port().to_be();
+            sin.sin_addr.s_addr = u32::from(*v4.ip()).to_be();
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v6) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in6.
+            let sin6 = unsafe { &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = v6.port().to_be();
+            sin6.sin6_addr.s6_addr = v6.ip().octets();
+            sin6.sin6_flowinfo = v6.flowinfo();
+            sin6.sin6_scope_id = v6.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as socklen_t)
+}
+
+/// `addr` in the address family of a socket: v4 becomes `::ffff:a.b.c.d` on an `AF_INET6`
+/// socket, a mapped v6 address becomes v4 on an `AF_INET` socket.
+pub fn for_family(addr: SocketAddr, family: c_int) -> Option<SocketAddr> {
+    match (family, addr) {
+        (libc::AF_INET, SocketAddr::V4(_)) | (libc::AF_INET6, SocketAddr::V6(_)) => Some(addr),
+        (libc::AF_INET6, SocketAddr::V4(v4)) => Some(SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())),
+        (libc::AF_INET, SocketAddr::V6(v6)) => v6.ip().to_ipv4_mapped().map(|ip| SocketAddr::new(IpAddr::V4(ip), v6.port())),
+        _ => None,
+    }
+}
+
+/// Copies `addr` to a caller's `(addr, len)` pair with `getpeername`/`recvfrom` truncation
+/// rules: at most `*len` bytes are written, `*len` becomes the full length.
+///
+/// # Safety
+/// `out` must be valid for `*len` bytes and `len` valid, or either may be null.
+pub unsafe fn copy_out(addr: SocketAddr, out: *mut sockaddr, len: *mut socklen_t) {
+    if out.is_null() || len.is_null() {
+        return;
+    }
+    let (storage, full) = to_storage(addr);
+    // SAFETY: guaranteed by the caller; we write at most `*len` bytes.
+    unsafe {
+        let room = (*len).min(full) as usize;
+        std::ptr::copy_nonoverlapping((&storage as *const libc::sockaddr_storage).cast::<u8>(), out.cast::<u8>(), room);
+        *len = full;
+    }
+}
+
+fn sockopt(fd: c_int, option: c_int) -> Option<c_int> {
+    let mut value: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as socklen_t;
+    // SAFETY: `value` and `len` are valid out-pointers of the right size.
+    let rc = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, option, (&mut value as *mut c_int).cast(), &mut len) };
+    (rc == 0).then_some(value)
+}
+
+fn local_addr(fd: c_int) -> Result<SocketAddr, i32> {
+    // SAFETY: sockaddr_storage is plain data; all-zero is valid.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as socklen_t;
+    // SAFETY: `storage`/`len` are valid out-pointers.
+    if unsafe { libc::getsockname(fd, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len) } != 0 {
+        return Err(errno::get());
+    }
+    read_sockaddr((&storage as *const libc::sockaddr_storage).cast(), len).ok_or(libc::EAFNOSUPPORT)
+}
+
+/// The socket's local port, binding it to the unspecified address first when unbound.
+fn bound_port(fd: c_int, family: c_int) -> Result<u16, i32> {
+    let local = local_addr(fd)?;
+    if local.port() != 0 {
+        return Ok(local.port());
+    }
+    let any = if family == libc::AF_INET6 { SocketAddr::from(([0u16; 8], 0)) } else { SocketAddr::from(([0u8; 4], 0)) };
+    let (storage, len) = to_storage(any);
+    // SAFETY: `storage` holds a valid sockaddr of length `len`.
+    if unsafe { libc::bind(fd, (&storage as *const libc::sockaddr_storage).cast(), len) } != 0 {
+        return Err(errno::get());
+    }
+    Ok(local_addr(fd)?.port())
+}
+
+/// Resolves a host name of `outgoing.local` with the host's resolver (the original
+/// `getaddrinfo`: this runs inside the guard).
+fn resolve_on_host(name: &str) -> Vec<IpAddr> {
+    let Ok(name) = std::ffi::CString::new(name) else {
+        return Vec::new();
+    };
+    // SAFETY: addrinfo is plain data; zeroed hints mean "any".
+    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+    hints.ai_socktype = libc::SOCK_STREAM;
+    let mut list: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: valid C string, hints and out-pointer.
+    if unsafe { libc::getaddrinfo(name.as_ptr(), std::ptr::null(), &hints, &mut list) } != 0 {
+        return Vec::new();
+    }
+    let mut addrs = Vec::new();
+    let mut node = list;
+    while !node.is_null() {
+        // SAFETY: `node` belongs to the list getaddrinfo returned.
+        let ai = unsafe { &*node };
+        addrs.extend(read_sockaddr(ai.ai_addr, ai.ai_addrlen).map(|addr| addr.ip()));
+        node = ai.ai_next;
+    }
+    // SAFETY: `list` came from getaddrinfo.
+    unsafe { libc::freeaddrinfo(list) };
+    addrs
+}
+
+/// A socket, its family and transport, when `dest` is a target destination for it.
+fn target_route(fd: c_int, dest: SocketAddr) -> Option<(c_int, Transport)> {
+    let ip = dest.ip().to_canonical();
+    if ip.is_loopback() || ip.is_unspecified() {
+        return None;
+    }
+    let policy = session::active()?;
+    let transport = match sockopt(fd, libc::SO_TYPE)? {
+        libc::SOCK_STREAM => Transport::Tcp,
+        libc::SOCK_DGRAM => Transport::Udp,
+        _ => return None,
+    };
+    let family = sockopt(fd, libc::SO_DOMAIN)?;
+    policy.outgoing.is_target(dest, transport, &resolve_on_host).then_some((family, transport))
+}
+
+/// Asks the proxy for a relay of `fd` to `dest`; returns the relay address in the socket's family.
+fn open_relay(fd: c_int, family: c_int, transport: Transport, dest: SocketAddr) -> Result<SocketAddr, i32> {
+    let local_port = bound_port(fd, family)?;
+    let addr = SocketAddr::new(dest.ip().to_canonical(), dest.port());
+    let request = match transport {
+        Transport::Tcp => Message::OutgoingTcp { addr, local_port },
+        Transport::Udp => Message::OutgoingUdp { addr, local_port },
+    };
+    match proxy::call(request)? {
+        Message::OutgoingReady { proxy_addr } => for_family(proxy_addr, family).ok_or_else(|| {
+            crate::log!("relay address {proxy_addr} does not fit the socket's family");
+            libc::EAFNOSUPPORT
+        }),
+        other => Err(proxy::unexpected(&other)),
+    }
+}
+
+fn remember(fd: c_int, update: impl FnOnce(&mut Redirected)) {
+    if let Ok(mut sockets) = SOCKETS.lock() {
+        update(sockets.entry(fd).or_default());
+        fds::mark(fd);
+    }
+}
+
+/// `connect`: target destinations are connected to their relay instead.
+pub fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t, connect_original: impl FnOnce(*const sockaddr, socklen_t) -> c_int) -> Outcome<c_int> {
+    let Some(dest) = read_sockaddr(addr, len) else {
+        return Outcome::Bypass;
+    };
+    let Some((family, transport)) = target_route(fd, dest) else {
+        return Outcome::Bypass;
+    };
+    let relay = match open_relay(fd, family, transport, dest) {
+        Ok(relay) => relay,
+        Err(errno) => return Outcome::Error(errno),
+    };
+    let (storage, relay_len) = to_storage(relay);
+    let rc = connect_original((&storage as *const libc::sockaddr_storage).cast(), relay_len);
+    let code = errno::get();
+    if rc == 0 || code == libc::EINPROGRESS {
+        remember(fd, |state| state.peer = Some((dest, relay)));
+    }
+    if rc == 0 { Outcome::Handled(0) } else { Outcome::Error(code) }
+}
+
+/// `getpeername` on a redirected socket: the real destination.
+pub fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, original: impl FnOnce() -> c_int) -> Outcome<c_int> {
+    if !fds::is_marked(fd) {
+        return Outcome::Bypass;
+    }
+    let Some(peer) = SOCKETS.lock().ok().and_then(|sockets| sockets.get(&fd).and_then(|state| state.peer)) else {
+        return Outcome::Bypass;
+    };
+    if original() != 0 {
+        return Outcome::Error(errno::get());
+    }
+    // SAFETY: the caller's buffers, as for the real getpeername.
+    unsafe { copy_out(peer.0, addr, len) };
+    Outcome::Handled(0)
+}
+
+/// The relay for datagrams from `fd` to `dest`, opened on first use; `None` for host destinations.
+pub fn datagram_relay(fd: c_int, dest: *const sockaddr, len: socklen_t) -> Outcome<(libc::sockaddr_storage, socklen_t)> {
+    let Some(dest) = read_sockaddr(dest, len) else {
+        return Outcome::Bypass;
+    };
+    let known = SOCKETS.lock().ok().and_then(|sockets| {
+        sockets.get(&fd)?.routes.iter().find(|(real, _)| *real == dest).map(|(_, relay)| *relay)
+    });
+    let relay = match known {
+        Some(relay) => relay,
+        None => {
+            let Some((family, Transport::Udp)) = target_route(fd, dest) else {
+                return Outcome::Bypass;
+            };
+            match open_relay(fd, family, Transport::Udp, dest) {
+                Ok(relay) => {
+                    remember(fd, |state| state.routes.push((dest, relay)));
+                    relay
+                }
+                Err(errno) => return Outcome::Error(errno),
+            }
+        }
+    };
+    Outcome::Handled(to_storage(relay))
+}
+
+/// The real source for a datagram received on `fd` from `source`, when it came from a relay.
+pub fn real_source(fd: c_int, source: SocketAddr) -> Option<SocketAddr> {
+    let sockets = SOCKETS.lock().ok()?;
+    let state = sockets.get(&fd)?;
+    let same = |relay: &SocketAddr| relay.ip().to_canonical() == source.ip().to_canonical() && relay.port() == source.port();
+    state.peer.iter().chain(&state.routes).find(|(_, relay)| same(relay)).map(|(real, _)| *real)
+}
+
+/// Whether `fd` has redirect state (checked before the slower receive paths).
+pub fn is_redirected(fd: c_int) -> bool {
+    fds::is_marked(fd) && SOCKETS.lock().is_ok_and(|sockets| sockets.contains_key(&fd))
+}
+
+/// `fd` is being closed or replaced.
+pub fn forget(fd: c_int) {
+    if let Ok(mut sockets) = SOCKETS.lock() {
+        sockets.remove(&fd);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn for_family_maps_between_v4_and_v6_sockets() {
+        let v4: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        assert_eq!(for_family(v4, libc::AF_INET6).unwrap().to_string(), "[::ffff:127.0.0.1]:4000");
+        assert_eq!(for_family(v4, libc::AF_INET), Some(v4));
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:4000".parse().unwrap();
+        assert_eq!(for_family(mapped, libc::AF_INET), Some(v4));
+        assert_eq!(for_family("[::1]:1".parse().unwrap(), libc::AF_INET), None);
+    }
+
+    #[test]
+    fn copy_out_truncates_but_reports_full_length() {
+        let addr: SocketAddr = "[fd00::1]:443".parse().unwrap();
+        let mut buf = [0u8; 8];
+        let mut len = buf.len() as socklen_t;
+        // SAFETY: `buf` is valid for `len` bytes.
+        unsafe { copy_out(addr, buf.as_mut_ptr().cast(), &mut len) };
+        assert_eq!(len as usize, std::mem::size_of::<libc::sockaddr_in6>());
+        assert_eq!(u16::from_ne_bytes([buf[0], buf[1]]), libc::AF_INET6 as u16);
+        assert_eq!(u16::from_be_bytes([buf[2], buf[3]]), 443);
+    }
+
+    #[test]
+    fn sockaddr_round_trips() {
+        for text in ["10.0.0.1:80", "[fd00::1]:53", "[::ffff:10.0.0.1]:8080"] {
+            let addr: SocketAddr = text.parse().unwrap();
+            let (storage, len) = to_storage(addr);
+            assert_eq!(read_sockaddr((&storage as *const libc::sockaddr_storage).cast(), len), Some(addr));
+        }
+        assert_eq!(read_sockaddr(std::ptr::null(), 16), None);
+    }
+}

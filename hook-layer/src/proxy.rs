@@ -1,0 +1,194 @@
+//! Requests to the session proxy: a per-process pool of Unix socket connections, each opened
+//! with `Hello`, each carrying one synchronous request/response at a time.
+//!
+//! After `fork` the pool belongs to the parent: the child detects the pid change and starts
+//! a new pool without touching (locking, closing or using) the parent's connections, which
+//! it simply forgets (they are close-on-exec).
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use tether_rpc_schema::codec::{read_frame, write_frame};
+use tether_rpc_schema::wire::{Envelope, Hello, Message, Role};
+use tether_rpc_schema::PROTOCOL_VERSION;
+
+use crate::errno::{self, TransportError};
+use crate::{fds, launch, session};
+
+/// Idle connections kept per process.
+const MAX_IDLE: usize = 4;
+
+/// The connections of one process.
+struct Pool {
+    pid: u32,
+    idle: Mutex<Vec<UnixStream>>,
+}
+
+static POOL: AtomicPtr<Pool> = AtomicPtr::new(std::ptr::null_mut());
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// This process's pool; a new one after a fork (the old one is leaked on purpose).
+fn pool() -> &'static Pool {
+    let pid = std::process::id();
+    let current = POOL.load(Ordering::Acquire);
+    // SAFETY: POOL only ever holds pointers from Box::into_raw that are never freed.
+    if let Some(pool) = unsafe { current.as_ref() } {
+        if pool.pid == pid {
+            return pool;
+        }
+    }
+    let fresh = Box::into_raw(Box::new(Pool { pid, idle: Mutex::new(Vec::new()) }));
+    match POOL.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: `fresh` was just leaked from a Box and is never freed.
+        Ok(_) => unsafe { &*fresh },
+        Err(winner) => {
+            // SAFETY: `fresh` lost the race and was never shared: we still own it.
+            drop(unsafe { Box::from_raw(fresh) });
+            // SAFETY: as for `current`.
+            unsafe { &*winner }
+        }
+    }
+}
+
+/// Sends `message` and returns the response: `Ok` for any response but `Failure`, whose
+/// errno becomes `Err`. Transport failures are logged and become `EIO`/`ETIMEDOUT`.
+pub fn call(message: Message) -> Result<Message, i32> {
+    match request(message) {
+        Ok(Message::Failure { errno, .. }) => Err(errno::for_failure(errno)),
+        Ok(response) => Ok(response),
+        Err(err) => {
+            crate::log!("request failed: {err}");
+            Err(errno::for_transport(&err))
+        }
+    }
+}
+
+/// Opens the first connection (fetching the policy); called once per process.
+pub fn warm_up() {
+    match connect() {
+        Ok(stream) => release(stream, true),
+        Err(TransportError::Refused(reason)) => session::go_inert(&format!("hello refused: {reason}")),
+        Err(err) => crate::log!("session proxy unreachable, using the default policy: {err}"),
+    }
+}
+
+fn request(message: Message) -> Result<Message, TransportError> {
+    let mut stream = match pool().idle.lock().ok().and_then(|mut idle| idle.pop()) {
+        Some(stream) => stream,
+        None => connect()?,
+    };
+    let result = exchange(&mut stream, message);
+    release(stream, result.is_ok());
+    result
+}
+
+fn exchange(stream: &mut UnixStream, message: Message) -> Result<Message, TransportError> {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    write_frame(stream, &Envelope { id, message })?;
+    let response = read_frame(stream)?;
+    if response.id != id {
+        return Err(TransportError::Protocol(format!("response id {} for request {id}", response.id)));
+    }
+    Ok(response.message)
+}
+
+/// Connects and says hello; installs the policy from the answer.
+fn connect() -> Result<UnixStream, TransportError> {
+    let launch = launch::get();
+    let (Some(path), Some(token)) = (&launch.proxy, &launch.session) else {
+        return Err(TransportError::Connect(io::Error::from(io::ErrorKind::NotFound)));
+    };
+    let mut stream = UnixStream::connect(std::ffi::OsStr::from_bytes(path.to_bytes())).map_err(TransportError::Connect)?;
+    stream.set_read_timeout(Some(launch.timeout)).map_err(TransportError::Connect)?;
+    stream.set_write_timeout(Some(launch.timeout)).map_err(TransportError::Connect)?;
+    fds::mark(stream.as_raw_fd());
+    let hello = Hello {
+        protocol_version: PROTOCOL_VERSION,
+        role: Role::Layer,
+        token: token.clone(),
+        capabilities: Vec::new(),
+        pid: std::process::id(),
+    };
+    match exchange(&mut stream, Message::Hello(hello)) {
+        Ok(Message::HelloOk(ok)) => {
+            if let Some(policy) = &ok.policy {
+                session::install(policy);
+            }
+            Ok(stream)
+        }
+        Ok(Message::HelloRefused { reason }) => {
+            discard(stream);
+            Err(TransportError::Refused(reason))
+        }
+        Ok(other) => {
+            discard(stream);
+            Err(TransportError::Protocol(format!("unexpected answer to hello: {}", kind(&other))))
+        }
+        Err(err) => {
+            discard(stream);
+            Err(err)
+        }
+    }
+}
+
+/// Returns a connection after use. A connection whose fd the user process closed meanwhile
+/// (see [`forget_fd`]) is forgotten, never closed: its number may belong to the user now.
+fn release(stream: UnixStream, healthy: bool) {
+    let fd = stream.as_raw_fd();
+    if !fds::is_marked(fd) {
+        std::mem::forget(stream);
+        return;
+    }
+    if healthy {
+        if let Ok(mut idle) = pool().idle.lock() {
+            if idle.len() < MAX_IDLE {
+                idle.push(stream);
+                return;
+            }
+        }
+    }
+    discard(stream);
+}
+
+fn discard(stream: UnixStream) {
+    fds::unmark(stream.as_raw_fd());
+    drop(stream);
+}
+
+/// The user process is closing (or `dup2`-ing over) `fd`: if it is an idle connection of ours,
+/// drop it from the pool without closing it (the caller's close does that).
+pub fn forget_fd(fd: i32) {
+    let pool = pool();
+    if let Ok(mut idle) = pool.idle.lock() {
+        if let Some(index) = idle.iter().position(|stream| stream.as_raw_fd() == fd) {
+            std::mem::forget(idle.swap_remove(index));
+        }
+    }
+}
+
+/// A message's variant name, for logs (never its content).
+pub fn kind(message: &Message) -> &'static str {
+    match message {
+        Message::HelloOk(_) => "HelloOk",
+        Message::HelloRefused { .. } => "HelloRefused",
+        Message::Failure { .. } => "Failure",
+        Message::Done => "Done",
+        Message::FileData { .. } => "FileData",
+        Message::FileStatus(_) => "FileStatus",
+        Message::Path(_) => "Path",
+        Message::DirEntries(_) => "DirEntries",
+        Message::DnsAnswer { .. } => "DnsAnswer",
+        Message::OutgoingReady { .. } => "OutgoingReady",
+        _ => "another message",
+    }
+}
+
+/// The error for a response of the wrong kind, logged.
+pub fn unexpected(response: &Message) -> i32 {
+    crate::log!("unexpected response {}", kind(response));
+    libc::EIO
+}

@@ -1,0 +1,123 @@
+/* File operations run under the layer by the integration tests: one operation per call,
+ * results on stdout, failures as "errno=N". */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int fail(void) { printf("errno=%d\n", errno); return 1; }
+
+int main(int argc, char **argv) {
+    if (argc < 3) return 2;
+    const char *op = argv[1], *path = argv[2];
+    if (!strcmp(op, "cat")) {
+        int fd = open(path, O_RDONLY);
+        if (fd < 0) return fail();
+        char buf[4096]; ssize_t n;
+        while ((n = read(fd, buf, sizeof buf)) > 0) fwrite(buf, 1, n, stdout);
+        return close(fd);
+    }
+    if (!strcmp(op, "fgets")) {
+        FILE *f = fopen(path, "r");
+        if (!f) return fail();
+        char line[256];
+        while (fgets(line, sizeof line, f)) printf("line:%s", line);
+        return fclose(f);
+    }
+    if (!strcmp(op, "mmap")) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return fail();
+        struct stat st;
+        if (fstat(fd, &st)) return fail();
+        unsigned char *p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) return fail();
+        unsigned long sum = 0;
+        for (off_t i = 0; i < st.st_size; i++) sum = sum * 31 + p[i];
+        printf("size=%lld sum=%lu\n", (long long)st.st_size, sum);
+        return 0;
+    }
+    if (!strcmp(op, "stat") || !strcmp(op, "lstat")) {
+        struct stat st;
+        int rc = op[0] == 's' ? stat(path, &st) : lstat(path, &st);
+        if (rc) return fail();
+        printf("mode=%o size=%lld uid=%u mtime=%lld ino=%llu\n", st.st_mode, (long long)st.st_size,
+               st.st_uid, (long long)st.st_mtime, (unsigned long long)st.st_ino);
+        return 0;
+    }
+    if (!strcmp(op, "statx")) {
+        struct statx stx;
+        if (statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, &stx)) return fail();
+        printf("mode=%o size=%llu\n", stx.stx_mode, (unsigned long long)stx.stx_size);
+        return 0;
+    }
+    if (!strcmp(op, "access")) {
+        if (access(path, R_OK)) return fail();
+        printf("ok\n");
+        return 0;
+    }
+    if (!strcmp(op, "readlink")) {
+        char buf[8];
+        ssize_t n = readlink(path, buf, sizeof buf);
+        if (n < 0) return fail();
+        printf("%.*s (%zd)\n", (int)n, buf, n);
+        return 0;
+    }
+    if (!strcmp(op, "realpath")) {
+        char *r = realpath(path, NULL);
+        if (!r) return fail();
+        printf("%s\n", r);
+        free(r);
+        return 0;
+    }
+    if (!strcmp(op, "ls")) {
+        DIR *d = opendir(path);
+        if (!d) return fail();
+        struct dirent *e;
+        while ((e = readdir(d))) printf("%s:%d\n", e->d_name, e->d_type);
+        int fd = dirfd(d);
+        int sub = openat(fd, argc > 3 ? argv[3] : "config.yaml", O_RDONLY);
+        if (sub >= 0) { char b[64]; ssize_t n = read(sub, b, sizeof b); printf("openat:%.*s", (int)n, b); close(sub); }
+        return closedir(d);
+    }
+    if (!strcmp(op, "scandir")) {
+        struct dirent **list;
+        int n = scandir(path, &list, NULL, alphasort);
+        if (n < 0) return fail();
+        for (int i = 0; i < n; i++) { printf("%s\n", list[i]->d_name); free(list[i]); }
+        free(list);
+        return 0;
+    }
+    if (!strcmp(op, "write") || !strcmp(op, "fwrite")) {
+        const char *text = argc > 3 ? argv[3] : "";
+        if (op[0] == 'w') {
+            int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+            if (fd < 0) return fail();
+            if (write(fd, text, strlen(text)) < 0) return fail();
+            if (close(fd)) return fail();
+        } else {
+            FILE *f = fopen(path, "a");
+            if (!f) return fail();
+            fputs(text, f);
+            if (fclose(f)) return fail();
+        }
+        printf("written\n");
+        return 0;
+    }
+    if (!strcmp(op, "loop")) {
+        /* bench: N stat and N open+close of a host file */
+        long n = argc > 3 ? atol(argv[3]) : 100000;
+        struct stat st;
+        for (long i = 0; i < n; i++) if (stat(path, &st)) return fail();
+        for (long i = 0; i < n; i++) { int fd = open(path, O_RDONLY); if (fd < 0) return fail(); close(fd); }
+        printf("done\n");
+        return 0;
+    }
+    return 2;
+}
