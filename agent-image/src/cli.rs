@@ -15,7 +15,11 @@ pub const TOKEN_ENV: &str = "TETHER_AGENT_TOKEN";
 #[command(name = "tether-agent", version)]
 pub struct Args {
     /// Process id of the target, as seen from the agent.
-    #[arg(long, conflicts_with = "container_id", required_unless_present = "container_id")]
+    #[arg(
+        long,
+        conflicts_with = "container_id",
+        required_unless_present = "container_id"
+    )]
     pub pid: Option<u32>,
     /// Container of the target: exact id, unique id prefix or name.
     #[arg(long)]
@@ -67,7 +71,10 @@ impl Args {
                 TargetSpec::Container {
                     name_or_id: name_or_id.clone(),
                     runtime,
-                    socket: self.runtime_socket.clone().unwrap_or_else(|| runtime.default_socket()),
+                    socket: self
+                        .runtime_socket
+                        .clone()
+                        .unwrap_or_else(|| runtime.default_socket()),
                     namespace: self.runtime_namespace.clone(),
                 }
             }

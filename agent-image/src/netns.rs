@@ -68,9 +68,10 @@ impl TargetNet {
     /// is not yet registered with any runtime.
     pub async fn tcp_connect(&self, addr: SocketAddr) -> std::io::Result<std::net::TcpStream> {
         self.run(async move {
-            let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
-                .await
-                .map_err(|_| std::io::Error::from_raw_os_error(libc::ETIMEDOUT))??;
+            let stream =
+                tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+                    .await
+                    .map_err(|_| std::io::Error::from_raw_os_error(libc::ETIMEDOUT))??;
             stream.set_nodelay(true)?;
             stream.into_std()
         })
@@ -81,7 +82,11 @@ impl TargetNet {
     /// runtime.
     pub async fn udp_connect(&self, addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
         self.run(async move {
-            let any: SocketAddr = if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+            let any: SocketAddr = if addr.is_ipv4() {
+                ([0, 0, 0, 0], 0).into()
+            } else {
+                ([0u16; 8], 0).into()
+            };
             let socket = std::net::UdpSocket::bind(any)?;
             socket.connect(addr)?;
             socket.set_nonblocking(true)?;
@@ -101,11 +106,14 @@ impl TargetNet {
 }
 
 fn run_thread(netns: OwnedFd, ready_tx: mpsc::Sender<Result<Handle, NetnsError>>) {
-    let entered = move_into_link_name_space(std::os::fd::AsFd::as_fd(&netns), Some(LinkNameSpaceType::Network))
-        .map_err(|errno| match errno {
-            Errno::PERM | Errno::ACCESS => NetnsError::NotPermitted,
-            other => NetnsError::Enter(other.to_string()),
-        });
+    let entered = move_into_link_name_space(
+        std::os::fd::AsFd::as_fd(&netns),
+        Some(LinkNameSpaceType::Network),
+    )
+    .map_err(|errno| match errno {
+        Errno::PERM | Errno::ACCESS => NetnsError::NotPermitted,
+        other => NetnsError::Enter(other.to_string()),
+    });
     drop(netns);
     let runtime = entered.and_then(|()| {
         tokio::runtime::Builder::new_current_thread()

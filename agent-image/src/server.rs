@@ -5,6 +5,7 @@
 //! request or stream; a single writer task owns the socket's write half and sends whatever
 //! those tasks put in the bounded outbox, so responses and stream data interleave safely.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,8 +32,9 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames waiting for the writer; a full outbox slows down the tasks that fill it.
 const OUTBOX_CAPACITY: usize = 256;
 
-/// Requests of one connection handled at the same time; further frames wait to be read.
-const MAX_REQUESTS_IN_FLIGHT: usize = 128;
+/// Requests of one connection handled at the same time; more are refused with `EAGAIN`
+/// rather than stalling the reader, which also carries stream traffic.
+const MAX_REQUESTS_IN_FLIGHT: usize = 256;
 
 /// Bytes the reader asks the socket for at a time.
 const READ_BUFFER: usize = 64 * 1024;
@@ -142,11 +144,17 @@ impl FrameReader {
 async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = socket.set_nodelay(true);
     let (read_half, mut write_half) = socket.into_split();
-    let mut frames = FrameReader { read_half, buf: BytesMut::new() };
+    let mut frames = FrameReader {
+        read_half,
+        buf: BytesMut::new(),
+    };
 
     let first = tokio::time::timeout(HELLO_TIMEOUT, frames.next()).await;
     let (id, hello) = match first {
-        Ok(Some(Ok(Envelope { id, message: Message::Hello(hello) }))) => (id, hello),
+        Ok(Some(Ok(Envelope {
+            id,
+            message: Message::Hello(hello),
+        }))) => (id, hello),
         Ok(Some(Ok(_))) => {
             let reason = "the first message must be hello".to_owned();
             return refuse(&mut write_half, 0, peer, reason).await;
@@ -162,70 +170,106 @@ async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shar
 
     let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
     let writer = tokio::spawn(write_frames(write_half, out_rx));
-    let ok = HelloOk { protocol_version: PROTOCOL_VERSION, capabilities: Vec::new(), policy: None };
-    let _ = out_tx.send(Envelope { id, message: Message::HelloOk(ok) }).await;
+    let ok = HelloOk {
+        protocol_version: PROTOCOL_VERSION,
+        capabilities: Vec::new(),
+        policy: None,
+    };
+    let _ = out_tx
+        .send(Envelope {
+            id,
+            message: Message::HelloOk(ok),
+        })
+        .await;
 
-    let streams = Streams::new(out_tx.clone(), shared.net.clone());
-    let mut tasks = JoinSet::new();
-    let in_flight = Arc::new(Semaphore::new(MAX_REQUESTS_IN_FLIGHT));
+    let mut connection = Connection {
+        streams: Streams::new(out_tx.clone(), shared.net.clone()),
+        shared,
+        out_tx,
+        tasks: JoinSet::new(),
+        in_flight: Arc::new(Semaphore::new(MAX_REQUESTS_IN_FLIGHT)),
+    };
     let end = loop {
         tokio::select! {
             frame = frames.next() => match frame {
                 None => break "closed by the daemon".to_owned(),
                 Some(Err(err)) => break format!("unreadable frame: {err}"),
                 Some(Ok(Envelope { message: Message::Bye, .. })) => break "the daemon said bye".to_owned(),
-                Some(Ok(envelope)) => {
-                    let Ok(permit) = in_flight.clone().acquire_owned().await else { break "shutting down".to_owned() };
-                    let task = dispatch(envelope, &shared, &streams, &out_tx);
-                    tasks.spawn(async move {
-                        task.await;
-                        drop(permit);
-                    });
-                }
+                Some(Ok(envelope)) => connection.dispatch(envelope),
             },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            Some(_) = connection.tasks.join_next(), if !connection.tasks.is_empty() => {}
         }
     };
     tracing::info!(%peer, reason = %end, "daemon connection ended");
     // Ends every request and stream of this connection, then lets the writer flush.
-    tasks.shutdown().await;
-    drop((streams, out_tx));
+    connection.tasks.shutdown().await;
+    drop(connection);
     if tokio::time::timeout(FLUSH_TIMEOUT, writer).await.is_err() {
         tracing::warn!(%peer, "the daemon did not read the last frames");
     }
 }
 
-/// The work for one frame after `Hello`, as a task the connection runs.
-fn dispatch(
-    envelope: Envelope,
-    shared: &Arc<Shared>,
-    streams: &Streams,
-    out_tx: &mpsc::Sender<Envelope>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-    let Envelope { id, message } = envelope;
-    let out_tx = out_tx.clone();
-    let respond = move |message: Message| async move {
-        let _ = out_tx.send(Envelope { id, message }).await;
-    };
-    match message {
-        Message::Ping => Box::pin(respond(Message::Pong)),
-        Message::TcpConnect { stream, addr } => Box::pin(streams.open_tcp(id, stream, addr)),
-        Message::UdpConnect { stream, addr } => Box::pin(streams.open_udp(id, stream, addr)),
-        message @ (Message::StreamData { .. }
-        | Message::StreamAck { .. }
-        | Message::StreamEof { .. }
-        | Message::StreamReset { .. }) => {
-            streams.deliver(message);
-            Box::pin(std::future::ready(()))
+/// One daemon connection after `Hello`, as seen by its reader.
+struct Connection {
+    shared: Arc<Shared>,
+    streams: Streams,
+    out_tx: mpsc::Sender<Envelope>,
+    /// Every request and stream task; dropping the set ends them all.
+    tasks: JoinSet<()>,
+    /// Limits concurrent requests (not streams) of this connection.
+    in_flight: Arc<Semaphore>,
+}
+
+impl Connection {
+    /// Handles one frame. Never waits, so stream traffic keeps flowing while requests are
+    /// slow: stream messages are routed at once, everything else runs as a task.
+    fn dispatch(&mut self, envelope: Envelope) {
+        let Envelope { id, message } = envelope;
+        match message {
+            Message::StreamData { .. }
+            | Message::StreamAck { .. }
+            | Message::StreamEof { .. }
+            | Message::StreamReset { .. } => self.streams.deliver(message),
+            Message::TcpConnect { stream, addr } => {
+                self.tasks.spawn(self.streams.open_tcp(id, stream, addr));
+            }
+            Message::UdpConnect { stream, addr } => {
+                self.tasks.spawn(self.streams.open_udp(id, stream, addr));
+            }
+            Message::Ping => self.respond(id, std::future::ready(Message::Pong)),
+            message if id == 0 => {
+                tracing::warn!(
+                    kind = handlers::kind(&message),
+                    "ignoring a request without id"
+                );
+            }
+            message => match self.in_flight.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let shared = self.shared.clone();
+                    self.respond(id, async move {
+                        let response = handlers::handle_request(&shared.agent, message).await;
+                        drop(permit);
+                        response
+                    });
+                }
+                Err(_) => {
+                    let busy = Message::failure(
+                        libc::EAGAIN,
+                        format!("the agent is busy with {MAX_REQUESTS_IN_FLIGHT} requests; retry"),
+                    );
+                    self.respond(id, std::future::ready(busy));
+                }
+            },
         }
-        message if id == 0 => {
-            tracing::warn!(kind = handlers::kind(&message), "ignoring a request without id");
-            Box::pin(std::future::ready(()))
-        }
-        message => {
-            let shared = shared.clone();
-            Box::pin(async move { respond(handlers::handle_request(&shared.agent, message).await).await })
-        }
+    }
+
+    /// Runs `response` as a task and sends its result as the answer to request `id`.
+    fn respond(&mut self, id: u64, response: impl Future<Output = Message> + Send + 'static) {
+        let out_tx = self.out_tx.clone();
+        self.tasks.spawn(async move {
+            let message = response.await;
+            let _ = out_tx.send(Envelope { id, message }).await;
+        });
     }
 }
 
@@ -238,7 +282,11 @@ fn check_hello(token: &str, hello: &Hello) -> Result<(), String> {
         return Err("only the tether daemon may connect to the agent".into());
     }
     if hello.protocol_version != PROTOCOL_VERSION {
-        let upgrade = if hello.protocol_version < PROTOCOL_VERSION { "the daemon" } else { "the agent image" };
+        let upgrade = if hello.protocol_version < PROTOCOL_VERSION {
+            "the daemon"
+        } else {
+            "the agent image"
+        };
         return Err(format!(
             "protocol version {} is not supported by this agent (version {PROTOCOL_VERSION}); upgrade {upgrade}",
             hello.protocol_version
@@ -249,14 +297,20 @@ fn check_hello(token: &str, hello: &Hello) -> Result<(), String> {
 
 async fn refuse(write_half: &mut OwnedWriteHalf, id: u64, peer: SocketAddr, reason: String) {
     tracing::warn!(%peer, %reason, "refusing a connection");
-    if let Ok(frame) = codec::encode(&Envelope { id, message: Message::HelloRefused { reason } }) {
+    if let Ok(frame) = codec::encode(&Envelope {
+        id,
+        message: Message::HelloRefused { reason },
+    }) {
         let _ = write_half.write_all(&frame).await;
         let _ = write_half.shutdown().await;
     }
 }
 
 /// The connection's only writer: sends the outbox's frames, flushing when it runs dry.
-async fn write_frames(write_half: OwnedWriteHalf, mut out_rx: mpsc::Receiver<Envelope>) -> io::Result<()> {
+async fn write_frames(
+    write_half: OwnedWriteHalf,
+    mut out_rx: mpsc::Receiver<Envelope>,
+) -> io::Result<()> {
     let mut writer = BufWriter::new(write_half);
     while let Some(envelope) = out_rx.recv().await {
         write_envelope(&mut writer, &envelope).await?;
@@ -268,15 +322,84 @@ async fn write_frames(write_half: OwnedWriteHalf, mut out_rx: mpsc::Receiver<Env
     writer.shutdown().await
 }
 
-async fn write_envelope(writer: &mut BufWriter<OwnedWriteHalf>, envelope: &Envelope) -> io::Result<()> {
+async fn write_envelope(
+    writer: &mut BufWriter<OwnedWriteHalf>,
+    envelope: &Envelope,
+) -> io::Result<()> {
     let frame = match codec::encode(envelope) {
         Ok(frame) => frame,
         Err(err) => {
             // Answer the request rather than leaving it without a response.
             tracing::warn!(%err, kind = handlers::kind(&envelope.message), "cannot encode a frame");
             let failure = Message::failure(libc::EMSGSIZE, err.to_string());
-            codec::encode(&Envelope { id: envelope.id, message: failure }).map_err(io::Error::other)?
+            codec::encode(&Envelope {
+                id: envelope.id,
+                message: failure,
+            })
+            .map_err(io::Error::other)?
         }
     };
     writer.write_all(&frame).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    fn hello(token: &str, role: Role, protocol_version: u32) -> Hello {
+        Hello {
+            protocol_version,
+            role,
+            token: token.into(),
+            capabilities: Vec::new(),
+            pid: 1,
+        }
+    }
+
+    #[test]
+    fn check_hello_accepts_daemon_with_token() {
+        assert_eq!(
+            check_hello("s3cret", &hello("s3cret", Role::Daemon, PROTOCOL_VERSION)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn check_hello_refuses_wrong_token_layer_and_other_versions() {
+        let refusal = |hello: Hello| check_hello("s3cret", &hello).unwrap_err();
+        assert!(
+            refusal(hello("s3cre", Role::Daemon, PROTOCOL_VERSION)).contains("wrong agent token")
+        );
+        assert!(refusal(hello("s3cret", Role::Layer, PROTOCOL_VERSION))
+            .contains("only the tether daemon"));
+        assert!(refusal(hello("s3cret", Role::Daemon, PROTOCOL_VERSION + 1))
+            .ends_with("upgrade the agent image"));
+        assert!(refusal(hello("s3cret", Role::Daemon, 0)).ends_with("upgrade the daemon"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_idle_without_connections_returns_after_timeout() {
+        let open = Arc::new(watch::Sender::new(0usize));
+        let start = Instant::now();
+        wait_idle(open.subscribe(), Duration::from_secs(60)).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_idle_timer_restarts_when_last_connection_closes() {
+        let open = Arc::new(watch::Sender::new(0usize));
+        let start = Instant::now();
+        let idle = tokio::spawn(wait_idle(open.subscribe(), Duration::from_secs(60)));
+        tokio::time::sleep(Duration::from_secs(50)).await;
+        let first = OpenConnection::new(open.clone());
+        let second = OpenConnection::new(open.clone());
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        drop(first);
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        assert!(!idle.is_finished(), "exited with a connection open");
+        drop(second);
+        idle.await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(310));
+    }
 }

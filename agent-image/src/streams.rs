@@ -78,16 +78,30 @@ pub struct Streams {
 
 impl Streams {
     pub fn new(out: Outbox, net: TargetNet) -> Streams {
-        Streams { table: Arc::default(), next_serial: Arc::default(), out, net }
+        Streams {
+            table: Arc::default(),
+            next_serial: Arc::default(),
+            out,
+            net,
+        }
     }
 
     /// Registers TCP stream `stream` and returns the task that connects it to `addr`, answers
     /// request `id`, and relays it.
-    pub fn open_tcp(&self, id: u64, stream: u64, addr: SocketAddr) -> impl Future<Output = ()> + Send + 'static {
+    pub fn open_tcp(
+        &self,
+        id: u64,
+        stream: u64,
+        addr: SocketAddr,
+    ) -> impl Future<Output = ()> + Send + 'static {
         let (input_tx, input_rx) = mpsc::unbounded_channel();
         let (acked_tx, acked_rx) = watch::channel(0);
         let unwritten = Arc::new(AtomicU64::new(0));
-        let kind = EntryKind::Tcp { input_tx, unwritten: unwritten.clone(), acked_tx };
+        let kind = EntryKind::Tcp {
+            input_tx,
+            unwritten: unwritten.clone(),
+            acked_tx,
+        };
         let registered = self.register(stream, kind);
         let streams = self.clone();
         async move {
@@ -103,8 +117,15 @@ impl Streams {
                 Ok(socket) => {
                     tracing::debug!(stream, "tcp stream connected");
                     streams.respond(id, Message::Done).await;
-                    let tcp = Tcp { stream, input_rx, acked_rx, unwritten };
-                    let end = streams.relay(stream, &cancel, tcp.run(socket, streams.out.clone())).await;
+                    let tcp = Tcp {
+                        stream,
+                        input_rx,
+                        acked_rx,
+                        unwritten,
+                    };
+                    let end = streams
+                        .relay(stream, &cancel, tcp.run(socket, streams.out.clone()))
+                        .await;
                     tracing::debug!(stream, ?end, "tcp stream ended");
                 }
                 Err(err) => {
@@ -118,7 +139,12 @@ impl Streams {
 
     /// Registers UDP stream `stream` and returns the task that connects it to `addr`, answers
     /// request `id`, and relays datagrams.
-    pub fn open_udp(&self, id: u64, stream: u64, addr: SocketAddr) -> impl Future<Output = ()> + Send + 'static {
+    pub fn open_udp(
+        &self,
+        id: u64,
+        stream: u64,
+        addr: SocketAddr,
+    ) -> impl Future<Output = ()> + Send + 'static {
         let (input_tx, input_rx) = mpsc::channel(UDP_QUEUE);
         let registered = self.register(stream, EntryKind::Udp { input_tx });
         let streams = self.clone();
@@ -127,7 +153,12 @@ impl Streams {
                 Ok(registered) => registered,
                 Err(err) => return streams.respond(id, failure("stream open", &err)).await,
             };
-            match streams.net.udp_connect(addr).await.and_then(UdpSocket::from_std) {
+            match streams
+                .net
+                .udp_connect(addr)
+                .await
+                .and_then(UdpSocket::from_std)
+            {
                 Ok(socket) => {
                     streams.respond(id, Message::Done).await;
                     let relay = relay_udp(stream, socket, input_rx, streams.out.clone());
@@ -144,33 +175,47 @@ impl Streams {
     pub fn deliver(&self, message: Message) {
         let mut table = self.table.lock().expect("stream table lock");
         match message {
-            Message::StreamData { stream, data } => match table.get(&stream).map(|entry| &entry.kind) {
-                Some(EntryKind::Tcp { input_tx, unwritten, .. }) => {
-                    let queued = unwritten.fetch_add(data.len() as u64, Ordering::AcqRel) + data.len() as u64;
-                    if queued > STREAM_WINDOW {
-                        tracing::warn!(stream, "daemon overran the stream window; resetting the stream");
-                        if let Some(entry) = table.remove(&stream) {
-                            entry.cancel.cancel();
+            Message::StreamData { stream, data } => {
+                match table.get(&stream).map(|entry| &entry.kind) {
+                    Some(EntryKind::Tcp {
+                        input_tx,
+                        unwritten,
+                        ..
+                    }) => {
+                        let queued = unwritten.fetch_add(data.len() as u64, Ordering::AcqRel)
+                            + data.len() as u64;
+                        if queued > STREAM_WINDOW {
+                            tracing::warn!(
+                                stream,
+                                "daemon overran the stream window; resetting the stream"
+                            );
+                            if let Some(entry) = table.remove(&stream) {
+                                entry.cancel.cancel();
+                            }
+                            self.send_reset(stream, libc::EPROTO);
+                        } else {
+                            let _ = input_tx.send(Input::Data(data));
                         }
-                        self.send_reset(stream, libc::EPROTO);
-                    } else {
-                        let _ = input_tx.send(Input::Data(data));
                     }
-                }
-                Some(EntryKind::Udp { input_tx }) => {
-                    if input_tx.try_send(data).is_err() {
-                        tracing::debug!(stream, "udp queue full; datagram dropped");
+                    Some(EntryKind::Udp { input_tx }) => {
+                        if input_tx.try_send(data).is_err() {
+                            tracing::debug!(stream, "udp queue full; datagram dropped");
+                        }
                     }
+                    None => self.send_reset(stream, libc::ENOTCONN),
                 }
-                None => self.send_reset(stream, libc::ENOTCONN),
-            },
+            }
             Message::StreamAck { stream, bytes } => {
-                if let Some(EntryKind::Tcp { acked_tx, .. }) = table.get(&stream).map(|entry| &entry.kind) {
+                if let Some(EntryKind::Tcp { acked_tx, .. }) =
+                    table.get(&stream).map(|entry| &entry.kind)
+                {
                     acked_tx.send_modify(|acked| *acked += bytes);
                 }
             }
             Message::StreamEof { stream } => {
-                if let Some(EntryKind::Tcp { input_tx, .. }) = table.get(&stream).map(|entry| &entry.kind) {
+                if let Some(EntryKind::Tcp { input_tx, .. }) =
+                    table.get(&stream).map(|entry| &entry.kind)
+                {
                     let _ = input_tx.send(Input::Eof);
                 }
             }
@@ -179,7 +224,7 @@ impl Streams {
                     entry.cancel.cancel();
                 }
             }
-            other => tracing::warn!(?other, "not a stream message"),
+            other => tracing::warn!(kind = crate::handlers::kind(&other), "not a stream message"),
         }
     }
 
@@ -191,20 +236,35 @@ impl Streams {
         }
         let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
         let cancel = CancellationToken::new();
-        table.insert(stream, Entry { serial, cancel: cancel.clone(), kind });
+        table.insert(
+            stream,
+            Entry {
+                serial,
+                cancel: cancel.clone(),
+                kind,
+            },
+        );
         Ok((serial, cancel))
     }
 
     fn forget(&self, stream: u64, serial: u64) {
         let mut table = self.table.lock().expect("stream table lock");
-        if table.get(&stream).is_some_and(|entry| entry.serial == serial) {
+        if table
+            .get(&stream)
+            .is_some_and(|entry| entry.serial == serial)
+        {
             table.remove(&stream);
         }
     }
 
     /// Runs a relay until it ends or the daemon resets the stream; a relay error becomes a
     /// `StreamReset` to the daemon.
-    async fn relay(&self, stream: u64, cancel: &CancellationToken, relay: impl Future<Output = io::Result<()>>) -> io::Result<()> {
+    async fn relay(
+        &self,
+        stream: u64,
+        cancel: &CancellationToken,
+        relay: impl Future<Output = io::Result<()>>,
+    ) -> io::Result<()> {
         let result = tokio::select! {
             () = cancel.cancelled() => return Ok(()),
             result = relay => result,
@@ -223,7 +283,9 @@ impl Streams {
     fn send_reset(&self, stream: u64, errno: i32) {
         let out = self.out.clone();
         tokio::spawn(async move {
-            let _ = out.send(stream_message(Message::StreamReset { stream, errno })).await;
+            let _ = out
+                .send(stream_message(Message::StreamReset { stream, errno }))
+                .await;
         });
     }
 }
@@ -240,7 +302,12 @@ impl Tcp {
     /// Relays both directions until both are done or one fails.
     async fn run(self, socket: TcpStream, out: Outbox) -> io::Result<()> {
         let (read_half, write_half) = socket.into_split();
-        let Tcp { stream, input_rx, acked_rx, unwritten } = self;
+        let Tcp {
+            stream,
+            input_rx,
+            acked_rx,
+            unwritten,
+        } = self;
         let upstream = socket_to_daemon(stream, read_half, acked_rx, out.clone());
         let downstream = daemon_to_socket(stream, write_half, input_rx, unwritten, out);
         tokio::try_join!(upstream, downstream).map(|_| ())
@@ -268,7 +335,14 @@ async fn socket_to_daemon(
             return Ok(());
         }
         sent += n as u64;
-        send(&out, Message::StreamData { stream, data: buf[..n].to_vec() }).await?;
+        send(
+            &out,
+            Message::StreamData {
+                stream,
+                data: buf[..n].to_vec(),
+            },
+        )
+        .await?;
     }
 }
 
@@ -285,7 +359,14 @@ async fn daemon_to_socket(
             Input::Data(data) => {
                 socket.write_all(&data).await?;
                 unwritten.fetch_sub(data.len() as u64, Ordering::AcqRel);
-                send(&out, Message::StreamAck { stream, bytes: data.len() as u64 }).await?;
+                send(
+                    &out,
+                    Message::StreamAck {
+                        stream,
+                        bytes: data.len() as u64,
+                    },
+                )
+                .await?;
             }
             Input::Eof => {
                 socket.shutdown().await?;
@@ -297,17 +378,22 @@ async fn daemon_to_socket(
     Err(io::Error::from_raw_os_error(libc::ECONNABORTED))
 }
 
-/// Datagrams both ways until the socket fails; ICMP errors reported on a connected socket
-/// (`ECONNREFUSED`) do not end it, as they would not end the user's socket either.
-async fn relay_udp(stream: u64, socket: UdpSocket, mut input_rx: mpsc::Receiver<Vec<u8>>, out: Outbox) -> io::Result<()> {
+/// Datagrams both ways until the socket fails or the daemon ends the stream.
+async fn relay_udp(
+    stream: u64,
+    socket: UdpSocket,
+    mut input_rx: mpsc::Receiver<Vec<u8>>,
+    out: Outbox,
+) -> io::Result<()> {
     let mut buf = vec![0u8; UDP_MAX];
     loop {
         tokio::select! {
             datagram = input_rx.recv() => {
                 let Some(datagram) = datagram else { return Ok(()) };
                 match socket.send(&datagram).await {
-                    Err(err) if err.raw_os_error() != Some(libc::ECONNREFUSED) => return Err(err),
-                    _ => {}
+                    Err(err) if !datagram_error(&err) => return Err(err),
+                    Err(err) => tracing::debug!(stream, %err, "datagram not sent"),
+                    Ok(_) => {}
                 }
             }
             received = socket.recv(&mut buf) => match received {
@@ -317,11 +403,27 @@ async fn relay_udp(stream: u64, socket: UdpSocket, mut input_rx: mpsc::Receiver<
                         tracing::debug!(stream, "connection busy; datagram dropped");
                     }
                 }
-                Err(err) if err.raw_os_error() == Some(libc::ECONNREFUSED) => {}
+                Err(err) if datagram_error(&err) => tracing::debug!(stream, %err, "datagram error"),
                 Err(err) => return Err(err),
             },
         }
     }
+}
+
+/// Errors that concern one datagram (an ICMP error for an earlier one, a datagram too big or
+/// no buffer space), not the socket: they do not end the stream, as they would not end the
+/// user's socket.
+fn datagram_error(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(
+            libc::ECONNREFUSED
+                | libc::EMSGSIZE
+                | libc::ENOBUFS
+                | libc::EHOSTUNREACH
+                | libc::ENETUNREACH
+        )
+    )
 }
 
 async fn send(out: &Outbox, message: Message) -> io::Result<()> {
@@ -335,10 +437,16 @@ fn stream_message(message: Message) -> Envelope {
 }
 
 fn reset(stream: u64, err: &io::Error) -> Message {
-    Message::StreamReset { stream, errno: err.raw_os_error().unwrap_or(libc::EIO) }
+    Message::StreamReset {
+        stream,
+        errno: err.raw_os_error().unwrap_or(libc::EIO),
+    }
 }
 
 /// A failed request, keeping the errno the user process should see.
 pub fn failure(what: &str, err: &io::Error) -> Message {
-    Message::failure(err.raw_os_error().unwrap_or(libc::EIO), format!("{what}: {err}"))
+    Message::failure(
+        err.raw_os_error().unwrap_or(libc::EIO),
+        format!("{what}: {err}"),
+    )
 }

@@ -4,6 +4,7 @@
 //!
 //! Run: `cargo bench -p tether-layer` (optionally `BENCH_N=500000`).
 
+// The bench uses only part of the test fake (no recorded-request accessors beyond one).
 #[allow(dead_code)]
 #[path = "../tests/layer/fake_proxy.rs"]
 mod fake_proxy;

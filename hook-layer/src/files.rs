@@ -14,7 +14,7 @@ use libc::c_int;
 use tether_rpc_schema::wire::{FileMeta, Message, FILE_READ_CHUNK};
 
 use crate::guard::Outcome;
-use crate::path::StackPath;
+use crate::path::TargetPath;
 use crate::policy::{PathClass, Policy};
 use crate::{dirs, fds, net, proxy, session, stat};
 
@@ -22,9 +22,9 @@ use crate::{dirs, fds, net, proxy, session, stat};
 const WRITE_FLAGS: c_int = libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND;
 
 /// A path argument resolved for a hook.
-pub struct Resolved {
+pub struct Resolved<'a> {
     /// Absolute, normalised path.
-    pub path: StackPath,
+    pub path: TargetPath<'a>,
     pub class: PathClass,
     /// The call named the path relative to a placeholder directory fd: the host cannot run it
     /// as given.
@@ -33,28 +33,21 @@ pub struct Resolved {
 
 /// Resolves `(dirfd, path)`; `None` means the call is not ours (inert layer, a real directory
 /// fd, an empty or over-long path).
-pub fn resolve(dirfd: c_int, path: &CStr) -> Option<Resolved> {
+pub fn resolve(dirfd: c_int, path: &CStr) -> Option<Resolved<'_>> {
     let policy = session::active()?;
     resolve_with(policy, dirfd, path.to_bytes())
 }
 
-fn resolve_with(policy: &Policy, dirfd: c_int, path: &[u8]) -> Option<Resolved> {
+fn resolve_with<'a>(policy: &Policy, dirfd: c_int, path: &'a [u8]) -> Option<Resolved<'a>> {
     if path.is_empty() {
         return None;
     }
-    let (path, via_target_dir) = if path.starts_with(b"/") {
-        (StackPath::resolve(None, path)?, false)
-    } else if dirfd == libc::AT_FDCWD {
-        let mut cwd = [0u8; libc::PATH_MAX as usize];
-        // SAFETY: `cwd` is a writable buffer of the given length.
-        if unsafe { libc::getcwd(cwd.as_mut_ptr().cast(), cwd.len()) }.is_null() {
-            return None;
-        }
-        let len = cwd.iter().position(|b| *b == 0)?;
-        (StackPath::resolve(Some(&cwd[..len]), path)?, false)
-    } else {
+    let via_target_dir = !path.starts_with(b"/") && dirfd != libc::AT_FDCWD;
+    let path = if via_target_dir {
         let base = dirs::placeholder_path(dirfd)?;
-        (StackPath::resolve(Some(&base), path)?, true)
+        TargetPath::resolve(|| Some(base), path)?
+    } else {
+        TargetPath::resolve(|| std::env::current_dir().ok().map(|cwd| cwd.into_os_string().into_encoded_bytes()), path)?
     };
     let class = policy.classify(path.as_bytes());
     Some(Resolved { path, class, via_target_dir })
@@ -62,7 +55,7 @@ fn resolve_with(policy: &Policy, dirfd: c_int, path: &[u8]) -> Option<Resolved> 
 
 /// Where a read-like operation (stat, access, readlink, opendir ...) goes: `Ok(Some(path))`
 /// for the target, `Ok(None)` for the host, `Err` for `not_found` rules.
-pub fn read_target(dirfd: c_int, path: &CStr) -> Result<Option<StackPath>, i32> {
+pub fn read_target(dirfd: c_int, path: &CStr) -> Result<Option<TargetPath<'_>>, i32> {
     let Some(resolved) = resolve(dirfd, path) else {
         return Ok(None);
     };
@@ -75,7 +68,7 @@ pub fn read_target(dirfd: c_int, path: &CStr) -> Result<Option<StackPath>, i32> 
 }
 
 /// Where a write-like operation (unlink, mkdir, rename ...) goes (see [`read_target`]).
-pub fn write_target(dirfd: c_int, path: &CStr) -> Result<Option<StackPath>, i32> {
+pub fn write_target(dirfd: c_int, path: &CStr) -> Result<Option<TargetPath<'_>>, i32> {
     let Some(resolved) = resolve(dirfd, path) else {
         return Ok(None);
     };
@@ -88,7 +81,7 @@ pub fn write_target(dirfd: c_int, path: &CStr) -> Result<Option<StackPath>, i32>
 }
 
 /// Lifts a `read_target`/`write_target` answer into an outcome: bypass for the host.
-fn routed<T>(target: Result<Option<StackPath>, i32>, on_target: impl FnOnce(&[u8]) -> Result<T, i32>) -> Outcome<T> {
+fn routed<T>(target: Result<Option<TargetPath<'_>>, i32>, on_target: impl FnOnce(&[u8]) -> Result<T, i32>) -> Outcome<T> {
     match target {
         Err(errno) => Outcome::Error(errno),
         Ok(None) => Outcome::Bypass,

@@ -25,7 +25,6 @@ macro_rules! original {
 
 /// `call_original!(option, fail, args..)`: calls the original, or fails with `ENOSYS` when
 /// the symbol does not exist.
-
 macro_rules! call_original {
     ($original:expr, $fail:expr $(, $arg:expr)* $(,)?) => {
         match $original {

@@ -39,7 +39,12 @@ pub async fn container_pid(
     };
     let mut candidates = Vec::new();
     for namespace in namespaces {
-        let request = with_namespace(ListContainersRequest { filters: Vec::new() }, &namespace)?;
+        let request = with_namespace(
+            ListContainersRequest {
+                filters: Vec::new(),
+            },
+            &namespace,
+        )?;
         let containers = client
             .containers()
             .list(request)
@@ -63,7 +68,11 @@ pub async fn container_pid(
 pub fn pick<'a>(candidates: &'a [Candidate], query: &str) -> Result<&'a Candidate, RuntimeError> {
     let rules: [&dyn Fn(&Candidate) -> bool; 3] = [
         &|c| c.id == query,
-        &|c| NAME_LABELS.iter().any(|label| c.labels.get(*label).is_some_and(|name| name == query)),
+        &|c| {
+            NAME_LABELS
+                .iter()
+                .any(|label| c.labels.get(*label).is_some_and(|name| name == query))
+        },
         &|c| !query.is_empty() && c.id.starts_with(query),
     ];
     for rule in rules {
@@ -77,7 +86,10 @@ pub fn pick<'a>(candidates: &'a [Candidate], query: &str) -> Result<&'a Candidat
                     .map(|c| format!("{}/{}", c.namespace, c.id))
                     .collect::<Vec<_>>()
                     .join(", ");
-                return Err(RuntimeError::Ambiguous { query: query.to_owned(), matches });
+                return Err(RuntimeError::Ambiguous {
+                    query: query.to_owned(),
+                    matches,
+                });
             }
         }
     }
@@ -87,15 +99,25 @@ pub fn pick<'a>(candidates: &'a [Candidate], query: &str) -> Result<&'a Candidat
 async fn list_namespaces(client: &Client) -> Result<Vec<String>, RuntimeError> {
     let response = client
         .namespaces()
-        .list(ListNamespacesRequest { filter: String::new() })
+        .list(ListNamespacesRequest {
+            filter: String::new(),
+        })
         .await
         .map_err(|status| api_error("the namespace list", status))?;
-    Ok(response.into_inner().namespaces.into_iter().map(|ns| ns.name).collect())
+    Ok(response
+        .into_inner()
+        .namespaces
+        .into_iter()
+        .map(|ns| ns.name)
+        .collect())
 }
 
 async fn task_pid(client: &Client, container: &Candidate) -> Result<u32, RuntimeError> {
     let request = with_namespace(
-        GetRequest { container_id: container.id.clone(), exec_id: String::new() },
+        GetRequest {
+            container_id: container.id.clone(),
+            exec_id: String::new(),
+        },
         &container.namespace,
     )?;
     let process = match client.tasks().get(request).await {
@@ -104,7 +126,9 @@ async fn task_pid(client: &Client, container: &Candidate) -> Result<u32, Runtime
         Err(status) => return Err(api_error("the task lookup", status)),
     };
     match process {
-        Some(process) if process.status == Status::Running as i32 && process.pid != 0 => Ok(process.pid),
+        Some(process) if process.status == Status::Running as i32 && process.pid != 0 => {
+            Ok(process.pid)
+        }
         _ => Err(RuntimeError::NotRunning(container.id.clone())),
     }
 }
@@ -121,7 +145,11 @@ fn with_namespace<T>(message: T, namespace: &str) -> Result<Request<T>, RuntimeE
 }
 
 fn api_error(request: &'static str, status: tonic::Status) -> RuntimeError {
-    RuntimeError::Api { runtime: RUNTIME, request, reason: status.message().to_owned() }
+    RuntimeError::Api {
+        runtime: RUNTIME,
+        request,
+        reason: status.message().to_owned(),
+    }
 }
 
 /// tonic's transport errors say little at the top level; the cause (e.g. "no such file") is
@@ -145,7 +173,11 @@ mod tests {
         let labels = name
             .map(|name| HashMap::from([("nerdctl/name".to_owned(), name.to_owned())]))
             .unwrap_or_default();
-        Candidate { namespace: namespace.into(), id: id.into(), labels }
+        Candidate {
+            namespace: namespace.into(),
+            id: id.into(),
+            labels,
+        }
     }
 
     fn ids(found: Result<&Candidate, RuntimeError>) -> Result<String, String> {
@@ -154,42 +186,67 @@ mod tests {
 
     #[test]
     fn pick_exact_id_beats_prefix_of_another() {
-        let all = [candidate("default", "abc", None), candidate("default", "abcdef", None)];
+        let all = [
+            candidate("default", "abc", None),
+            candidate("default", "abcdef", None),
+        ];
         assert_eq!(ids(pick(&all, "abc")), Ok("abc".into()));
     }
 
     #[test]
     fn pick_by_name_label_in_any_namespace() {
-        let all = [candidate("default", "111", Some("db")), candidate("k8s.io", "222", Some("web"))];
+        let all = [
+            candidate("default", "111", Some("db")),
+            candidate("k8s.io", "222", Some("web")),
+        ];
         assert_eq!(ids(pick(&all, "web")), Ok("222".into()));
     }
 
     #[test]
     fn pick_kubernetes_container_name_label() {
         let mut pod = candidate("k8s.io", "333", None);
-        pod.labels.insert("io.kubernetes.container.name".into(), "orders".into());
+        pod.labels
+            .insert("io.kubernetes.container.name".into(), "orders".into());
         assert_eq!(ids(pick(&[pod], "orders")), Ok("333".into()));
     }
 
     #[test]
     fn pick_unique_prefix() {
-        let all = [candidate("default", "abc123", None), candidate("default", "def456", None)];
+        let all = [
+            candidate("default", "abc123", None),
+            candidate("default", "def456", None),
+        ];
         assert_eq!(ids(pick(&all, "de")), Ok("def456".into()));
     }
 
     #[test]
     fn pick_ambiguous_prefix_is_usage_error() {
-        let all = [candidate("default", "abc1", None), candidate("default", "abc2", None)];
+        let all = [
+            candidate("default", "abc1", None),
+            candidate("default", "abc2", None),
+        ];
         let err = pick(&all, "abc").unwrap_err();
-        assert_eq!(err.kind(), tether_rpc_schema::startup::StartupFailure::Usage);
-        assert!(err.to_string().contains("default/abc1, default/abc2"), "{err}");
+        assert_eq!(
+            err.kind(),
+            tether_rpc_schema::startup::StartupFailure::Usage
+        );
+        assert!(
+            err.to_string().contains("default/abc1, default/abc2"),
+            "{err}"
+        );
     }
 
     #[test]
     fn pick_unknown_is_not_found() {
         let all = [candidate("default", "abc", None)];
         let err = pick(&all, "zzz").unwrap_err();
-        assert_eq!(err.kind(), tether_rpc_schema::startup::StartupFailure::TargetNotFound);
-        assert_eq!(ids(pick(&all, "")).unwrap_err(), err.to_string().replace("\"zzz\"", "\"\""));
+        assert_eq!(
+            err.kind(),
+            tether_rpc_schema::startup::StartupFailure::TargetNotFound
+        );
+        assert_eq!(
+            ids(pick(&all, "")).unwrap_err(),
+            err.to_string().replace("\"zzz\"", "\"\"")
+        );
     }
 }

@@ -48,7 +48,10 @@ pub async fn container_pid(socket: &Path, name_or_id: &str) -> Result<u32, Runti
         .header(hyper::header::HOST, "docker")
         .body(Empty::<Bytes>::new())
         .map_err(|err| api_error(err.to_string()))?;
-    let response = sender.send_request(request).await.map_err(|err| api_error(err.to_string()))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|err| api_error(err.to_string()))?;
     let status = response.status();
     let body = response
         .into_body()
@@ -80,14 +83,20 @@ fn parse_inspect(status: StatusCode, body: &[u8], name_or_id: &str) -> Result<u3
 }
 
 fn api_error(reason: String) -> RuntimeError {
-    RuntimeError::Api { runtime: RUNTIME, request: "the container inspection", reason }
+    RuntimeError::Api {
+        runtime: RUNTIME,
+        request: "the container inspection",
+        reason,
+    }
 }
 
 /// Escapes everything but RFC 3986 unreserved characters, so a name cannot change the path.
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (byte as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
             other => format!("%{other:02X}"),
         })
         .collect()
@@ -109,7 +118,10 @@ mod tests {
         let body = br#"{"Id":"4f1c","State":{"Status":"exited","Running":false,"Pid":0}}"#;
         let err = parse_inspect(StatusCode::OK, body, "web").unwrap_err();
         assert_eq!(err.kind(), StartupFailure::TargetNotFound);
-        assert_eq!(err.to_string(), "container 4f1c is not running; start it first");
+        assert_eq!(
+            err.to_string(),
+            "container 4f1c is not running; start it first"
+        );
     }
 
     #[test]

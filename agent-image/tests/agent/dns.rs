@@ -49,7 +49,15 @@ fn addrs(text: &[&str]) -> Vec<IpAddr> {
 }
 
 async fn lookup(client: &mut Client, id: u64, name: &str, family: Family) -> Message {
-    client.request(id, Message::DnsLookup { name: name.into(), family }).await
+    client
+        .request(
+            id,
+            Message::DnsLookup {
+                name: name.into(),
+                family,
+            },
+        )
+        .await
 }
 
 #[tokio::test]
@@ -58,7 +66,13 @@ async fn dns_lookup_short_name_resolves_through_target_search_list() {
     let agent = Agent::for_target(&target);
     let mut client = agent.client().await;
     // A lookup while no name server runs fails and must not poison later lookups.
-    assert!(matches!(lookup(&mut client, 1, "svc", Family::V4).await, Message::Failure { errno: libc::EAGAIN, .. }));
+    assert!(matches!(
+        lookup(&mut client, 1, "svc", Family::V4).await,
+        Message::Failure {
+            errno: libc::EAGAIN,
+            ..
+        }
+    ));
     let _dnsmasq = Dnsmasq::start(&target);
     // dnsmasq needs a moment to bind; the first lookups may fail with EAGAIN.
     let mut answer = lookup(&mut client, 2, "svc", Family::V4).await;
@@ -71,25 +85,52 @@ async fn dns_lookup_short_name_resolves_through_target_search_list() {
     }
     assert_eq!(
         answer,
-        Message::DnsAnswer { canonical_name: Some("svc.test.internal".into()), addrs: addrs(&["10.1.2.3"]) }
+        Message::DnsAnswer {
+            canonical_name: Some("svc.test.internal".into()),
+            addrs: addrs(&["10.1.2.3"])
+        }
     );
     assert_eq!(
         lookup(&mut client, 50, "svc.test.internal", Family::Any).await,
-        Message::DnsAnswer { canonical_name: Some("svc.test.internal".into()), addrs: addrs(&["10.1.2.3"]) }
+        Message::DnsAnswer {
+            canonical_name: Some("svc.test.internal".into()),
+            addrs: addrs(&["10.1.2.3"])
+        }
     );
     assert_eq!(
         lookup(&mut client, 51, "nothere.test.internal.", Family::Any).await,
-        Message::DnsAnswer { canonical_name: None, addrs: Vec::new() }
+        Message::DnsAnswer {
+            canonical_name: None,
+            addrs: Vec::new()
+        }
     );
 }
 
 #[tokio::test]
-async fn dns_lookup_consults_target_hosts_file_with_search_list() {
+async fn dns_lookup_consults_target_hosts_file_with_search_list_and_rereads_it() {
     let target = Target::start();
     let agent = Agent::for_target(&target);
     let mut client = agent.client().await;
     assert_eq!(
         lookup(&mut client, 2, "hosty", Family::Any).await,
-        Message::DnsAnswer { canonical_name: Some("hosty.test.internal".into()), addrs: addrs(&["10.9.8.7"]) }
+        Message::DnsAnswer {
+            canonical_name: Some("hosty.test.internal".into()),
+            addrs: addrs(&["10.9.8.7"])
+        }
+    );
+    let hosts = b"10.9.8.8 hosty.test.internal\nfd00::8 hosty.test.internal\n".to_vec();
+    let write = Message::FileWrite {
+        path: b"/etc/hosts".to_vec(),
+        data: hosts,
+        append: false,
+        mode: 0o644,
+    };
+    assert_eq!(client.request(3, write).await, Message::Done);
+    assert_eq!(
+        lookup(&mut client, 4, "hosty", Family::Any).await,
+        Message::DnsAnswer {
+            canonical_name: Some("hosty.test.internal".into()),
+            addrs: addrs(&["10.9.8.8", "fd00::8"])
+        }
     );
 }

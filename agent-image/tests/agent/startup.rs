@@ -52,10 +52,20 @@ fn startup_bad_arguments_report_usage() {
 
 #[test]
 fn startup_unreachable_containerd_reports_runtime() {
-    let (kind, message, _) =
-        failure_of(&["--container-id", "x", "--runtime-socket", "/nonexistent/containerd.sock"], Some("t"));
+    let (kind, message, _) = failure_of(
+        &[
+            "--container-id",
+            "x",
+            "--runtime-socket",
+            "/nonexistent/containerd.sock",
+        ],
+        Some("t"),
+    );
     assert_eq!(kind, StartupFailure::Runtime);
-    assert!(message.contains("/nonexistent/containerd.sock"), "{message}");
+    assert!(
+        message.contains("/nonexistent/containerd.sock"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -67,7 +77,14 @@ fn startup_ready_reports_loopback_address_and_pid() {
     match startup {
         AgentStartup::Ready { listen, target_pid } => {
             assert_eq!(target_pid, target.pid);
-            assert!(listen.parse::<std::net::SocketAddr>().unwrap().ip().is_loopback(), "{listen}");
+            assert!(
+                listen
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap()
+                    .ip()
+                    .is_loopback(),
+                "{listen}"
+            );
         }
         failed => panic!("{failed:?}"),
     }
@@ -82,7 +99,10 @@ async fn hello_with_wrong_token_is_refused() {
         Message::HelloRefused { reason } => assert!(reason.contains("token"), "{reason}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
-    assert!(client.recv().await.is_none(), "the agent keeps a refused connection open");
+    assert!(
+        client.recv().await.is_none(),
+        "the agent keeps a refused connection open"
+    );
 }
 
 #[tokio::test]
@@ -102,6 +122,8 @@ async fn idle_agent_exits_after_last_connection_closes() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(client.request(2, Message::Ping).await, Message::Pong);
     drop(client);
-    let status = tokio::task::spawn_blocking(move || agent.wait_exit(Duration::from_secs(20))).await.unwrap();
+    let status = tokio::task::spawn_blocking(move || agent.wait_exit(Duration::from_secs(20)))
+        .await
+        .unwrap();
     assert!(status.expect("the idle agent did not exit").success());
 }

@@ -1,0 +1,178 @@
+//! Every probe program, run under `tether exec` against a stand-in pod and a containerd
+//! container, sees the target's env, files, DNS and network — asserted by value.
+
+use serde_json::Value;
+
+use crate::support::{require_tier, Fixture, Lang, Tether};
+
+fn pod_context(lang: Lang) {
+    require_tier();
+    let pod = Fixture::pod(&format!("ctx-{}", format!("{lang:?}").to_lowercase()));
+    let tether = Tether::new();
+    let target = pod.pid_target();
+    let probe = |check: &[&str]| tether.probe(&target, None, lang, check);
+
+    assert_env(&pod, &probe);
+    assert_dns(&pod, &probe, lang);
+    if lang == Lang::Go {
+        // Go's runtime makes file and socket system calls itself, bypassing libc and so the
+        // hook layer; only its environment and (cgo) DNS are tether's. See README, known limits.
+        return;
+    }
+    assert_files(&pod, &probe, "s3cr3t-from-pod");
+    assert_outgoing(&pod, &probe);
+    assert_children(&probe, lang, "s3cr3t-from-pod");
+}
+
+fn container_context(lang: Lang) {
+    require_tier();
+    let container = Fixture::container(&format!("ctr-{}", format!("{lang:?}").to_lowercase()));
+    let tether = Tether::new();
+    let target = format!("container/{}", container.get("/id"));
+    let probe = |check: &[&str]| tether.probe(&target, None, lang, check);
+
+    assert_eq!(probe(&["env", "DEMO_GREETING"])["value"], "hello-from-container");
+    assert_dns(&container, &probe, lang);
+    if lang == Lang::Go {
+        return;
+    }
+    assert_files(&container, &probe, "s3cr3t-from-container");
+    assert_outgoing(&container, &probe);
+}
+
+fn assert_env(pod: &Fixture, probe: &dyn Fn(&[&str]) -> Value) {
+    assert_eq!(probe(&["env", "DEMO_GREETING"])["value"], pod.get("/env/DEMO_GREETING"));
+    assert_eq!(probe(&["env", "DATABASE_URL"])["value"], pod.get("/env/DATABASE_URL"));
+    assert_eq!(probe(&["env", "PATH"])["value"], std::env::var("PATH").unwrap(), "PATH stays the host's");
+    assert_eq!(probe(&["env", "HOME"])["value"], std::env::var("HOME").unwrap(), "HOME stays the host's");
+}
+
+fn assert_files(target: &Fixture, probe: &dyn Fn(&[&str]) -> Value, secret: &str) {
+    let read = probe(&["read", "/etc/demo/secret.txt"]);
+    assert_eq!(read["content"], secret, "{read}");
+    let stat = probe(&["stat", "/etc/demo/secret.txt"]);
+    assert_eq!((stat["size"].as_u64(), stat["is_file"].as_bool()), (Some(secret.len() as u64), Some(true)), "{stat}");
+    let stat_dir = probe(&["stat", "/etc/demo/conf.d"]);
+    assert_eq!(stat_dir["is_dir"], true, "{stat_dir}");
+    let listing = probe(&["listdir", "/etc/demo/conf.d"]);
+    let expected: Vec<String> = {
+        let root = format!("/proc/{}/root/etc/demo/conf.d", target.get("/pid"));
+        let mut names: Vec<String> =
+            std::fs::read_dir(root).unwrap().map(|entry| entry.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(listing["entries"], serde_json::json!(expected), "{listing}");
+    if target.info.pointer("/symlinks/~1etc~1demo~1current").is_some() {
+        assert_eq!(probe(&["readlink", "/etc/demo/current"])["target"], "conf.d/a.conf");
+        assert_eq!(probe(&["lstat", "/etc/demo/current"])["is_symlink"], true);
+    }
+    let access = probe(&["access", "/etc/demo/secret.txt"]);
+    assert_eq!(access["readable"], true, "{access}");
+    let missing = probe(&["read", "/etc/demo/no-such-file"]);
+    assert_eq!(missing["code"], "ENOENT", "{missing}");
+    let hostname = probe(&["read", "/etc/hostname"]);
+    let expected_hostname = std::fs::read_to_string(format!("/proc/{}/root/etc/hostname", target.get("/pid"))).unwrap();
+    assert_eq!(hostname["content"], expected_hostname.as_str(), "{hostname}");
+    // /var/run is an absolute symlink to /run inside the target: resolved in the target's root.
+    if let Some(token) = target.info.pointer("/files/~1var~1run~1secrets~1kubernetes.io~1serviceaccount~1token") {
+        let read = probe(&["read", "/var/run/secrets/kubernetes.io/serviceaccount/token"]);
+        assert_eq!(&read["content"], token, "{read}");
+    }
+}
+
+fn assert_dns(target: &Fixture, probe: &dyn Fn(&[&str]) -> Value, lang: Lang) {
+    let orders_ip = target.get("/orders_ip");
+    let short = probe(&["resolve", "orders"]);
+    assert!(contains(&short["addresses"], &orders_ip), "search domains: {short}");
+    let full = probe(&["resolve", "orders.shop.svc.cluster.local"]);
+    assert!(contains(&full["addresses"], &orders_ip), "{full}");
+    let hosts = probe(&["resolve", "legacy-billing.internal"]);
+    assert!(contains(&hosts["addresses"], &target.get("/legacy_billing_ip")), "target's /etc/hosts: {hosts}");
+    let unknown = probe(&["resolve", "no-such-service.shop.svc.cluster.local"]);
+    assert_eq!(unknown["ok"], false, "{unknown}");
+    let localhost = probe(&["resolve", "localhost"]);
+    assert!(contains(&localhost["addresses"], "127.0.0.1"), "localhost stays local: {localhost}");
+    if lang == Lang::C {
+        let by_name = probe(&["resolve", "payments.shop.svc.cluster.local"]);
+        assert_eq!(by_name["gethostbyname"], serde_json::json!([target.get("/payments_ip")]), "{by_name}");
+    }
+}
+
+fn assert_outgoing(target: &Fixture, probe: &dyn Fn(&[&str]) -> Value) {
+    let http = probe(&["http", "http://orders.shop.svc.cluster.local:8080/"]);
+    assert_eq!(http["status"], 200, "{http}");
+    assert!(http["body"].as_str().unwrap_or_default().contains("orders-service"), "{http}");
+    let echo = probe(&["http", "http://orders:8080/echo"]);
+    assert!(
+        echo["body"].as_str().unwrap_or_default().contains(&target.get("/pod_ip")),
+        "the connection must leave from the target's address: {echo}"
+    );
+    let refused = probe(&["tcp", &format!("{}:5432", target.get("/orders_db_ip")), "hi"]);
+    assert_eq!(refused["code"], "ECONNREFUSED", "{refused}");
+    let peer_addr = format!("{}:8080", target.get("/orders_ip"));
+    let peer = probe(&["peer", &peer_addr]);
+    assert_eq!(peer["peer"], peer_addr.as_str(), "getpeername shows the real destination: {peer}");
+    let udp_addr = format!("{}:9053", target.get("/orders_ip"));
+    let udp = probe(&["udp", &udp_addr, "ping"]);
+    assert_eq!((udp["reply"].as_str(), udp["from"].as_str()), (Some("echo:ping"), Some(udp_addr.as_str())), "{udp}");
+    let connected = probe(&["udpconnected", &udp_addr, "pong"]);
+    assert_eq!((connected["reply"].as_str(), connected["peer"].as_str()), (Some("echo:pong"), Some(udp_addr.as_str())));
+    let loopback = probe(&["tcp", "127.0.0.1:7070", "hi"]);
+    assert_ne!(loopback["reply"], "pod-loopback", "loopback stays on the host: {loopback}");
+}
+
+fn assert_children(probe: &dyn Fn(&[&str]) -> Value, lang: Lang, secret: &str) {
+    let spawned = probe(&["spawn", "read", "/etc/demo/secret.txt"]);
+    assert_eq!(spawned["child"]["content"], secret, "{spawned}");
+    let shell = probe(&["shell", "cat /etc/demo/secret.txt"]);
+    assert_eq!(shell["stdout"], secret, "{shell}");
+    if matches!(lang, Lang::C | Lang::Python) {
+        let posix = probe(&["spawn-posix", "read", "/etc/demo/secret.txt"]);
+        assert_eq!(posix["child"]["content"], secret, "{posix}");
+    }
+}
+
+fn contains(list: &Value, item: &str) -> bool {
+    list.as_array().is_some_and(|items| items.iter().any(|value| value == item))
+}
+
+#[test]
+fn c_program_sees_pod_context() {
+    pod_context(Lang::C);
+}
+
+#[test]
+fn python_program_sees_pod_context() {
+    pod_context(Lang::Python);
+}
+
+#[test]
+fn node_program_sees_pod_context() {
+    pod_context(Lang::Node);
+}
+
+#[test]
+fn go_program_sees_pod_env_and_dns() {
+    pod_context(Lang::Go);
+}
+
+#[test]
+fn c_program_sees_container_context() {
+    container_context(Lang::C);
+}
+
+#[test]
+fn python_program_sees_container_context() {
+    container_context(Lang::Python);
+}
+
+#[test]
+fn node_program_sees_container_context() {
+    container_context(Lang::Node);
+}
+
+#[test]
+fn go_program_sees_container_env_and_dns() {
+    container_context(Lang::Go);
+}

@@ -1,0 +1,8 @@
+//! The namespace-harness tier (needs root): runs the fixture programs under `tether exec`
+//! against stand-in pods (`fixtures/harness/pod`) and containerd containers
+//! (`fixtures/harness/container`) and asserts what they see.
+
+mod config;
+mod context;
+mod misuse;
+mod support;

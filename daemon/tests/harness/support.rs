@@ -1,0 +1,197 @@
+//! What the harness tests stand on: an isolated tether (own runtime and log directories, so its
+//! own daemon), stand-in pods and containers from `fixtures/harness`, and the probe programs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// The repository's root directory.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("daemon/ has a parent").to_path_buf()
+}
+
+/// Fails the test, with the reason, when it cannot run: this tier needs root and the
+/// companion binaries next to `tether`.
+pub fn require_tier() {
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "the namespace harness tier needs root (network and mount namespaces); run the tests as root"
+    );
+    let tether = Path::new(env!("CARGO_BIN_EXE_tether"));
+    for companion in ["tether-agent", "libtether_layer.so"] {
+        assert!(
+            tether.with_file_name(companion).exists(),
+            "{companion} is missing next to {}; run `cargo build --workspace` first",
+            tether.display()
+        );
+    }
+    build_probes();
+}
+
+fn build_probes() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let status = Command::new(repo().join("fixtures/programs/build")).status().expect("running fixtures/programs/build");
+        assert!(status.success(), "building the probe programs failed");
+    });
+}
+
+/// The languages of the probe programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    C,
+    Python,
+    Node,
+    Go,
+}
+
+impl Lang {
+    fn command(self) -> Vec<String> {
+        let repo = repo();
+        let path = |rel: &str| repo.join(rel).display().to_string();
+        match self {
+            Lang::C => vec![path("fixtures/build/probe-c")],
+            Lang::Python => vec!["/usr/bin/python3".into(), path("fixtures/programs/python/probe.py")],
+            Lang::Node => vec![which("node"), path("fixtures/programs/node/probe.js")],
+            Lang::Go => vec![path("fixtures/build/probe-go")],
+        }
+    }
+}
+
+fn which(program: &str) -> String {
+    let output = Command::new("sh").arg("-c").arg(format!("command -v {program}")).output().expect("sh");
+    String::from_utf8(output.stdout).expect("utf-8 path").trim().to_string()
+}
+
+/// One user's tether: its own daemon, found through its own runtime directory.
+pub struct Tether {
+    pub runtime_dir: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+impl Tether {
+    pub fn new() -> Tether {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let base = std::env::temp_dir()
+            .join(format!("tether-harness-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+        let runtime_dir = base.join("run");
+        let state_dir = base.join("state");
+        std::fs::create_dir_all(&state_dir).unwrap();
+        std::fs::create_dir_all(&runtime_dir).unwrap();
+        std::fs::set_permissions(&runtime_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        Tether { runtime_dir, state_dir }
+    }
+
+    /// A `tether` command using this instance's directories.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tether"));
+        command.env("XDG_RUNTIME_DIR", &self.runtime_dir).env("XDG_STATE_HOME", &self.state_dir);
+        command
+    }
+
+    /// Runs `tether exec --target <target> [--config <config>] -- <args>`.
+    pub fn exec(&self, target: &str, config: Option<&Path>, args: &[&str]) -> Output {
+        let mut command = self.command();
+        command.args(["exec", "--target", target]);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        command.arg("--").args(args).output().expect("running tether exec")
+    }
+
+    /// Runs a probe check under `tether exec` and returns its JSON report.
+    pub fn probe(&self, target: &str, config: Option<&Path>, lang: Lang, check: &[&str]) -> Value {
+        let mut args = lang.command();
+        args.extend(check.iter().map(|arg| arg.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = self.exec(target, config, &args);
+        parse_report(&output, lang, check)
+    }
+
+    /// Writes a config file into this instance's directory.
+    pub fn config(&self, name: &str, json: &str) -> PathBuf {
+        let path = self.state_dir.join(name);
+        std::fs::write(&path, json).unwrap();
+        path
+    }
+}
+
+impl Drop for Tether {
+    fn drop(&mut self) {
+        let _ = self.command().args(["rpc", "daemon.shutdown"]).output();
+        if let Some(base) = self.runtime_dir.parent() {
+            let _ = std::fs::remove_dir_all(base);
+        }
+    }
+}
+
+/// The JSON a probe printed, or a panic that shows everything the run printed.
+pub fn parse_report(output: &Output, lang: Lang, check: &[&str]) -> Value {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().rev().find(|line| line.starts_with('{'));
+    match line.map(serde_json::from_str::<Value>) {
+        Some(Ok(report)) if output.status.success() => report,
+        _ => panic!(
+            "{lang:?} probe {check:?} under tether failed ({})\nstdout: {stdout}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    }
+}
+
+/// A stand-in pod (or container) from `fixtures/harness`, removed on drop.
+pub struct Fixture {
+    script: &'static str,
+    pub name: String,
+    pub info: Value,
+}
+
+impl Fixture {
+    /// `fixtures/harness/pod up <name>`.
+    pub fn pod(name: &str) -> Fixture {
+        Fixture::up("pod", name)
+    }
+
+    /// `fixtures/harness/container up <name>`.
+    pub fn container(name: &str) -> Fixture {
+        Fixture::up("container", name)
+    }
+
+    fn up(script: &'static str, name: &str) -> Fixture {
+        let name = format!("{name}-{}", std::process::id() % 10000);
+        let output = Command::new(repo().join("fixtures/harness").join(script))
+            .args(["up", &name])
+            .output()
+            .expect("running the fixture harness");
+        assert!(
+            output.status.success(),
+            "{script} up {name} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let info = serde_json::from_slice(&output.stdout).expect("the harness prints one JSON line");
+        Fixture { script, name, info }
+    }
+
+    /// The target spec for `tether exec`.
+    pub fn pid_target(&self) -> String {
+        format!("pid/{}", self.info["pid"])
+    }
+
+    /// A string field of the harness's description.
+    pub fn get(&self, pointer: &str) -> String {
+        match self.info.pointer(pointer) {
+            Some(Value::String(text)) => text.clone(),
+            Some(other) => other.to_string(),
+            None => panic!("the fixture has no {pointer}: {}", self.info),
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("fixtures/harness").join(self.script)).args(["down", &self.name]).output();
+    }
+}
