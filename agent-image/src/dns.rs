@@ -32,6 +32,9 @@ pub enum DnsError {
         file: &'static str,
         errno: rustix::io::Errno,
     },
+    /// The agent's resolver itself failed.
+    #[error("resolver failure: {0}")]
+    Resolver(String),
     /// The name servers did not answer usefully (timeout, refusal, server failure).
     #[error("lookup of {name} failed: {reason}")]
     Lookup { name: String, reason: String },
@@ -217,6 +220,9 @@ impl TargetResolver {
 
     /// Looks `name` up: hosts entries for every candidate name first, then DNS.
     pub async fn lookup(&self, name: &str, family: Family) -> Result<Answer, DnsError> {
+        if name.is_empty() || name == "." {
+            return Ok(Answer::default());
+        }
         if let Ok(addr) = name.parse::<IpAddr>() {
             let addrs = if wanted(addr, family) {
                 vec![addr]
@@ -252,10 +258,7 @@ impl TargetResolver {
                 .net
                 .spawn(async move { query(&resolver, &fqdn, family).await })
                 .await
-                .map_err(|err| DnsError::Lookup {
-                    name: name.to_owned(),
-                    reason: err.to_string(),
-                })?;
+                .map_err(|err| DnsError::Resolver(err.to_string()))?;
             match outcome {
                 Ok(Some(answer)) => return Ok(answer),
                 Ok(None) => {}
@@ -284,10 +287,7 @@ impl TargetResolver {
         let known = loaded.as_ref().map(|loaded| loaded.stamps);
         let fresh = tokio::task::spawn_blocking(move || read_if_changed(&fs, known))
             .await
-            .map_err(|err| DnsError::Lookup {
-                name: String::new(),
-                reason: err.to_string(),
-            })??;
+            .map_err(|err| DnsError::Resolver(err.to_string()))??;
         if let Some((stamps, conf, hosts)) = fresh {
             tracing::debug!(
                 nameservers = conf.nameservers.len(),
@@ -356,10 +356,7 @@ fn build_resolver(conf: &ResolvConf) -> Result<TokioResolver, DnsError> {
     TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
         .with_options(options)
         .build()
-        .map_err(|err| DnsError::Lookup {
-            name: String::new(),
-            reason: format!("cannot build the resolver: {err}"),
-        })
+        .map_err(|err| DnsError::Resolver(format!("cannot build the resolver: {err}")))
 }
 
 /// Asks the name servers for the addresses of `fqdn`. `Ok(None)` when the name has none

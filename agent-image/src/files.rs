@@ -76,9 +76,19 @@ impl TargetFs {
     /// Up to `len` bytes (at most [`FILE_READ_CHUNK`]) from `offset`.
     pub fn read(&self, path: &[u8], offset: u64, len: u64) -> Result<Chunk> {
         // O_NONBLOCK: opening or reading a FIFO must not hang the request.
+        if offset > i64::MAX as u64 {
+            return Err(Errno::INVAL);
+        }
         let fd = self.open(path, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty())?;
         let meta = meta_of(&fd)?;
-        let want = len.min(FILE_READ_CHUNK) as usize;
+        let is_regular = FileType::from_raw_mode(meta.mode) == FileType::RegularFile;
+        let mut want = len.min(FILE_READ_CHUNK);
+        // Regular files need no buffer beyond their size; files of size 0 (procfs) may still
+        // have content.
+        if is_regular && meta.size > 0 {
+            want = want.min(meta.size.saturating_sub(offset));
+        }
+        let want = want as usize;
         let mut data = vec![0u8; want];
         let mut filled = 0;
         let mut hit_end = false;
@@ -91,7 +101,6 @@ impl TargetFs {
             filled += n;
         }
         data.truncate(filled);
-        let is_regular = FileType::from_raw_mode(meta.mode) == FileType::RegularFile;
         let eof = hit_end || (is_regular && offset + filled as u64 >= meta.size);
         Ok(Chunk { meta, data, eof })
     }
@@ -415,6 +424,17 @@ mod tests {
         );
         let tail = root.fs.read(b"/etc/passwd", 5, 100).unwrap();
         assert_eq!((tail.data.as_slice(), tail.eof), (&b"passwd\n"[..], true));
+    }
+
+    #[test]
+    fn read_beyond_end_is_empty_eof_and_huge_offset_is_einval() {
+        let root = FakeRoot::new("beyond");
+        let chunk = root.fs.read(b"/etc/passwd", 100, 10).unwrap();
+        assert_eq!((chunk.data.len(), chunk.eof), (0, true));
+        assert_eq!(
+            root.fs.read(b"/etc/passwd", u64::MAX, 1).unwrap_err(),
+            Errno::INVAL
+        );
     }
 
     #[test]

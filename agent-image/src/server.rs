@@ -169,7 +169,7 @@ async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shar
     tracing::info!(%peer, daemon_pid = hello.pid, "daemon connected");
 
     let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
-    let writer = tokio::spawn(write_frames(write_half, out_rx));
+    let mut writer = tokio::spawn(write_frames(write_half, out_rx));
     let ok = HelloOk {
         protocol_version: PROTOCOL_VERSION,
         capabilities: Vec::new(),
@@ -204,8 +204,12 @@ async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shar
     // Ends every request and stream of this connection, then lets the writer flush.
     connection.tasks.shutdown().await;
     drop(connection);
-    if tokio::time::timeout(FLUSH_TIMEOUT, writer).await.is_err() {
+    if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer)
+        .await
+        .is_err()
+    {
         tracing::warn!(%peer, "the daemon did not read the last frames");
+        writer.abort();
     }
 }
 

@@ -266,6 +266,9 @@ impl Streams {
         relay: impl Future<Output = io::Result<()>>,
     ) -> io::Result<()> {
         let result = tokio::select! {
+            // A reset from the daemon also closes the stream's channels; it must win over the
+            // errors that causes, so no reset is echoed back.
+            biased;
             () = cancel.cancelled() => return Ok(()),
             result = relay => result,
         };

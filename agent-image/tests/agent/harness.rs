@@ -107,6 +107,19 @@ impl Target {
             "the target script failed; see its stderr above"
         );
         let pid = child.id();
+        // "ready" comes just before the exec into the chroot; the agent must see the final root.
+        let deadline = std::time::Instant::now() + STEP_TIMEOUT;
+        while std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .unwrap_or_default()
+            .trim()
+            != "sleep"
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the target did not exec into its root"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         Target { child, pid, dir }
     }
 

@@ -1,5 +1,6 @@
 //! Start-up reports, the hello handshake and the idle exit.
 
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tether_rpc_schema::startup::{AgentStartup, StartupFailure};
@@ -27,6 +28,32 @@ fn startup_missing_pid_reports_target_not_found() {
     let (kind, message, code) = failure_of(&["--pid", "99999999"], Some("t"));
     assert_eq!((kind, code), (StartupFailure::TargetNotFound, Some(1)));
     assert_eq!(message, "process 99999999 does not exist; check the pid");
+}
+
+#[test]
+fn startup_unprivileged_agent_reports_not_permitted() {
+    let target = Target::start();
+    let binary = std::env::var_os("TETHER_AGENT_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_tether-agent").into());
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(binary)
+        .args(["--pid", &target.pid.to_string()])
+        .env("TETHER_AGENT_TOKEN", "t")
+        .stdout(Stdio::piped());
+    let (startup, mut child) = start_agent(command);
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    match startup {
+        AgentStartup::Failed { kind, message } => {
+            assert_eq!(kind, StartupFailure::NotPermitted);
+            assert!(
+                message.contains("CAP_SYS_ADMIN and CAP_SYS_PTRACE"),
+                "{message}"
+            );
+        }
+        ready => panic!("an unprivileged agent started: {ready:?}"),
+    }
 }
 
 #[test]

@@ -34,7 +34,7 @@ fn fs_rules_choose_between_target_host_and_not_found() {
     let read = tether.probe(&target, Some(&local), Lang::C, &["read", "/etc/demo/secret.txt"]);
     assert_eq!(read["code"], "ENOENT", "mode local reads the host, which has no such file: {read}");
 
-    let rules = tether.config("rules.json", r#"{"fs": {"not_found": ["^/etc/demo/secret\\.txt$"], "local": ["^/etc/demo/conf\\.d/"]}}"#);
+    let rules = tether.config("rules.json", r#"{"fs": {"not_found": ["^/etc/demo/secret\\.txt$"], "local": ["^/etc/demo/conf\\.d(/|$)"]}}"#);
     let hidden = tether.probe(&target, Some(&rules), Lang::C, &["read", "/etc/demo/secret.txt"]);
     assert_eq!(hidden["code"], "ENOENT", "{hidden}");
     let kept_local = tether.probe(&target, Some(&rules), Lang::C, &["listdir", "/etc/demo/conf.d"]);
@@ -76,7 +76,7 @@ fn dns_local_and_outgoing_local_keep_traffic_on_the_host() {
     let resolved = tether.probe(&target, Some(&dns_local), Lang::C, &["resolve", "orders.shop.svc.cluster.local"]);
     assert_eq!(resolved["ok"], false, "resolved by the host, which does not know it: {resolved}");
 
-    let outgoing_local = tether.config("out.json", r#"{"outgoing": {"local": ["10.202.0.0/16"]}}"#);
+    let outgoing_local = tether.config("out.json", r#"{"outgoing": {"local": ["10.202.0.0/16", "fd74:6574::/32"]}}"#);
     let http = tether.probe(&target, Some(&outgoing_local), Lang::C, &["http", "http://orders:8080/"]);
     assert_eq!(http["ok"], false, "connected from the host, which has no route: {http}");
 

@@ -26,7 +26,7 @@ fn exec_unknown_container_says_so() {
     let output = tether.exec("container/no-such-container", None, &["true"]);
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
-    assert!(message.contains("no-such-container") && message.contains("not found"), "{message}");
+    assert!(message.contains("no container named or with id \"no-such-container\""), "{message}");
 }
 
 #[test]

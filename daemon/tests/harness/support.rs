@@ -88,7 +88,9 @@ impl Tether {
     /// A `tether` command using this instance's directories.
     pub fn command(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tether"));
-        command.env("XDG_RUNTIME_DIR", &self.runtime_dir).env("XDG_STATE_HOME", &self.state_dir);
+        // Run from the repository, as a developer runs from their project: the working
+        // directory (where the probe programs live) stays on the host.
+        command.current_dir(repo()).env("XDG_RUNTIME_DIR", &self.runtime_dir).env("XDG_STATE_HOME", &self.state_dir);
         command
     }
 
