@@ -1,6 +1,6 @@
-//! The agent's request handlers, one `handle_*` function per request, registered in
-//! [`handle_request`]. File and environment work runs on the blocking pool; DNS on the
-//! target's network runtime (inside [`crate::dns`]).
+//! The agent's request handlers, all registered in one table, [`handle_request`]: file
+//! requests map onto [`TargetFs`] methods run on the blocking pool, the others have a
+//! `handle_*` function. DNS work runs on the target's network runtime (inside [`crate::dns`]).
 
 use std::sync::Arc;
 

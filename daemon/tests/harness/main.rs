@@ -4,5 +4,6 @@
 
 mod config;
 mod context;
+mod daemon;
 mod misuse;
 mod support;
