@@ -3,12 +3,12 @@
 //!
 //! A file opened from the target is a real fd: a memfd holding the content (sealed when
 //! read-only), so `read`, `mmap`, `fstat`, `dup` work without hooks. A writable target file
-//! is sent back with `FileWrite` when it is closed.
+//! is tracked across `dup`s and sent back with `FileWrite` (see [`crate::writeback`]) when a
+//! descriptor of it is closed or replaced, and at exit.
 
-use std::collections::HashMap;
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
-use std::sync::{LazyLock, Mutex};
+use std::sync::Arc;
 
 use libc::c_int;
 use tether_rpc_schema::wire::{FileMeta, Message, FILE_READ_CHUNK};
@@ -16,7 +16,7 @@ use tether_rpc_schema::wire::{FileMeta, Message, FILE_READ_CHUNK};
 use crate::guard::Outcome;
 use crate::path::TargetPath;
 use crate::policy::{PathClass, Policy};
-use crate::{dirs, fds, net, proxy, session, stat};
+use crate::{dirs, fds, net, proxy, session, stat, writeback};
 
 /// Open flags that make an open a write.
 const WRITE_FLAGS: c_int = libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND;
@@ -150,7 +150,7 @@ fn open_writable(path: &[u8], flags: c_int, mode: libc::mode_t) -> Result<c_int,
     rewind(&fd, append)?;
     let file_mode = existing.map_or(mode & 0o7777, |meta| meta.mode & 0o7777);
     let fd = fd.into_raw_fd();
-    track_writable(fd, path, file_mode);
+    writeback::track(fd, path, file_mode);
     Ok(fd)
 }
 
@@ -291,50 +291,85 @@ fn path_answer(request: Message) -> Result<Vec<u8>, i32> {
     }
 }
 
-/// A target file open for writing: sent back on close.
-struct Writable {
-    path: Vec<u8>,
-    mode: u32,
-}
-
-static WRITABLE: LazyLock<Mutex<HashMap<c_int, Writable>>> = LazyLock::new(Mutex::default);
-
-fn track_writable(fd: c_int, path: &[u8], mode: u32) {
-    if let Ok(mut writable) = WRITABLE.lock() {
-        writable.insert(fd, Writable { path: path.to_vec(), mode });
-        fds::mark(fd);
-    }
-}
-
 /// Drops every piece of layer state attached to `fd` (it is being closed or replaced) and
 /// returns the writable target file it was, if any.
-fn forget_fd(fd: c_int) -> Option<Writable> {
+fn forget_fd(fd: c_int) -> Option<Arc<writeback::OpenFile>> {
     fds::unmark(fd);
     proxy::forget_fd(fd);
     dirs::forget_placeholder(fd);
     net::forget(fd);
-    WRITABLE.lock().ok()?.remove(&fd)
+    writeback::forget(fd)
 }
 
-/// `dup2`/`dup3` are about to replace `newfd`: drop its state, then let the original run.
-pub fn replaced(oldfd: c_int, newfd: c_int) -> Outcome<c_int> {
-    if oldfd != newfd && fds::is_marked(newfd) {
-        forget_fd(newfd);
+/// Drops the layer's state for `fd` and closes it (a descriptor of ours the user never saw).
+pub fn abandon(fd: c_int) {
+    forget_fd(fd);
+    // SAFETY: `fd` was opened by the layer and never handed out.
+    unsafe { libc::close(fd) };
+}
+
+/// Reads what a writable target file behind `fd` should send before `fd` goes away.
+fn snapshot_of(fd: c_int, file: Option<Arc<writeback::OpenFile>>) -> Result<Option<writeback::Snapshot>, i32> {
+    file.map_or(Ok(None), |file| writeback::snapshot(fd, file))
+}
+
+/// The outcome of a call that closed or replaced a writable target file: the original's
+/// result (`rc`, with the errno it set), or the errno of reading or sending the content.
+fn after_write_back(rc: c_int, snapshot: Result<Option<writeback::Snapshot>, i32>) -> Outcome<c_int> {
+    if rc < 0 {
+        return Outcome::Error(crate::errno::get());
     }
-    Outcome::Bypass
+    match snapshot.and_then(writeback::send) {
+        Ok(()) => Outcome::Handled(rc),
+        Err(errno) => Outcome::Error(errno),
+    }
 }
 
-/// `close`: forgets the fd's state; a writable target file is closed and sent back.
+/// `dup`, `fcntl(F_DUPFD*)`: a duplicate of a writable target file shares it.
+pub fn dup(oldfd: c_int, dup_original: impl FnOnce() -> c_int) -> Outcome<c_int> {
+    if !fds::is_marked(oldfd) {
+        return Outcome::Bypass;
+    }
+    let newfd = dup_original();
+    if newfd < 0 {
+        return Outcome::Error(crate::errno::get());
+    }
+    writeback::duplicated(oldfd, newfd);
+    Outcome::Handled(newfd)
+}
+
+/// `dup2`/`dup3` replace `newfd`: a writable target file open there is read and sent back
+/// (it may have been its last descriptor), every other state of `newfd` is dropped, and a
+/// writable target file at `oldfd` is shared by `newfd` afterwards.
+pub fn dup2(oldfd: c_int, newfd: c_int, dup_original: impl FnOnce() -> c_int) -> Outcome<c_int> {
+    if oldfd == newfd || !(fds::is_marked(oldfd) || fds::is_marked(newfd)) {
+        return Outcome::Bypass;
+    }
+    let replaced = if fds::is_marked(newfd) { forget_fd(newfd) } else { None };
+    let snapshot = snapshot_of(newfd, replaced.clone());
+    let rc = dup_original();
+    if rc < 0 {
+        let errno = crate::errno::get();
+        if let Some(file) = replaced {
+            writeback::restore(newfd, file);
+        }
+        return Outcome::Error(errno);
+    }
+    writeback::duplicated(oldfd, newfd);
+    after_write_back(rc, snapshot)
+}
+
+/// `close`: forgets the fd's state; a writable target file is read, closed and sent back.
 pub fn close(fd: c_int, close_original: impl FnOnce() -> c_int) -> Outcome<c_int> {
     if !fds::is_marked(fd) {
         return Outcome::Bypass;
     }
-    let Some(writable) = forget_fd(fd) else {
+    let Some(file) = forget_fd(fd) else {
         return Outcome::Bypass;
     };
-    let content = read_back(fd);
+    let snapshot = writeback::snapshot(fd, file);
     let rc = close_original();
-    write_back(writable, content, rc)
+    after_write_back(rc, snapshot)
 }
 
 /// `fclose` of a stream on a writable target file: flush, read, close, send back.
@@ -342,45 +377,14 @@ pub fn fclose(fd: c_int, flush: impl FnOnce(), close_original: impl FnOnce() -> 
     if fd < 0 || !fds::is_marked(fd) {
         return Outcome::Bypass;
     }
-    flush();
-    let Some(writable) = forget_fd(fd) else {
+    let Some(file) = writeback::lookup(fd) else {
         return Outcome::Bypass;
     };
-    let content = read_back(fd);
+    flush();
+    forget_fd(fd);
+    let snapshot = writeback::snapshot(fd, file);
     let rc = close_original();
-    write_back(writable, content, rc)
-}
-
-fn write_back(writable: Writable, content: Result<Vec<u8>, i32>, rc: c_int) -> Outcome<c_int> {
-    let sent = content.and_then(|data| {
-        done(Message::FileWrite { path: writable.path, data, append: false, mode: writable.mode })
-    });
-    match sent {
-        Ok(_) => Outcome::Handled(rc),
-        Err(errno) => Outcome::Error(errno),
-    }
-}
-
-/// The whole content of a memfd.
-fn read_back(fd: c_int) -> Result<Vec<u8>, i32> {
-    // SAFETY: struct stat is plain data; `st` is a valid out-pointer.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `fd` is our memfd, still open.
-    if unsafe { libc::fstat(fd, &mut st) } != 0 {
-        return Err(crate::errno::get());
-    }
-    let mut data = vec![0u8; st.st_size.max(0) as usize];
-    let mut done = 0;
-    while done < data.len() {
-        // SAFETY: the destination is within `data`; `fd` is our memfd.
-        let n = unsafe { libc::pread(fd, data[done..].as_mut_ptr().cast(), data.len() - done, done as i64) };
-        if n <= 0 {
-            break;
-        }
-        done += n as usize;
-    }
-    data.truncate(done);
-    Ok(data)
+    after_write_back(rc, snapshot)
 }
 
 /// Parses an `fopen` mode into open flags.

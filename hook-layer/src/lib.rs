@@ -16,6 +16,7 @@
 //! - [`policy`], [`builtin`], [`path`]: deciding host or target for paths, names and addresses.
 //! - [`files`], [`stat`], [`dirs`]: file logic (memfd-backed opens, stat, directories).
 //! - [`dns`], [`net`], [`exec`]: name lookups, outgoing sockets, child process environments.
+//! - [`writeback`]: writable target files shared across `dup`s, sent back on close and exit.
 //! - [`fds`]: which file descriptors carry layer state, checked cheaply by `close`.
 //! - [`errno`], [`log`]: errno mapping (pure) and the append-only log file.
 
@@ -39,3 +40,4 @@ mod proxy;
 mod session;
 mod shims;
 mod stat;
+mod writeback;

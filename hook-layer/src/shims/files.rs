@@ -1,5 +1,5 @@
 //! Shims that open and close files: the `open` family, `creat`, `fopen`, `close`, `fclose`,
-//! `dup2`, `dup3`.
+//! `dup`, `dup2`, `dup3`, `fcntl` (its `F_DUPFD` commands).
 
 use libc::{c_char, c_int, c_uint, FILE};
 
@@ -104,8 +104,7 @@ fn fopen_logic(path: *const c_char, mode: *const c_char) -> Outcome<*mut FILE> {
     let stream = call_original!(fdopen, std::ptr::null_mut(), fd, mode);
     if stream.is_null() {
         let errno = crate::errno::get();
-        // SAFETY: `fd` was opened above and is not shared.
-        unsafe { libc::close(fd) };
+        files::abandon(fd);
         return Outcome::Error(errno);
     }
     Outcome::Handled(stream)
@@ -143,16 +142,61 @@ pub unsafe extern "C" fn fclose(stream: *mut FILE) -> c_int {
     guard::run(libc::EOF, || files::fclose(fd, || { flush(); }, || call_original!(original, libc::EOF, stream)), || call_original!(original, libc::EOF, stream))
 }
 
-/// `dup2(2)`: replacing a descriptor drops the layer's state for it.
+/// `dup(2)`: a duplicate of a writable target file shares it.
+#[no_mangle]
+pub unsafe extern "C" fn dup(oldfd: c_int) -> c_int {
+    let original = original!("dup", unsafe extern "C" fn(c_int) -> c_int);
+    guard::run(-1, || files::dup(oldfd, || call_original!(original, -1, oldfd)), || call_original!(original, -1, oldfd))
+}
+
+/// `dup2(2)`: replacing a descriptor sends back the writable target file it held and drops
+/// the layer's state for it; the new descriptor shares `oldfd`'s writable target file.
 #[no_mangle]
 pub unsafe extern "C" fn dup2(oldfd: c_int, newfd: c_int) -> c_int {
     let original = original!("dup2", unsafe extern "C" fn(c_int, c_int) -> c_int);
-    guard::run(-1, || files::replaced(oldfd, newfd), || call_original!(original, -1, oldfd, newfd))
+    guard::run(-1, || files::dup2(oldfd, newfd, || call_original!(original, -1, oldfd, newfd)), || call_original!(original, -1, oldfd, newfd))
 }
 
 /// `dup3(2)`.
 #[no_mangle]
 pub unsafe extern "C" fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> c_int {
     let original = original!("dup3", unsafe extern "C" fn(c_int, c_int, c_int) -> c_int);
-    guard::run(-1, || files::replaced(oldfd, newfd), || call_original!(original, -1, oldfd, newfd, flags))
+    guard::run(-1, || files::dup2(oldfd, newfd, || call_original!(original, -1, oldfd, newfd, flags)), || call_original!(original, -1, oldfd, newfd, flags))
+}
+
+/// The variadic `fcntl`, called with its optional argument.
+#[cfg(target_arch = "x86_64")]
+type FcntlFn = unsafe extern "C" fn(c_int, c_int, ...) -> c_int;
+
+/// `fcntl`/`fcntl64`: `F_DUPFD`/`F_DUPFD_CLOEXEC` of a descriptor carrying layer state goes
+/// through [`files::dup`]; every other call goes straight to the original (one comparison).
+#[cfg(target_arch = "x86_64")]
+fn fcntl_with(original: Option<FcntlFn>, fd: c_int, cmd: c_int, arg: libc::c_long) -> c_int {
+    let forward = || call_original!(original, -1, fd, cmd, arg);
+    if (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) && crate::fds::is_marked(fd) {
+        return guard::run(-1, || files::dup(fd, forward), forward);
+    }
+    forward()
+}
+
+/// `fcntl(2)`.
+///
+/// SAFETY (ABI): `fcntl` is variadic in C. On x86_64 (System V) a variadic callee receives
+/// integer and pointer arguments in the same registers as named ones (`rdi`, `rsi`, `rdx`),
+/// so the optional third argument, an `int` or a pointer, is read as a pointer-sized
+/// `c_long`. When the caller passed none, `rdx` holds garbage that is only forwarded, as
+/// glibc's own `fcntl` does (it always takes the argument). It is forwarded through a
+/// variadic function pointer, so the call to the original is a proper variadic call. Other
+/// architectures need their own seam, hence the `cfg`.
+#[cfg(target_arch = "x86_64")]
+#[no_mangle]
+pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: libc::c_long) -> c_int {
+    fcntl_with(original!("fcntl", FcntlFn), fd, cmd, arg)
+}
+
+/// `fcntl64`: what `fcntl` is renamed to under `_FILE_OFFSET_BITS=64`; same ABI as `fcntl`.
+#[cfg(target_arch = "x86_64")]
+#[no_mangle]
+pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: libc::c_long) -> c_int {
+    fcntl_with(original!("fcntl64", FcntlFn), fd, cmd, arg)
 }

@@ -90,7 +90,7 @@ pub unsafe extern "C" fn __fxstatat64(version: c_int, dirfd: c_int, path: *const
     guard::run(-1, || stat_into(dirfd, path, buf, flags), || call_original!(original, -1, version, dirfd, path, buf, flags))
 }
 
-fn statx_logic(dirfd: c_int, path: *const c_char, flags: c_int, buf: *mut libc::statx) -> Outcome<c_int> {
+pub(super) fn statx_logic(dirfd: c_int, path: *const c_char, flags: c_int, buf: *mut libc::statx) -> Outcome<c_int> {
     // SAFETY: non-null path argument, NUL-terminated by contract.
     if flags & libc::AT_EMPTY_PATH != 0 && (path.is_null() || unsafe { *path == 0 }) {
         return Outcome::Bypass;
@@ -109,7 +109,6 @@ pub unsafe extern "C" fn statx(dirfd: c_int, path: *const c_char, flags: c_int, 
     let original = original!("statx", unsafe extern "C" fn(c_int, *const c_char, c_int, libc::c_uint, *mut libc::statx) -> c_int);
     guard::run(-1, || statx_logic(dirfd, path, flags, buf), || call_original!(original, -1, dirfd, path, flags, mask, buf))
 }
-
 
 fn access_logic(dirfd: c_int, path: *const c_char, mode: c_int) -> Outcome<c_int> {
     on_path(path, |path| files::access_at(dirfd, path, mode))
