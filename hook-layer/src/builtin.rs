@@ -13,7 +13,9 @@
 //! - files `/etc/ld.so.*`, `/etc/python3*`, `/etc/passwd`, `/etc/group`, `/etc/shadow`,
 //!   `/etc/nsswitch.conf`, `/etc/localtime`, `/etc/host.conf`, `/etc/gai.conf`;
 //! - the process's cwd at start, `$HOME`, the executable's directory, the layer's directory,
-//!   and the directories of `TETHER_PROXY` and `TETHER_LAYER_LOG` (see [`HostDirs`]).
+//!   and the directories of `TETHER_PROXY` and `TETHER_LAYER_LOG` (see [`HostDirs`]);
+//! - the ancestors of those directories themselves (not their other contents), so that walking
+//!   up to them (`realpath`, Node's module loader `lstat`ing every component) sees the host.
 
 use crate::path::is_within;
 
@@ -51,6 +53,7 @@ pub fn is_host(path: &[u8], dynamic: &HostDirs) -> bool {
         || HOST_FILES.contains(&path)
         || HOST_PREFIXES.iter().any(|prefix| path.starts_with(prefix))
         || dynamic.dirs.iter().any(|dir| is_within(path, dir))
+        || dynamic.ancestors.iter().any(|ancestor| ancestor.as_slice() == path)
 }
 
 /// `/lib*`: `/lib`, `/lib64`, `/lib32`, `/libx32` and everything below them.
@@ -62,6 +65,8 @@ fn is_lib_dir(path: &[u8]) -> bool {
 #[derive(Debug, Default)]
 pub struct HostDirs {
     dirs: Vec<Vec<u8>>,
+    /// Strict ancestors of `dirs`, except `/`: host paths themselves, not their contents.
+    ancestors: Vec<Vec<u8>>,
 }
 
 impl HostDirs {
@@ -77,8 +82,22 @@ impl HostDirs {
             .filter_map(|dir| crate::path::StackPath::resolve(None, dir))
             .map(|dir| dir.as_bytes().to_vec())
             .filter(|dir| dir.as_slice() != b"/")
+            .collect::<Vec<_>>();
+        let mut ancestors: Vec<Vec<u8>> = dirs
+            .iter()
+            .flat_map(|dir| {
+                let mut up = Vec::new();
+                let mut current: &[u8] = dir;
+                while let Some(above) = parent(current).filter(|above| !above.is_empty()) {
+                    up.push(above.to_vec());
+                    current = above;
+                }
+                up
+            })
             .collect();
-        HostDirs { dirs }
+        ancestors.sort();
+        ancestors.dedup();
+        HostDirs { dirs, ancestors }
     }
 }
 
@@ -112,7 +131,8 @@ mod tests {
         {
             assert!(is_host(path.as_bytes(), &dirs), "{path}");
         }
-        for path in ["/etc/app/config.yaml", "/var/lib/x", "/work/application", "/",
+        assert!(is_host(b"/work", &dirs), "an ancestor of the cwd itself");
+        for path in ["/etc/app/config.yaml", "/var/lib/x", "/work/application", "/work/other/x", "/",
             "/etc", "/run/secrets/x"]
         {
             assert!(!is_host(path.as_bytes(), &dirs), "{path}");

@@ -313,8 +313,8 @@ fn snapshot_of(fd: c_int, file: Option<Arc<writeback::OpenFile>>) -> Result<Opti
     file.map_or(Ok(None), |file| writeback::snapshot(fd, file))
 }
 
-/// The outcome of a call that closed or replaced a writable target file: the original's
-/// result (`rc`, with the errno it set), or the errno of reading or sending the content.
+/// The outcome of `close`/`fclose` of a writable target file: the original's result (`rc`,
+/// with the errno it set), or the errno of reading or sending the content.
 fn after_write_back(rc: c_int, snapshot: Result<Option<writeback::Snapshot>, i32>) -> Outcome<c_int> {
     if rc < 0 {
         return Outcome::Error(crate::errno::get());
@@ -339,8 +339,8 @@ pub fn dup(oldfd: c_int, dup_original: impl FnOnce() -> c_int) -> Outcome<c_int>
 }
 
 /// `dup2`/`dup3` replace `newfd`: a writable target file open there is read and sent back
-/// (it may have been its last descriptor), every other state of `newfd` is dropped, and a
-/// writable target file at `oldfd` is shared by `newfd` afterwards.
+/// (it may have been its last descriptor; a failure to send is logged), every other state of
+/// `newfd` is dropped, and a writable target file at `oldfd` is shared by `newfd` afterwards.
 pub fn dup2(oldfd: c_int, newfd: c_int, dup_original: impl FnOnce() -> c_int) -> Outcome<c_int> {
     if oldfd == newfd || !(fds::is_marked(oldfd) || fds::is_marked(newfd)) {
         return Outcome::Bypass;
@@ -356,7 +356,12 @@ pub fn dup2(oldfd: c_int, newfd: c_int, dup_original: impl FnOnce() -> c_int) ->
         return Outcome::Error(errno);
     }
     writeback::duplicated(oldfd, newfd);
-    after_write_back(rc, snapshot)
+    // Unlike `close`, a failure here cannot be reported: the caller would take -1 to mean
+    // that `newfd` was not replaced.
+    if let Err(errno) = snapshot.and_then(writeback::send) {
+        crate::log!("cannot send back the writable target file replaced by dup2 (errno {errno})");
+    }
+    Outcome::Handled(rc)
 }
 
 /// `close`: forgets the fd's state; a writable target file is read, closed and sent back.

@@ -247,7 +247,8 @@ fn tcp_relay(addr: SocketAddr, local_port: u16, state: &State) -> Message {
     thread::spawn(move || {
         if let Ok((mut conn, peer)) = listener.accept() {
             peers.lock().unwrap().push((local_port, peer.port()));
-            let _ = writeln!(conn, "hello from {addr}");
+            // One write: the test program reads the greeting with a single read().
+            let _ = conn.write_all(format!("hello from {addr}\n").as_bytes());
         }
     });
     Message::OutgoingReady { proxy_addr }

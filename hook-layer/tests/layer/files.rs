@@ -125,3 +125,34 @@ fn cat_and_python_read_target_files() {
     python.args(["-c", "print(open('/etc/app/config.yaml').read(), end=''); import os; print(sorted(os.listdir('/etc/app')))"]);
     assert_eq!(run(python), (0, "mode: target\nreplicas: 3\n['conf.d', 'config.yaml', 'current']\n".into()));
 }
+
+#[test]
+fn statx_through_syscall_reports_target_metadata() {
+    let s = session();
+    assert_eq!(s.run("fileops", &["rawstatx", "/etc/app/config.yaml"]), (0, "mode=100644 size=25\n".into()));
+    assert_eq!(s.run("fileops", &["rawstatx", "/etc/app/current", "nofollow"]), (0, "mode=120777 size=11\n".into()));
+    assert_eq!(s.run("fileops", &["rawstatx", "/etc/app/missing"]).1, format!("errno={}\n", libc::ENOENT));
+    let (code, out) = s.run("fileops", &["rawstatx", "/usr/bin/env"]);
+    assert_eq!(code, 0, "host paths still reach the kernel: {out}");
+}
+
+#[test]
+fn other_syscall_numbers_pass_through_with_their_errno() {
+    let s = session();
+    assert_eq!(s.run("fileops", &["rawgetpid", "-"]), (0, format!("same=1 rc=-1 errno={}\n", libc::EBADF)));
+}
+
+#[test]
+fn node_stat_and_lstat_of_target_paths_see_target_metadata() {
+    if std::process::Command::new("node").arg("--version").output().is_err() {
+        eprintln!("node is not on PATH: skipping the Node.js check (the C syscall() test covers the shim)");
+        return;
+    }
+    let s = session();
+    let mut node = s.command("node");
+    node.args(["-e", "const fs = require('fs'); \
+        console.log(fs.statSync('/etc/app/config.yaml').size, fs.lstatSync('/etc/app/current').isSymbolicLink(), \
+        fs.statSync('/etc/app/current').size, fs.existsSync('/etc/app/missing')); \
+        fs.stat('/etc/app/config.yaml', (err, st) => console.log(err ? err.code : st.size));"]);
+    assert_eq!(run(node), (0, "25 true 25 false\n25\n".into()));
+}

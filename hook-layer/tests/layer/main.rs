@@ -1,5 +1,5 @@
 //! Integration tests of `libtether_layer.so`: small C programs (and real tools: `sh`, `cat`,
-//! `getent`, `python3`) run with `LD_PRELOAD` against a fake session proxy, asserting what
+//! `getent`, `python3`, `node`) run with `LD_PRELOAD` against a fake session proxy, asserting what
 //! they print and what the proxy was asked.
 
 mod fake_proxy;
@@ -10,3 +10,4 @@ mod exec;
 mod files;
 mod net;
 mod robustness;
+mod writeback;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int fail(void) { printf("errno=%d\n", errno); return 1; }
@@ -55,6 +56,21 @@ int main(int argc, char **argv) {
         struct statx stx;
         if (statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, &stx)) return fail();
         printf("mode=%o size=%llu\n", stx.stx_mode, (unsigned long long)stx.stx_size);
+        return 0;
+    }
+    if (!strcmp(op, "rawstatx")) {
+        /* what libuv (Node.js) does: statx through the generic syscall() function */
+        struct statx stx;
+        int flags = argc > 3 && !strcmp(argv[3], "nofollow") ? AT_SYMLINK_NOFOLLOW : 0;
+        if (syscall(SYS_statx, AT_FDCWD, path, flags, STATX_BASIC_STATS, &stx)) return fail();
+        printf("mode=%o size=%llu\n", stx.stx_mode, (unsigned long long)stx.stx_size);
+        return 0;
+    }
+    if (!strcmp(op, "rawgetpid")) {
+        /* any other syscall() number passes through untouched, errno included */
+        long pid = syscall(SYS_getpid);
+        long bad = syscall(SYS_close, -1);
+        printf("same=%d rc=%ld errno=%d\n", pid == (long)getpid(), bad, errno);
         return 0;
     }
     if (!strcmp(op, "access")) {
