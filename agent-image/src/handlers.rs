@@ -165,6 +165,13 @@ pub fn kind(message: &Message) -> &'static str {
         Message::StreamAck { .. } => "StreamAck",
         Message::StreamEof { .. } => "StreamEof",
         Message::StreamReset { .. } => "StreamReset",
+        Message::IncomingListen { .. } => "IncomingListen",
+        Message::IncomingUnlisten { .. } => "IncomingUnlisten",
+        Message::IncomingPeer { .. } => "IncomingPeer",
+        Message::IncomingPeerAddr { .. } => "IncomingPeerAddr",
+        Message::IncomingSubscribe { .. } => "IncomingSubscribe",
+        Message::IncomingUnsubscribe { .. } => "IncomingUnsubscribe",
+        Message::IncomingConnection { .. } => "IncomingConnection",
         Message::Done => "Done",
         Message::Failure { .. } => "Failure",
     }

@@ -5,7 +5,8 @@
 //! - [`cli`]: command line; [`target`] and [`runtime`]: finding and opening the target.
 //! - [`netns`]: the one module that switches namespaces.
 //! - [`server`]: connections, hello, dispatch, idle exit; [`handlers`]: requests;
-//!   [`streams`]: outgoing TCP/UDP relays.
+//!   [`streams`]: outgoing TCP/UDP relays and incoming streams to the daemon.
+//! - [`incoming`]: redirect rules, their guard, and mirroring or stealing incoming traffic.
 //! - [`files`], [`env`], [`dns`]: the target's filesystem, environment and resolver.
 
 mod cli;
@@ -13,6 +14,7 @@ mod dns;
 mod env;
 mod files;
 mod handlers;
+mod incoming;
 mod netns;
 mod runtime;
 mod server;
@@ -46,14 +48,11 @@ impl Failed {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TETHER_AGENT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    init_logging();
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(incoming::guard::GUARD_COMMAND) {
+        return incoming::guard::run(&argv[2..]);
+    }
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(err) if !err.use_stderr() => err.exit(),
@@ -74,6 +73,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TETHER_AGENT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
 }
 
 fn run(args: Args) -> Result<(), Failed> {
@@ -122,7 +132,13 @@ fn run(args: Args) -> Result<(), Failed> {
         fs: fs.clone(),
         dns: dns::TargetResolver::new(fs, net.clone()),
     };
-    let shared = Arc::new(server::Shared { token, agent, net });
+    let incoming = incoming::Incoming::new(net.clone());
+    let shared = Arc::new(server::Shared {
+        token,
+        agent,
+        net,
+        incoming,
+    });
 
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -140,6 +156,8 @@ fn run(args: Args) -> Result<(), Failed> {
             )
         })?;
         tracing::info!(%listen, target_pid = pid, "serving");
+        let sweeper = shared.clone();
+        tokio::spawn(async move { sweeper.incoming.sweep().await });
         report(
             &serde_json::to_string(&AgentStartup::Ready {
                 listen: listen.to_string(),

@@ -6,7 +6,9 @@
 //! blocking pool) stays in the agent's own namespaces. A socket keeps the namespace it was
 //! created in, so sockets are created here and may then be driven from any runtime. Nothing on
 //! this runtime may use `spawn_blocking`: the blocking pool's threads would be created from
-//! whichever thread first needs one.
+//! whichever thread first needs one. Child processes started from this thread (`nft`, the
+//! incoming-rules guard) are born in the target's network namespace and the agent's mount
+//! namespace, so they run the agent's own binaries.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -95,6 +97,79 @@ impl TargetNet {
         .await
     }
 
+    /// A listening TCP socket on `addr` in the target's network (non-blocking, not yet
+    /// registered with any runtime).
+    pub async fn tcp_listen(&self, addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+        self.run(async move {
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                let socket = tokio::net::TcpSocket::new_v6()?;
+                rustix::net::sockopt::set_ipv6_v6only(&socket, true)?;
+                socket
+            };
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(1024)?.into_std()
+        })
+        .await
+    }
+
+    /// Connects to `addr` from the target's network with `SO_MARK` set to `mark`, so the
+    /// incoming redirect rules (which skip marked packets) let it reach the target's own
+    /// server; with `TCP_NODELAY`, not yet registered with any runtime.
+    pub async fn tcp_connect_marked(
+        &self,
+        addr: SocketAddr,
+        mark: u32,
+    ) -> std::io::Result<std::net::TcpStream> {
+        self.run(async move {
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            set_mark(&socket, mark)?;
+            socket.set_nodelay(true)?;
+            let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(addr))
+                .await
+                .map_err(|_| std::io::Error::from_raw_os_error(libc::ETIMEDOUT))??;
+            stream.into_std()
+        })
+        .await
+    }
+
+    /// Runs `command` in the target's network namespace with `input` on its stdin and returns
+    /// its output.
+    pub async fn run_command(
+        &self,
+        command: std::process::Command,
+        input: Vec<u8>,
+    ) -> std::io::Result<std::process::Output> {
+        self.run(async move {
+            use tokio::io::AsyncWriteExt;
+            let mut command = tokio::process::Command::from(command);
+            command
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let mut child = command.spawn()?;
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin.write_all(&input).await?;
+            }
+            child.wait_with_output().await
+        })
+        .await
+    }
+
+    /// Starts `command` in the target's network namespace and leaves it running.
+    pub async fn spawn_process(
+        &self,
+        mut command: std::process::Command,
+    ) -> std::io::Result<std::process::Child> {
+        self.run(async move { command.spawn() }).await
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         work: impl Future<Output = std::io::Result<T>> + Send + 'static,
@@ -102,6 +177,24 @@ impl TargetNet {
         self.spawn(work)
             .await
             .map_err(|err| std::io::Error::other(format!("network task failed: {err}")))?
+    }
+}
+
+fn set_mark(socket: &impl std::os::fd::AsRawFd, mark: u32) -> std::io::Result<()> {
+    // SAFETY: `socket` is an open socket and the option value is a u32 of the given length.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MARK,
+            (&mark as *const u32).cast(),
+            std::mem::size_of::<u32>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

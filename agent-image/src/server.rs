@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use tokio_util::bytes::{Buf, BytesMut};
 
 use crate::handlers::{self, Agent};
+use crate::incoming::Incoming;
 use crate::netns::TargetNet;
 use crate::streams::Streams;
 
@@ -47,6 +48,7 @@ pub struct Shared {
     pub token: String,
     pub agent: Agent,
     pub net: TargetNet,
+    pub incoming: Incoming,
 }
 
 /// Accepts connections until none has been open for `idle_timeout`.
@@ -172,7 +174,7 @@ async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shar
     let mut writer = tokio::spawn(write_frames(write_half, out_rx));
     let ok = HelloOk {
         protocol_version: PROTOCOL_VERSION,
-        capabilities: Vec::new(),
+        capabilities: vec![tether_rpc_schema::incoming::CAPABILITY.to_owned()],
         policy: None,
     };
     let _ = out_tx
@@ -182,7 +184,9 @@ async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shar
         })
         .await;
 
+    static NEXT_CONNECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let mut connection = Connection {
+        id: NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         streams: Streams::new(out_tx.clone(), shared.net.clone()),
         shared,
         out_tx,
@@ -203,6 +207,7 @@ async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shar
     tracing::info!(%peer, reason = %end, "daemon connection ended");
     // Ends every request and stream of this connection, then lets the writer flush.
     connection.tasks.shutdown().await;
+    connection.shared.incoming.release(connection.id).await;
     drop(connection);
     if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer)
         .await
@@ -215,6 +220,8 @@ async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shar
 
 /// One daemon connection after `Hello`, as seen by its reader.
 struct Connection {
+    /// Names the connection as the owner of its incoming subscriptions.
+    id: u64,
     shared: Arc<Shared>,
     streams: Streams,
     out_tx: mpsc::Sender<Envelope>,
@@ -241,6 +248,16 @@ impl Connection {
                 self.tasks.spawn(self.streams.open_udp(id, stream, addr));
             }
             Message::Ping => self.respond(id, std::future::ready(Message::Pong)),
+            Message::IncomingSubscribe { port, mode, filter } => {
+                let (shared, streams, owner) = (self.shared.clone(), self.streams.clone(), self.id);
+                self.respond(id, async move {
+                    shared.incoming.subscribe(owner, streams, port, mode, filter).await
+                });
+            }
+            Message::IncomingUnsubscribe { port } => {
+                let shared = self.shared.clone();
+                self.respond(id, async move { shared.incoming.unsubscribe(port).await });
+            }
             message if id == 0 => {
                 tracing::warn!(
                     kind = handlers::kind(&message),

@@ -14,9 +14,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use tether_rpc_schema::incoming::AGENT_STREAM_BIT;
 use tether_rpc_schema::wire::{Envelope, Message, STREAM_WINDOW};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -171,6 +171,49 @@ impl Streams {
         }
     }
 
+    /// Opens a stream towards the daemon for a connection that arrived on the subscribed
+    /// `port` from `peer` ([`Message::IncomingConnection`]) and relays `io` over it until both
+    /// directions are done. `io` is the client's socket, or one side of an in-agent pipe.
+    pub async fn open_incoming(
+        &self,
+        port: u16,
+        peer: SocketAddr,
+        mirror: bool,
+        io: impl AsyncRead + AsyncWrite + Send + 'static,
+    ) -> io::Result<()> {
+        let (input_tx, input_rx) = mpsc::unbounded_channel();
+        let (acked_tx, acked_rx) = watch::channel(0);
+        let unwritten = Arc::new(AtomicU64::new(0));
+        let kind = EntryKind::Tcp {
+            input_tx,
+            unwritten: unwritten.clone(),
+            acked_tx,
+        };
+        let stream = AGENT_STREAM_BIT | self.next_serial.fetch_add(1, Ordering::Relaxed);
+        let (serial, cancel) = self.register(stream, kind)?;
+        let announce = Message::IncomingConnection {
+            stream,
+            port,
+            peer,
+            mirror,
+        };
+        let result = match send(&self.out, announce).await {
+            Ok(()) => {
+                let tcp = Tcp {
+                    stream,
+                    input_rx,
+                    acked_rx,
+                    unwritten,
+                };
+                self.relay(stream, &cancel, tcp.run(io, self.out.clone()))
+                    .await
+            }
+            Err(err) => Err(err),
+        };
+        self.forget(stream, serial);
+        result
+    }
+
     /// Routes a stream message from the daemon to its stream.
     pub fn deliver(&self, message: Message) {
         let mut table = self.table.lock().expect("stream table lock");
@@ -303,8 +346,12 @@ struct Tcp {
 
 impl Tcp {
     /// Relays both directions until both are done or one fails.
-    async fn run(self, socket: TcpStream, out: Outbox) -> io::Result<()> {
-        let (read_half, write_half) = socket.into_split();
+    async fn run(
+        self,
+        socket: impl AsyncRead + AsyncWrite + Send + 'static,
+        out: Outbox,
+    ) -> io::Result<()> {
+        let (read_half, write_half) = tokio::io::split(socket);
         let Tcp {
             stream,
             input_rx,
@@ -320,7 +367,7 @@ impl Tcp {
 /// Socket → daemon, never more than [`STREAM_WINDOW`] bytes ahead of the daemon's acks.
 async fn socket_to_daemon(
     stream: u64,
-    mut socket: OwnedReadHalf,
+    mut socket: impl AsyncRead + Unpin,
     mut acked_rx: watch::Receiver<u64>,
     out: Outbox,
 ) -> io::Result<()> {
@@ -352,7 +399,7 @@ async fn socket_to_daemon(
 /// Daemon → socket, acknowledging what was written.
 async fn daemon_to_socket(
     stream: u64,
-    mut socket: OwnedWriteHalf,
+    mut socket: impl AsyncWrite + Unpin,
     mut input_rx: mpsc::UnboundedReceiver<Input>,
     unwritten: Arc<AtomicU64>,
     out: Outbox,

@@ -38,10 +38,23 @@ pub enum AgentError {
 
 /// A running agent and the daemon's connection to it.
 pub struct Agent {
+    /// Stable name for the API (`agents.list`, `agents.stop`).
+    pub id: String,
+    pub target: Target,
     pub link: AgentLink,
     pub target_pid: u32,
-    /// Kept so the agent is killed when the pool forgets it.
-    _child: Child,
+    /// Seconds since the Unix epoch.
+    pub started_at: u64,
+    /// Kept so the agent is killed when the pool forgets it, or on `agents.stop`.
+    child: std::sync::Mutex<Child>,
+}
+
+impl Agent {
+    /// Kills the agent process; its connection ends and the sessions using it fail over to
+    /// errors in their hook layers.
+    pub fn kill(&self) {
+        let _ = self.child.lock().expect("child lock").start_kill();
+    }
 }
 
 /// Agents by target.
@@ -70,9 +83,23 @@ impl AgentPool {
         Ok(agent)
     }
 
-    /// How many agents are running.
-    pub async fn len(&self) -> usize {
-        self.agents.lock().await.len()
+    /// The running agents.
+    pub async fn list(&self) -> Vec<Arc<Agent>> {
+        let agents = self.agents.lock().await;
+        agents.values().filter(|agent| !agent.link.is_closed()).cloned().collect()
+    }
+
+    /// Stops the agent `id`; false when there is none.
+    pub async fn stop(&self, id: &str) -> bool {
+        let mut agents = self.agents.lock().await;
+        let target = agents.iter().find(|(_, agent)| agent.id == id).map(|(target, _)| target.clone());
+        match target.and_then(|target| agents.remove(&target)) {
+            Some(agent) => {
+                agent.kill();
+                true
+            }
+            None => false,
+        }
     }
 
     async fn start(&self, target: &Target) -> Result<Agent, AgentError> {
@@ -139,6 +166,13 @@ impl AgentPool {
             .map_err(|_| AgentError::StartFailed(format!("the agent reported a bad address {listen:?}")))?;
         let link = AgentLink::connect(addr, &token).await.map_err(|err: LinkError| AgentError::StartFailed(err.to_string()))?;
         tracing::info!(%target, target_pid, "agent ready");
-        Ok(Agent { link, target_pid, _child: child })
+        Ok(Agent {
+            id: token::random()[..12].to_string(),
+            target: target.clone(),
+            link,
+            target_pid,
+            started_at: crate::sessions::unix_now(),
+            child: std::sync::Mutex::new(child),
+        })
     }
 }

@@ -6,14 +6,15 @@ use std::path::Path;
 
 use serde::Deserialize;
 use tether_rpc_schema::api::Diagnostic;
-use tether_rpc_schema::policy::{DnsPolicy, FsMode, FsPolicy, LayerPolicy, OutgoingPolicy};
+use tether_rpc_schema::incoming::{HttpFilter, IncomingMode};
+use tether_rpc_schema::policy::{DnsPolicy, FsMode, FsPolicy, IncomingPolicy, LayerPolicy, OutgoingPolicy};
 
 /// A parsed, validated config file.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Lets editors validate the file against the published schema; otherwise unused.
-    #[serde(rename = "$schema", default)]
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
     #[serde(default)]
     pub env: EnvConfig,
@@ -26,10 +27,12 @@ pub struct Config {
     /// Programs whose calls are not hooked (their children still are).
     #[serde(default)]
     pub skip_processes: Vec<String>,
+    #[serde(default)]
+    pub incoming: IncomingConfig,
 }
 
 /// Which of the target's variables the user process gets.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvConfig {
     /// Glob patterns; when given, only matching target variables are taken.
@@ -46,7 +49,7 @@ pub struct EnvConfig {
     pub unset: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FsModeConfig {
     #[default]
@@ -55,7 +58,7 @@ pub enum FsModeConfig {
     Local,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FsConfig {
     #[serde(default)]
@@ -70,7 +73,7 @@ pub struct FsConfig {
     pub not_found: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsConfig {
     #[serde(default = "yes")]
@@ -79,7 +82,7 @@ pub struct DnsConfig {
     pub local: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutgoingConfig {
     #[serde(default = "yes")]
@@ -88,6 +91,86 @@ pub struct OutgoingConfig {
     pub udp: bool,
     #[serde(default)]
     pub local: Vec<String>,
+}
+
+/// Traffic that arrives at the target on the ports the user process listens on.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncomingConfig {
+    #[serde(default)]
+    pub mode: IncomingModeConfig,
+    /// Only matching HTTP requests are mirrored or stolen.
+    #[serde(default)]
+    pub http_filter: Option<HttpFilterConfig>,
+    /// `"<target port>": <port the user process listens on>`.
+    #[serde(default)]
+    pub port_mapping: BTreeMap<String, u16>,
+    /// Ports of the user process that are never subscribed.
+    #[serde(default)]
+    pub ignore_ports: Vec<u16>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncomingModeConfig {
+    #[default]
+    Mirror,
+    Steal,
+    Off,
+}
+
+/// `{"header": regex}`, `{"path": regex}`, `{"method": name}`, `{"all_of": [..]}`, `{"any_of": [..]}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum HttpFilterConfig {
+    Header(String),
+    Path(String),
+    Method(String),
+    AllOf(Vec<HttpFilterConfig>),
+    AnyOf(Vec<HttpFilterConfig>),
+}
+
+/// Default ports of in-process debuggers (debugpy, the Node inspector, delve, JDWP,
+/// netcoredbg): never subscribed, whatever the config says.
+pub const DEBUGGER_PORTS: [u16; 5] = [5678, 9229, 2345, 5005, 4711];
+
+impl HttpFilterConfig {
+    fn to_wire(&self) -> HttpFilter {
+        match self {
+            HttpFilterConfig::Header(regex) => HttpFilter::Header(regex.clone()),
+            HttpFilterConfig::Path(regex) => HttpFilter::Path(regex.clone()),
+            HttpFilterConfig::Method(method) => HttpFilter::Method(method.clone()),
+            HttpFilterConfig::AllOf(filters) => HttpFilter::AllOf(filters.iter().map(Self::to_wire).collect()),
+            HttpFilterConfig::AnyOf(filters) => HttpFilter::AnyOf(filters.iter().map(Self::to_wire).collect()),
+        }
+    }
+
+    /// Every regular expression of the filter.
+    fn regexes(&self, out: &mut Vec<String>) {
+        match self {
+            HttpFilterConfig::Header(regex) | HttpFilterConfig::Path(regex) => out.push(regex.clone()),
+            HttpFilterConfig::Method(_) => {}
+            HttpFilterConfig::AllOf(filters) | HttpFilterConfig::AnyOf(filters) => {
+                filters.iter().for_each(|filter| filter.regexes(out))
+            }
+        }
+    }
+}
+
+impl IncomingConfig {
+    fn policy(&self) -> IncomingPolicy {
+        IncomingPolicy {
+            mode: match self.mode {
+                IncomingModeConfig::Mirror => Some(IncomingMode::Mirror),
+                IncomingModeConfig::Steal => Some(IncomingMode::Steal),
+                IncomingModeConfig::Off => None,
+            },
+            http_filter: self.http_filter.as_ref().map(HttpFilterConfig::to_wire),
+            // Keys that are not ports are reported by `validate`.
+            port_mapping: self.port_mapping.iter().filter_map(|(target, local)| Some((target.parse().ok()?, *local))).collect(),
+            ignore_ports: self.ignore_ports.iter().copied().chain(DEBUGGER_PORTS).collect(),
+        }
+    }
 }
 
 impl Default for DnsConfig {
@@ -153,6 +236,22 @@ fn validate(file: &str, text: &str, config: &Config) -> Vec<Diagnostic> {
         if let Err(err) = regex::Regex::new(rule) {
             let message = format!("invalid regular expression {rule:?}: {}", first_line(&err.to_string()));
             diagnostics.push(at_value(file, text, rule, message));
+        }
+    }
+    let mut filter_regexes = Vec::new();
+    if let Some(filter) = &config.incoming.http_filter {
+        filter.regexes(&mut filter_regexes);
+    }
+    for rule in &filter_regexes {
+        if let Err(err) = regex::Regex::new(rule) {
+            let message = format!("invalid regular expression {rule:?}: {}", first_line(&err.to_string()));
+            diagnostics.push(at_value(file, text, rule, message));
+        }
+    }
+    for target_port in config.incoming.port_mapping.keys() {
+        if !target_port.parse::<u16>().is_ok_and(|port| port != 0) {
+            let message = format!("invalid incoming.port_mapping key {target_port:?}; use a target port number like \"80\"");
+            diagnostics.push(at_value(file, text, target_port, message));
         }
     }
     for pattern in config.env.include.iter().chain(&config.env.exclude) {
@@ -223,6 +322,7 @@ impl Config {
                 local: self.outgoing.local.clone(),
             },
             skip_processes: self.skip_processes.clone(),
+            incoming: self.incoming.policy(),
         }
     }
 }
@@ -278,6 +378,46 @@ mod tests {
     fn parse_bad_cidr_is_reported() {
         let diagnostic = diagnose(r#"{"outgoing": {"local": ["10.0.0.0/40"]}}"#);
         assert!(diagnostic.message.contains("CIDR"));
+    }
+
+    #[test]
+    fn parse_incoming_converts_to_policy() {
+        let text = r#"{"incoming": {"mode": "steal", "port_mapping": {"80": 8080}, "ignore_ports": [7000],
+            "http_filter": {"any_of": [{"header": "X-Tether-User: alice"}, {"all_of": [{"method": "GET"}, {"path": "^/debug"}]}]}}}"#;
+        let policy = parse("c.json", text).unwrap().layer_policy().incoming;
+        assert_eq!(policy.mode, Some(IncomingMode::Steal));
+        assert_eq!(policy.target_port(8080), Some(80));
+        assert_eq!(policy.target_port(7000), None);
+        assert_eq!(policy.target_port(9229), None, "debugger ports are never subscribed");
+        let expected = HttpFilter::AnyOf(vec![
+            HttpFilter::Header("X-Tether-User: alice".into()),
+            HttpFilter::AllOf(vec![HttpFilter::Method("GET".into()), HttpFilter::Path("^/debug".into())]),
+        ]);
+        assert_eq!(policy.http_filter, Some(expected));
+    }
+
+    #[test]
+    fn parse_incoming_defaults_to_mirror_and_off_turns_it_off() {
+        let config = parse("c.json", "{}").unwrap();
+        assert_eq!(config.layer_policy().incoming.mode, Some(IncomingMode::Mirror));
+        let off = parse("c.json", r#"{"incoming": {"mode": "off"}}"#).unwrap();
+        assert_eq!(off.layer_policy().incoming.target_port(8080), None);
+    }
+
+    #[test]
+    fn parse_incoming_bad_filter_regex_and_mapping_are_reported_at_their_place() {
+        let text = "{\"incoming\": {\n  \"http_filter\": {\"path\": \"(oops\"},\n  \"port_mapping\": {\"http\": 8080}}}";
+        let diagnostics = parse("c.json", text).unwrap_err();
+        assert_eq!((diagnostics[0].line, diagnostics[0].column), (2, 27));
+        assert!(diagnostics[0].message.contains("invalid regular expression"), "{}", diagnostics[0].message);
+        assert_eq!(diagnostics[1].line, 3);
+        assert!(diagnostics[1].message.contains("port_mapping"), "{}", diagnostics[1].message);
+    }
+
+    #[test]
+    fn parse_incoming_unknown_filter_kind_is_reported() {
+        let diagnostic = diagnose(r#"{"incoming": {"http_filter": {"query": "x"}}}"#);
+        assert!(diagnostic.message.contains("unknown variant `query`"), "{}", diagnostic.message);
     }
 
     #[test]

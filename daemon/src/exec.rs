@@ -36,6 +36,7 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     let params = SessionPrepareParams {
         target: Some(args.target.clone()),
         config_path,
+        config: None,
         launch: Launch {
             debug_type: None,
             program: program.clone(),

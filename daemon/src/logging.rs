@@ -18,6 +18,12 @@ pub fn to_file(log_dir: &Path) -> tracing_appender::non_blocking::WorkerGuard {
     guard
 }
 
+/// The file [`to_file`] writes to today (the appender rotates at midnight UTC).
+pub fn current_file(log_dir: &Path) -> std::path::PathBuf {
+    let today = time::OffsetDateTime::now_utc().date();
+    log_dir.join(format!("daemon.log.{today}"))
+}
+
 fn filter() -> EnvFilter {
     EnvFilter::try_from_env("TETHER_LOG").unwrap_or_else(|_| EnvFilter::new("info"))
 }

@@ -17,6 +17,7 @@ mod launch_env;
 mod logging;
 mod paths;
 mod peer;
+mod presets;
 mod proxy;
 mod relay;
 mod server;

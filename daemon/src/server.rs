@@ -44,6 +44,7 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
         paths,
         started: Instant::now(),
         shutdown_tx,
+        events_tx: tokio::sync::broadcast::channel(256).0,
     });
     tokio::spawn(proxy::serve(proxy_listener, daemon.sessions.clone(), daemon.tcp_proxy.clone(), shutdown_rx.clone()));
     tokio::spawn(serve_api(api_listener, daemon.clone(), shutdown_rx.clone()));
@@ -51,7 +52,7 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
     wait_for_stop(shutdown_rx).await;
     tracing::info!(
         sessions = daemon.sessions.len(),
-        agents = daemon.agents.len().await,
+        agents = daemon.agents.list().await.len(),
         uptime_secs = daemon.started.elapsed().as_secs(),
         "daemon stopping"
     );

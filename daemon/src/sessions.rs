@@ -17,6 +17,17 @@ pub struct Session {
     pub target: Target,
     pub agent: Arc<Agent>,
     pub policy: LayerPolicy,
+    /// Ports of the launch's debugger: never intercepted.
+    pub debugger_ports: Vec<u16>,
+    /// The launched program, for listings.
+    pub program: String,
+    /// Seconds since the Unix epoch.
+    pub started_at: u64,
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// The live sessions, by id and by token.
@@ -45,5 +56,12 @@ impl Sessions {
 
     pub fn len(&self) -> usize {
         self.by_id.lock().expect("sessions lock").len()
+    }
+
+    /// Every live session, oldest first.
+    pub fn list(&self) -> Vec<Arc<Session>> {
+        let mut sessions: Vec<_> = self.by_id.lock().expect("sessions lock").values().cloned().collect();
+        sessions.sort_by_key(|session| session.started_at);
+        sessions
     }
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::watch;
+use tether_rpc_schema::api::SessionEvent;
+use tokio::sync::{broadcast, watch};
 
 use crate::agents::AgentPool;
 use crate::paths::UserPaths;
@@ -22,10 +23,22 @@ pub struct Daemon {
     pub started: Instant,
     /// Set to true to stop the daemon.
     pub shutdown_tx: watch::Sender<bool>,
+    /// Session events for `session.events` subscribers.
+    pub events_tx: broadcast::Sender<SessionEvent>,
 }
 
 impl Daemon {
     pub fn request_shutdown(&self) {
         let _ = self.shutdown_tx.send(true);
+    }
+
+    /// Tells `session.events` subscribers; nobody listening is fine.
+    pub fn emit(&self, event: SessionEvent) {
+        let _ = self.events_tx.send(event);
+    }
+
+    /// Today's daemon log file.
+    pub fn log_path(&self) -> PathBuf {
+        crate::logging::current_file(&self.paths.log_dir)
     }
 }

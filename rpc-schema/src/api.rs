@@ -1,42 +1,63 @@
-//! The daemon's editor API: JSON-RPC method names, parameters, results and error codes, shared
-//! by the CLI, `tether lsp` and the editor extensions.
+//! The daemon's editor API: JSON-RPC method names, parameters, results, notifications and error
+//! codes, shared by the CLI, `tether lsp` and the editor extensions. The JSON Schema of every
+//! type here is exported to `rpc-schema/schema/` (see [`crate::schema`]); the extensions' types
+//! are generated from it.
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Version of the editor API; a client with a different version gets
 /// [`codes::INCOMPATIBLE_VERSION`] from `daemon.hello`.
 pub const API_VERSION: u32 = 1;
 
-/// JSON-RPC method names.
+/// JSON-RPC method, subscription and notification names.
 pub mod methods {
     pub const DAEMON_HELLO: &str = "daemon.hello";
+    pub const DAEMON_STATUS: &str = "daemon.status";
     pub const DAEMON_SHUTDOWN: &str = "daemon.shutdown";
+    pub const CONTEXTS_LIST: &str = "contexts.list";
+    pub const NAMESPACES_LIST: &str = "namespaces.list";
+    pub const TARGETS_LIST: &str = "targets.list";
+    pub const TARGETS_WATCH: &str = "targets.watch";
+    pub const TARGETS_UNWATCH: &str = "targets.unwatch";
+    /// Notification of a `targets.watch` subscription, carrying [`super::TargetsChanged`].
+    pub const TARGETS_CHANGED: &str = "targets.changed";
+    pub const TARGETS_PREWARM: &str = "targets.prewarm";
+    pub const CONFIG_RESOLVE: &str = "config.resolve";
+    pub const CONFIG_VALIDATE: &str = "config.validate";
     pub const SESSION_PREPARE: &str = "session.prepare";
+    pub const SESSION_LIST: &str = "session.list";
     pub const SESSION_END: &str = "session.end";
+    pub const SESSION_EVENTS: &str = "session.events";
+    pub const SESSION_UNEVENTS: &str = "session.unevents";
+    /// Notification of a `session.events` subscription, carrying [`super::SessionEvent`].
+    pub const SESSION_EVENT: &str = "session.event";
+    pub const AGENTS_LIST: &str = "agents.list";
+    pub const AGENTS_STOP: &str = "agents.stop";
 }
 
-/// Stable JSON-RPC error codes of the editor API.
+/// Stable JSON-RPC error codes of the editor API. `data` is described per code.
 pub mod codes {
-    /// The target does not exist (no such process, container or workload).
+    /// The target does not exist (no such process, container or workload). `data.reason`.
     pub const TARGET_NOT_FOUND: i32 = -32001;
-    /// The config is invalid; `data.diagnostics` lists where and why.
+    /// The config is invalid; `data` is a [`super::ConfigInvalidData`].
     pub const CONFIG_INVALID: i32 = -32002;
     /// The agent could not start; `data.reason` says why.
     pub const AGENT_START_FAILED: i32 = -32003;
-    /// The cluster could not be reached.
+    /// The cluster could not be reached; `data.context` and `data.reason`.
     pub const CLUSTER_UNREACHABLE: i32 = -32004;
-    /// The caller or the agent lacks a permission.
+    /// The caller or the agent lacks a permission. `data.reason`.
     pub const NOT_PERMITTED: i32 = -32005;
-    /// Client and daemon speak different API versions.
+    /// Client and daemon speak different API versions; `data.daemon_api_version`.
     pub const INCOMPATIBLE_VERSION: i32 = -32006;
-    /// No session with that id.
+    /// No session (or agent) with that id.
     pub const SESSION_NOT_FOUND: i32 = -32007;
 }
 
 /// `daemon.hello` parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HelloParams {
     /// Who is calling, e.g. `tether-cli 0.1.0` or `vscode 0.1.0`.
     pub client: String,
@@ -44,20 +65,160 @@ pub struct HelloParams {
 }
 
 /// `daemon.hello` result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HelloResult {
     pub daemon_version: String,
     pub api_version: u32,
+    /// Version of the wire protocol spoken with hook layers and agents.
     pub protocol_version: u32,
     #[serde(default)]
     pub capabilities: Vec<String>,
     pub pid: u32,
 }
 
+/// `daemon.status` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StatusResult {
+    pub daemon_version: String,
+    pub pid: u32,
+    pub uptime_secs: u64,
+    /// The daemon's current log file.
+    pub log_path: String,
+    pub sessions: Vec<SessionInfo>,
+    pub agents: Vec<AgentInfo>,
+    #[serde(default)]
+    pub caches: Vec<CacheInfo>,
+}
+
+/// One cache of the daemon (targets of a context, kubeconfig contexts, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CacheInfo {
+    pub name: String,
+    pub entries: u64,
+    /// Seconds since the cache was last refreshed.
+    pub age_secs: u64,
+}
+
+/// A live session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionInfo {
+    pub session_id: String,
+    pub target: String,
+    pub agent_id: String,
+    pub program: String,
+    /// Seconds since the Unix epoch.
+    pub started_at: u64,
+}
+
+/// A running agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentInfo {
+    pub agent_id: String,
+    pub target: String,
+    /// Process id of the target as the agent sees it.
+    pub target_pid: u32,
+    /// Sessions using this agent now.
+    pub sessions: u32,
+    /// Seconds since the Unix epoch.
+    pub started_at: u64,
+}
+
+/// `agents.stop` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentsStopParams {
+    pub agent_id: String,
+}
+
+/// A kubeconfig context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ContextInfo {
+    pub name: String,
+    pub cluster: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub current: bool,
+}
+
+/// `namespaces.list` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct NamespacesListParams {
+    /// The kubeconfig context; the current one when absent.
+    #[serde(default)]
+    pub context: Option<String>,
+}
+
+/// `targets.list` and `targets.watch` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct TargetsListParams {
+    /// `local` for processes and containers of this machine, else a kubeconfig context (the
+    /// current one when absent).
+    #[serde(default)]
+    pub context: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// One target a session can be prepared for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TargetInfo {
+    /// What `session.prepare` takes, e.g. `pid/4242` or `deployment/orders`.
+    pub target: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub context: Option<String>,
+    /// Something a person recognises it by (a command line, an image).
+    #[serde(default)]
+    pub description: Option<String>,
+    pub ready: bool,
+}
+
+/// `targets.changed` notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TargetsChanged {
+    #[serde(default)]
+    pub context: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub targets: Vec<TargetInfo>,
+}
+
+/// `targets.prewarm` parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TargetsPrewarmParams {
+    pub target: String,
+}
+
+/// `targets.prewarm` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PrewarmResult {
+    pub agent_id: String,
+}
+
+/// `config.validate` and `config.resolve` parameters: a file, or text (with a name for
+/// diagnostics).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ConfigParams {
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The config's text, e.g. an unsaved editor buffer; `path` then only names it.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// `config.validate` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ValidateResult {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
 /// How the IDE (or the CLI) is about to start the user process.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Launch {
-    /// The debug adapter type (`node`, `python`, `go`, ...), when launched by an IDE debugger.
+    /// The debug adapter type (`node`, `pwa-node`, `python`, `debugpy`, `go`, `java`,
+    /// `coreclr`, `lldb`, `cppdbg`), when launched by an IDE debugger.
     #[serde(default)]
     pub debug_type: Option<String>,
     pub program: String,
@@ -71,7 +232,7 @@ pub struct Launch {
 }
 
 /// `session.prepare` parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct SessionPrepareParams {
     /// `kind/name`, e.g. `pid/4242` or `container/orders`.
     #[serde(default)]
@@ -79,11 +240,14 @@ pub struct SessionPrepareParams {
     /// Absolute path of a JSON config file.
     #[serde(default)]
     pub config_path: Option<String>,
+    /// A config given inline; wins over `config_path`.
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
     pub launch: Launch,
 }
 
 /// `session.prepare` result: all the IDE needs to start the process.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SessionPrepared {
     pub session_id: String,
     /// Variables to set on top of `launch.env` (the target's env after filters, `LD_PRELOAD`,
@@ -96,13 +260,46 @@ pub struct SessionPrepared {
 }
 
 /// `session.end` parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SessionEndParams {
     pub session_id: String,
 }
 
+/// `session.events` parameters: one session's events, or every session's.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct SessionEventsParams {
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+/// `session.event` notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionEvent {
+    /// The session, or the session being prepared (empty before it has an id).
+    pub session_id: String,
+    pub target: String,
+    pub kind: SessionEventKind,
+    pub message: String,
+}
+
+/// What a [`SessionEvent`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEventKind {
+    /// A step of preparation (starting the agent, reading the environment).
+    Progress,
+    /// Something the user should know but that does not stop the session.
+    Warning,
+    /// The session is ready.
+    Ready,
+    /// The session ended.
+    Ended,
+    /// The session failed or lost its agent.
+    Failed,
+}
+
 /// One problem found in a config file; lines and columns start at 1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Diagnostic {
     pub file: String,
     pub line: usize,
@@ -111,7 +308,7 @@ pub struct Diagnostic {
 }
 
 /// `data` of a [`codes::CONFIG_INVALID`] error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ConfigInvalidData {
     pub diagnostics: Vec<Diagnostic>,
 }

@@ -9,7 +9,9 @@
 //! - [`wire`]: the messages of the binary wire protocol (hello, env, files, DNS, outgoing
 //!   streams, close, ping).
 //! - [`codec`]: length-prefixed frames carrying CBOR-encoded [`wire::Envelope`]s.
+//! - [`incoming`]: incoming-traffic modes and HTTP filters, and the `incoming` capability.
 //! - [`policy`]: the part of a session's configuration the hook layer enforces.
+//! - [`schema`]: the JSON Schema export of the editor API (`rpc-schema/schema/`).
 //! - [`startup`]: the JSON line an agent prints when it is ready or cannot start.
 //!
 //! # Compatibility rules
@@ -31,7 +33,9 @@
 
 pub mod api;
 pub mod codec;
+pub mod incoming;
 pub mod policy;
+pub mod schema;
 pub mod startup;
 pub mod wire;
 

@@ -2,7 +2,11 @@
 //! daemon in [`crate::wire::HelloOk`]. The daemon resolves the user's config file into this;
 //! rules are regex sources, compiled by the layer.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::incoming::{HttpFilter, IncomingMode};
 
 /// Everything the hook layer needs to decide, per call, between the host and the target.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -17,6 +21,8 @@ pub struct LayerPolicy {
     /// their children still are.
     #[serde(default)]
     pub skip_processes: Vec<String>,
+    #[serde(default)]
+    pub incoming: IncomingPolicy,
 }
 
 /// Where file operations go when no rule names the path.
@@ -77,6 +83,50 @@ pub struct OutgoingPolicy {
     pub local: Vec<String>,
 }
 
+/// Incoming traffic: what happens when the user process listens on a TCP port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncomingPolicy {
+    /// `None` when incoming traffic is off: listening sockets are not reported.
+    #[serde(default = "mirror")]
+    pub mode: Option<IncomingMode>,
+    /// Only HTTP requests that match are stolen or mirrored.
+    #[serde(default)]
+    pub http_filter: Option<HttpFilter>,
+    /// Target port → the port the user process listens on, where they differ.
+    #[serde(default)]
+    pub port_mapping: BTreeMap<u16, u16>,
+    /// Ports of the user process that are never subscribed (debuggers' ports included).
+    #[serde(default)]
+    pub ignore_ports: Vec<u16>,
+}
+
+impl IncomingPolicy {
+    /// The target port whose traffic a listener on the user process's `port` receives, or
+    /// `None` when that port is not subscribed (incoming off, or an ignored port).
+    pub fn target_port(&self, port: u16) -> Option<u16> {
+        if self.mode.is_none() || port == 0 || self.ignore_ports.contains(&port) {
+            return None;
+        }
+        let mapped = self.port_mapping.iter().find(|(_, local)| **local == port);
+        Some(mapped.map_or(port, |(target, _)| *target))
+    }
+}
+
+impl Default for IncomingPolicy {
+    fn default() -> Self {
+        IncomingPolicy {
+            mode: mirror(),
+            http_filter: None,
+            port_mapping: BTreeMap::new(),
+            ignore_ports: Vec::new(),
+        }
+    }
+}
+
+fn mirror() -> Option<IncomingMode> {
+    Some(IncomingMode::Mirror)
+}
+
 impl Default for DnsPolicy {
     fn default() -> Self {
         DnsPolicy { enabled: true, local: Vec::new() }
@@ -91,4 +141,21 @@ impl Default for OutgoingPolicy {
 
 fn yes() -> bool {
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_port_maps_ignores_and_turns_off() {
+        let mut policy = IncomingPolicy::default();
+        policy.port_mapping.insert(80, 8080);
+        policy.ignore_ports.push(9229);
+        assert_eq!(policy.target_port(8080), Some(80));
+        assert_eq!(policy.target_port(3000), Some(3000));
+        assert_eq!(policy.target_port(9229), None);
+        policy.mode = None;
+        assert_eq!(policy.target_port(3000), None);
+    }
 }

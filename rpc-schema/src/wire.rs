@@ -5,10 +5,13 @@
 //! ([`Message::StreamData`] and friends) and pings use id 0 and get no response.
 //!
 //! Who sends what:
-//! - layer → daemon: `Hello`, file and DNS requests, `OutgoingTcp`, `OutgoingUdp`, `Ping`, `Bye`;
+//! - layer → daemon: `Hello`, file and DNS requests, `OutgoingTcp`, `OutgoingUdp`,
+//!   `IncomingListen`, `IncomingUnlisten`, `IncomingPeer`, `Ping`, `Bye`;
 //! - daemon → agent: `Hello`, `EnvGet`, file and DNS requests, `TcpConnect`, `UdpConnect`,
-//!   stream messages, `Ping`, `Bye`;
-//! - agent → daemon: responses and stream messages.
+//!   `IncomingSubscribe`, `IncomingUnsubscribe`, stream messages, `Ping`, `Bye`;
+//! - agent → daemon: responses, `IncomingConnection` and stream messages.
+//!
+//! The `Incoming*` messages need the [`crate::incoming::CAPABILITY`] capability of the peer.
 //!
 //! Paths, environment entries and file contents are bytes: Unix paths need not be UTF-8.
 
@@ -16,6 +19,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::incoming::{HttpFilter, IncomingMode};
 use crate::policy::LayerPolicy;
 
 /// One frame's payload: a request id (0 for messages that expect no response) and a message.
@@ -274,6 +278,49 @@ pub enum Message {
     StreamReset {
         stream: u64,
         errno: i32,
+    },
+
+    /// Layer → daemon: the user process's TCP socket listens on `addr` (as `getsockname`
+    /// reports it). Response: [`Message::Done`], also when the port is not subscribed.
+    IncomingListen {
+        addr: SocketAddr,
+    },
+    /// Layer → daemon: the listening socket on `port` was closed. Response: [`Message::Done`].
+    IncomingUnlisten {
+        port: u16,
+    },
+    /// Layer → daemon: who is really behind the loopback peer `peer_port` of a connection the
+    /// user process accepted. Response: [`Message::IncomingPeerAddr`], or a `Failure` with
+    /// `ENOENT` when the connection did not come from the target.
+    IncomingPeer {
+        peer_port: u16,
+    },
+    IncomingPeerAddr {
+        addr: SocketAddr,
+    },
+    /// Daemon → agent: connections arriving at the target on TCP `port` are handled with `mode`;
+    /// with a `filter`, only matching HTTP requests (the rest go to the target's server).
+    /// Response: [`Message::Done`]; `EADDRINUSE` when the port is subscribed already.
+    IncomingSubscribe {
+        port: u16,
+        mode: IncomingMode,
+        #[serde(default)]
+        filter: Option<HttpFilter>,
+    },
+    /// Daemon → agent: stop intercepting `port`. Response: [`Message::Done`].
+    IncomingUnsubscribe {
+        port: u16,
+    },
+    /// Agent → daemon, id 0: a new stream (id with [`crate::incoming::AGENT_STREAM_BIT`] set)
+    /// carrying a connection that arrived on the subscribed `port` from `peer`. With `mirror`,
+    /// whatever the daemon sends back is discarded. Stream messages follow as for outgoing
+    /// streams; the daemon answers `StreamReset` when it cannot take the stream.
+    IncomingConnection {
+        stream: u64,
+        port: u16,
+        peer: SocketAddr,
+        #[serde(default)]
+        mirror: bool,
     },
 
     /// Generic success for requests with nothing to return.

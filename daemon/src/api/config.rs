@@ -1,0 +1,36 @@
+//! `config.*`: validating a config file (or an editor's unsaved text) and showing the effective
+//! config with every default filled in.
+
+use jsonrpsee::types::Params;
+use tether_rpc_schema::api::{ConfigParams, ValidateResult};
+
+use super::{invalid_params, RpcResult};
+use crate::config::{self, Config};
+
+pub fn handle_validate(params: Params) -> RpcResult<ValidateResult> {
+    let params: ConfigParams = params.parse()?;
+    let diagnostics = match load(&params)? {
+        Ok(_) => Vec::new(),
+        Err(diagnostics) => diagnostics,
+    };
+    Ok(ValidateResult { diagnostics })
+}
+
+pub fn handle_resolve(params: Params) -> RpcResult<serde_json::Value> {
+    let params: ConfigParams = params.parse()?;
+    let config = match load(&params)? {
+        Ok(config) => config,
+        Err(diagnostics) => return Err(super::session::config_invalid(diagnostics)),
+    };
+    Ok(serde_json::to_value(config).expect("a config serializes"))
+}
+
+type Loaded = Result<Config, Vec<tether_rpc_schema::api::Diagnostic>>;
+
+fn load(params: &ConfigParams) -> RpcResult<Loaded> {
+    match (&params.text, &params.path) {
+        (Some(text), path) => Ok(config::parse(path.as_deref().unwrap_or("<unsaved config>"), text)),
+        (None, Some(path)) => Ok(config::load(std::path::Path::new(path))),
+        (None, None) => Err(invalid_params("give the config's path or text")),
+    }
+}

@@ -1,0 +1,87 @@
+//! The daemon's JSON-RPC API: one `handle_<method>` function per method, all registered in
+//! [`module`]. Domain errors become typed JSON-RPC errors here and only here.
+
+mod agents;
+mod config;
+mod daemon;
+mod session;
+mod targets;
+
+use std::sync::Arc;
+
+use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::RpcModule;
+use tether_rpc_schema::api::{codes, methods};
+
+use crate::agents::AgentError;
+use crate::state::Daemon;
+
+type RpcResult<T> = Result<T, ErrorObjectOwned>;
+
+/// Every method of the API, bound to the daemon's state.
+pub fn module(state: Arc<Daemon>) -> RpcModule<Daemon> {
+    let mut module = RpcModule::from_arc(state);
+    let registered = [
+        module.register_method(methods::DAEMON_HELLO, |params, _, _| daemon::handle_hello(params)).map(|_| ()),
+        module.register_async_method(methods::DAEMON_STATUS, |_, state, _| daemon::handle_status(state)).map(|_| ()),
+        module.register_method(methods::DAEMON_SHUTDOWN, |_, state, _| daemon::handle_shutdown(state)).map(|_| ()),
+        module.register_method(methods::CONFIG_VALIDATE, |params, _, _| config::handle_validate(params)).map(|_| ()),
+        module.register_method(methods::CONFIG_RESOLVE, |params, _, _| config::handle_resolve(params)).map(|_| ()),
+        module.register_method(methods::TARGETS_LIST, |params, state, _| targets::handle_list(params, state)).map(|_| ()),
+        module
+            .register_async_method(methods::TARGETS_PREWARM, |params, state, _| targets::handle_prewarm(params, state))
+            .map(|_| ()),
+        module
+            .register_subscription(methods::TARGETS_WATCH, methods::TARGETS_CHANGED, methods::TARGETS_UNWATCH, |params, sink, state, _| {
+                targets::handle_watch(params, sink, state)
+            })
+            .map(|_| ()),
+        module
+            .register_async_method(methods::SESSION_PREPARE, |params, state, _| session::handle_prepare(params, state))
+            .map(|_| ()),
+        module.register_method(methods::SESSION_LIST, |_, state, _| session::handle_list(state)).map(|_| ()),
+        module.register_method(methods::SESSION_END, |params, state, _| session::handle_end(params, state)).map(|_| ()),
+        module
+            .register_subscription(methods::SESSION_EVENTS, methods::SESSION_EVENT, methods::SESSION_UNEVENTS, |params, sink, state, _| {
+                session::handle_events(params, sink, state)
+            })
+            .map(|_| ()),
+        module.register_async_method(methods::AGENTS_LIST, |_, state, _| agents::handle_list(state)).map(|_| ()),
+        module.register_async_method(methods::AGENTS_STOP, |params, state, _| agents::handle_stop(params, state)).map(|_| ()),
+    ];
+    for outcome in registered {
+        outcome.expect("every method name is registered once");
+    }
+    module
+}
+
+/// Parameters that may be left out entirely: absent means the defaults.
+fn optional<T: serde::de::DeserializeOwned + Default>(params: &jsonrpsee::types::Params) -> RpcResult<T> {
+    if params.as_str().is_none_or(|text| text.trim().is_empty()) {
+        Ok(T::default())
+    } else {
+        params.parse()
+    }
+}
+
+fn agent_error(err: AgentError) -> ErrorObjectOwned {
+    let code = match &err {
+        AgentError::TargetNotFound(_) => codes::TARGET_NOT_FOUND,
+        AgentError::NotPermitted(_) => codes::NOT_PERMITTED,
+        AgentError::StartFailed(_) => codes::AGENT_START_FAILED,
+    };
+    ErrorObjectOwned::owned(code, err.to_string(), Some(serde_json::json!({ "reason": err.to_string() })))
+}
+
+fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned::<()>(jsonrpsee::types::error::INVALID_PARAMS_CODE, message, None)
+}
+
+fn not_found(message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned::<()>(codes::SESSION_NOT_FOUND, message, None)
+}
+
+/// A subscription notification carrying `value`.
+fn notification(value: &impl serde::Serialize) -> jsonrpsee::SubscriptionMessage {
+    serde_json::value::to_raw_value(value).expect("API types serialize").into()
+}

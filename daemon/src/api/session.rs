@@ -1,0 +1,158 @@
+//! `session.*`: preparing a launch (agent, environment, policy), listing, ending, and the
+//! `session.events` subscription.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use jsonrpsee::types::{ErrorObjectOwned, Params};
+use jsonrpsee::PendingSubscriptionSink;
+use tether_rpc_schema::api::{
+    codes, ConfigInvalidData, Diagnostic, SessionEndParams, SessionEvent, SessionEventKind, SessionEventsParams,
+    SessionInfo, SessionPrepareParams, SessionPrepared,
+};
+use tether_rpc_schema::wire::Message;
+
+use super::{agent_error, invalid_params, not_found, notification, RpcResult};
+use crate::agents::AgentError;
+use crate::config::{self, Config};
+use crate::launch_env::{self, SessionVars};
+use crate::presets;
+use crate::sessions::{unix_now, Session};
+use crate::state::Daemon;
+use crate::target::Target;
+use crate::token;
+
+pub async fn handle_prepare(params: Params<'static>, daemon: Arc<Daemon>) -> RpcResult<SessionPrepared> {
+    let params: SessionPrepareParams = params.parse()?;
+    let target_text = params.target.as_deref().ok_or_else(|| invalid_params("a target is required, e.g. pid/4242"))?;
+    let target: Target = target_text.parse().map_err(|err: crate::target::TargetError| invalid_params(err.to_string()))?;
+    let loaded = match (&params.config, &params.config_path) {
+        (Some(inline), _) => config::parse("<inline config>", &serde_json::to_string_pretty(inline).unwrap_or_default()),
+        (None, Some(path)) => config::load(Path::new(path)),
+        (None, None) => Ok(Config::default()),
+    };
+    let config = loaded.map_err(config_invalid)?;
+    let preset = presets::for_launch(&params.launch);
+    let event = |kind, message: &str| daemon.emit(SessionEvent {
+        session_id: String::new(),
+        target: target.to_string(),
+        kind,
+        message: message.to_string(),
+    });
+    event(SessionEventKind::Progress, "starting or reusing the agent");
+    let agent = daemon.agents.get(&target).await.map_err(|err| {
+        event(SessionEventKind::Failed, &err.to_string());
+        agent_error(err)
+    })?;
+    event(SessionEventKind::Progress, "reading the target's environment");
+    let target_env = match agent.link.request(Message::EnvGet).await {
+        Ok(Message::EnvVars(vars)) => vars
+            .into_iter()
+            .map(|var| (String::from_utf8_lossy(&var.name).into_owned(), String::from_utf8_lossy(&var.value).into_owned()))
+            .collect::<Vec<_>>(),
+        Ok(other) => {
+            let reason = format!("the agent could not read the target's environment: {other:?}");
+            return Err(agent_error(AgentError::StartFailed(reason)));
+        }
+        Err(err) => return Err(agent_error(AgentError::StartFailed(err.to_string()))),
+    };
+    let session_token = token::random();
+    let session_vars = SessionVars {
+        layer_path: daemon.layer_path.display().to_string(),
+        proxy_socket: daemon.paths.proxy_socket().display().to_string(),
+        token: session_token.clone(),
+        layer_log: daemon.paths.layer_log().display().to_string(),
+    };
+    let env = launch_env::compute(&params.launch.env, &target_env, &config.env, &session_vars)
+        .map_err(|err| invalid_params(err.to_string()))?;
+    let mut policy = config.layer_policy();
+    policy.skip_processes.extend(preset.skip_processes);
+    let session = daemon.sessions.insert(Session {
+        id: token::random()[..16].to_string(),
+        token: session_token,
+        target: target.clone(),
+        agent,
+        policy,
+        debugger_ports: preset.debugger_ports,
+        program: params.launch.program.clone(),
+        started_at: unix_now(),
+    });
+    tracing::info!(
+        session = %session.id,
+        %target,
+        target_pid = session.agent.target_pid,
+        program = %session.program,
+        debugger_ports = ?session.debugger_ports,
+        "session prepared"
+    );
+    daemon.emit(SessionEvent {
+        session_id: session.id.clone(),
+        target: target.to_string(),
+        kind: SessionEventKind::Ready,
+        message: format!("session ready on {target}"),
+    });
+    Ok(SessionPrepared { session_id: session.id.clone(), env: env.set, unset: env.unset, warnings: Vec::new() })
+}
+
+pub fn handle_list(daemon: &Daemon) -> RpcResult<Vec<SessionInfo>> {
+    Ok(daemon.sessions.list().iter().map(|session| session_info(session)).collect())
+}
+
+pub fn handle_end(params: Params, daemon: &Daemon) -> RpcResult<()> {
+    let params: SessionEndParams = params.parse()?;
+    let session = daemon.sessions.remove(&params.session_id).ok_or_else(|| not_found(format!("no session {}", params.session_id)))?;
+    tracing::info!(session = %session.id, target = %session.target, "session ended");
+    daemon.emit(SessionEvent {
+        session_id: session.id.clone(),
+        target: session.target.to_string(),
+        kind: SessionEventKind::Ended,
+        message: "session ended".to_string(),
+    });
+    Ok(())
+}
+
+/// Streams session events (all sessions', or one's) until the client unsubscribes.
+pub async fn handle_events(params: Params<'static>, pending: PendingSubscriptionSink, daemon: Arc<Daemon>) {
+    let params: SessionEventsParams = match super::optional(&params) {
+        Ok(params) => params,
+        Err(err) => {
+            pending.reject(err).await;
+            return;
+        }
+    };
+    let mut events_rx = daemon.events_tx.subscribe();
+    let Ok(sink) = pending.accept().await else { return };
+    loop {
+        tokio::select! {
+            event = events_rx.recv() => match event {
+                Ok(event) if params.session_id.as_ref().is_none_or(|id| *id == event.session_id) => {
+                    if sink.send(notification(&event)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            () = sink.closed() => return,
+        }
+    }
+}
+
+pub fn session_info(session: &Session) -> SessionInfo {
+    SessionInfo {
+        session_id: session.id.clone(),
+        target: session.target.to_string(),
+        agent_id: session.agent.id.clone(),
+        program: session.program.clone(),
+        started_at: session.started_at,
+    }
+}
+
+pub fn config_invalid(diagnostics: Vec<Diagnostic>) -> ErrorObjectOwned {
+    let summary = diagnostics
+        .iter()
+        .map(|d| format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message))
+        .collect::<Vec<_>>()
+        .join("\n");
+    ErrorObjectOwned::owned(codes::CONFIG_INVALID, summary, Some(ConfigInvalidData { diagnostics }))
+}

@@ -1,0 +1,43 @@
+//! Incoming traffic: what a subscription asks the agent to do with connections that arrive at
+//! the target on a port, and the HTTP filter that picks requests. Only data here: the agent
+//! compiles the filter's regular expressions, the daemon validates them first.
+
+use serde::{Deserialize, Serialize};
+
+/// Capability string of peers that speak the incoming messages
+/// ([`crate::wire::Message::IncomingSubscribe`] and the others). A daemon subscribes only on an
+/// agent whose `HelloOk` announced it; a layer's listen reports are answered only by a daemon
+/// whose `HelloOk` announced it.
+pub const CAPABILITY: &str = "incoming";
+
+/// Bit set in the ids of streams the agent opens ([`crate::wire::Message::IncomingConnection`]),
+/// so they never collide with the ids the daemon picks for its own streams.
+pub const AGENT_STREAM_BIT: u64 = 1 << 63;
+
+/// What happens to a connection that arrives at the target on a subscribed port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncomingMode {
+    /// The target's own server gets the connection unchanged; a copy of the client → server
+    /// bytes goes to the user process, whose replies are discarded.
+    Mirror,
+    /// The user process gets the connection instead of the target's server.
+    Steal,
+}
+
+/// Which HTTP requests a subscription concerns. Regular expressions use the syntax of the
+/// Rust `regex` crate and match anywhere unless anchored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpFilter {
+    /// Matches any header line `Name: value` (name as sent, one space after the colon).
+    Header(String),
+    /// Matches the request's path and query (`/orders?id=7`).
+    Path(String),
+    /// The request method, compared case-insensitively (`GET`).
+    Method(String),
+    /// Every filter matches (an empty list matches every request).
+    AllOf(Vec<HttpFilter>),
+    /// At least one filter matches (an empty list matches none).
+    AnyOf(Vec<HttpFilter>),
+}
