@@ -94,7 +94,7 @@ pub struct OutgoingConfig {
 }
 
 /// Traffic that arrives at the target on the ports the user process listens on.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncomingConfig {
     #[serde(default)]
@@ -110,7 +110,7 @@ pub struct IncomingConfig {
     pub ignore_ports: Vec<u16>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IncomingModeConfig {
     #[default]
@@ -120,7 +120,7 @@ pub enum IncomingModeConfig {
 }
 
 /// `{"header": regex}`, `{"path": regex}`, `{"method": name}`, `{"all_of": [..]}`, `{"any_of": [..]}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum HttpFilterConfig {
     Header(String),
