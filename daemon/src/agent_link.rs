@@ -1,5 +1,6 @@
 //! One connection from the daemon to an agent: requests matched to responses by id, and byte
-//! streams (outgoing TCP connections, UDP flows) multiplexed over it.
+//! streams (outgoing TCP connections, UDP flows, and incoming connections the agent opens)
+//! multiplexed over it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tether_rpc_schema::codec::FrameCodec;
+use tether_rpc_schema::incoming::CAPABILITY as INCOMING;
 use tether_rpc_schema::wire::{Envelope, Hello, Message, Role};
 use tether_rpc_schema::PROTOCOL_VERSION;
 use tokio::net::TcpStream;
@@ -63,6 +65,23 @@ struct Inner {
     next_id: AtomicU64,
     /// Becomes true when the connection is gone.
     closed_rx: watch::Receiver<bool>,
+    /// What the agent announced in its `HelloOk`.
+    capabilities: Vec<String>,
+    /// Streams the agent opened for incoming connections; dropped when the connection ends.
+    incoming_tx: Mutex<Option<mpsc::UnboundedSender<IncomingStream>>>,
+    /// Taken once by whoever routes incoming connections ([`AgentLink::take_incoming`]).
+    incoming_rx: Mutex<Option<mpsc::UnboundedReceiver<IncomingStream>>>,
+}
+
+/// A connection that arrived at the target on a subscribed port, as a stream the agent opened.
+pub struct IncomingStream {
+    /// The target port it arrived on.
+    pub port: u16,
+    /// The real client.
+    pub peer: SocketAddr,
+    /// A mirror copy: what the daemon sends back is discarded by the agent.
+    pub mirror: bool,
+    pub stream: AgentStream,
 }
 
 impl AgentLink {
@@ -75,27 +94,31 @@ impl AgentLink {
             protocol_version: PROTOCOL_VERSION,
             role: Role::Daemon,
             token: token.to_string(),
-            capabilities: Vec::new(),
+            capabilities: vec![INCOMING.to_string()],
             pid: std::process::id(),
         };
         framed.send(Envelope { id: 1, message: Message::Hello(hello) }).await.map_err(|_| LinkError::Closed)?;
-        match tokio::time::timeout(REQUEST_TIMEOUT, framed.next()).await {
+        let capabilities = match tokio::time::timeout(REQUEST_TIMEOUT, framed.next()).await {
             Err(_) => return Err(LinkError::Timeout),
-            Ok(Some(Ok(Envelope { message: Message::HelloOk(_), .. }))) => {}
+            Ok(Some(Ok(Envelope { message: Message::HelloOk(ok), .. }))) => ok.capabilities,
             Ok(Some(Ok(Envelope { message: Message::HelloRefused { reason }, .. }))) => {
                 return Err(LinkError::Refused(reason))
             }
             Ok(Some(Ok(other))) => return Err(LinkError::Unexpected(format!("{:?}", other.message))),
             Ok(_) => return Err(LinkError::Closed),
-        }
+        };
         let (outgoing_tx, outgoing_rx) = mpsc::channel(1024);
         let (closed_tx, closed_rx) = watch::channel(false);
+        let (incoming_tx, incoming_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             outgoing_tx,
             pending: Mutex::default(),
             streams: Mutex::default(),
             next_id: AtomicU64::new(2),
             closed_rx,
+            capabilities,
+            incoming_tx: Mutex::new(Some(incoming_tx)),
+            incoming_rx: Mutex::new(Some(incoming_rx)),
         });
         let (sink, source) = framed.split();
         tokio::spawn(write_frames(sink, outgoing_rx));
@@ -106,6 +129,22 @@ impl AgentLink {
     /// Whether the connection is gone.
     pub fn is_closed(&self) -> bool {
         *self.inner.closed_rx.borrow()
+    }
+
+    /// Whether the agent announced `capability` (e.g. [`INCOMING`]).
+    pub fn has_capability(&self, capability: &str) -> bool {
+        self.inner.capabilities.iter().any(|announced| announced == capability)
+    }
+
+    /// Identifies this connection (all clones of a link share it).
+    pub fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
+    /// The incoming connections the agent opens; `None` once taken. The channel closes when
+    /// the connection to the agent ends.
+    pub fn take_incoming(&self) -> Option<mpsc::UnboundedReceiver<IncomingStream>> {
+        self.inner.incoming_rx.lock().expect("incoming lock").take()
     }
 
     /// Sends `message` as a request and waits for its response (a `Failure` is a response).
@@ -224,6 +263,10 @@ async fn read_frames(
             Message::StreamEof { stream } => (stream, StreamEvent::Eof),
             Message::StreamReset { stream, errno } => (stream, StreamEvent::Reset(errno)),
             Message::Ping | Message::Pong | Message::Bye => continue,
+            Message::IncomingConnection { stream, port, peer, mirror } => {
+                accept_incoming(&inner, stream, port, peer, mirror);
+                continue;
+            }
             other => {
                 tracing::debug!(message = ?other, "ignoring an unsolicited message from the agent");
                 continue;
@@ -238,5 +281,29 @@ async fn read_frames(
     if let Some(inner) = inner.upgrade() {
         inner.pending.lock().expect("pending lock").clear();
         inner.streams.lock().expect("streams lock").clear();
+        inner.incoming_tx.lock().expect("incoming lock").take();
     }
 }
+
+/// Registers a stream the agent opened and hands it to whoever routes incoming connections.
+fn accept_incoming(inner: &Arc<Inner>, stream: u64, port: u16, peer: SocketAddr, mirror: bool) {
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    inner.streams.lock().expect("streams lock").insert(stream, events_tx);
+    let incoming = IncomingStream {
+        port,
+        peer,
+        mirror,
+        stream: AgentStream { id: stream, events: events_rx, link: AgentLink { inner: inner.clone() } },
+    };
+    let incoming_tx = inner.incoming_tx.lock().expect("incoming lock").clone();
+    if let Some(Err(refused)) = incoming_tx.map(|incoming_tx| incoming_tx.send(incoming)) {
+        // Nobody routes incoming connections any more: refuse it.
+        let stream = refused.0.stream;
+        let link = stream.link.clone();
+        tokio::spawn(async move {
+            let _ = link.send(Envelope { id: 0, message: Message::StreamReset { stream: stream.id, errno: ECONNREFUSED } }).await;
+        });
+    }
+}
+
+const ECONNREFUSED: i32 = nix::errno::Errno::ECONNREFUSED as i32;

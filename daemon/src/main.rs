@@ -4,7 +4,8 @@
 //! - CLI: [`exec`] (`tether exec`), [`client`] (find or start the daemon).
 //! - Daemon: [`server`] (sockets, lifecycle), [`api`] (JSON-RPC handlers), [`state`],
 //!   [`sessions`], [`agents`] (agent pool), [`agent_link`] (wire connection to an agent),
-//!   [`proxy`] (hook layers' session proxy), [`relay`] (byte streams).
+//!   [`proxy`] (hook layers' session proxy), [`incoming`] (incoming traffic), [`relay`] (byte
+//!   streams).
 //! - Shared: [`config`], [`launch_env`], [`target`], [`paths`], [`peer`], [`token`], [`logging`].
 
 mod agent_link;
@@ -13,6 +14,7 @@ mod api;
 mod client;
 mod config;
 mod exec;
+mod incoming;
 mod launch_env;
 mod logging;
 mod paths;
@@ -25,6 +27,7 @@ mod sessions;
 mod state;
 mod target;
 mod token;
+mod websocket;
 
 use clap::{Parser, Subcommand};
 

@@ -129,7 +129,8 @@ async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy: Arc
         }
         _ => return,
     };
-    let hello_ok = HelloOk { protocol_version: PROTOCOL_VERSION, capabilities: Vec::new(), policy: Some(session.policy.clone()) };
+    let capabilities = vec![tether_rpc_schema::incoming::CAPABILITY.to_string()];
+    let hello_ok = HelloOk { protocol_version: PROTOCOL_VERSION, capabilities, policy: Some(session.policy.clone()) };
     if framed.send(Envelope { id: first.id, message: Message::HelloOk(hello_ok) }).await.is_err() {
         return;
     }
@@ -140,6 +141,15 @@ async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy: Arc
             Message::Ping => Message::Pong,
             Message::OutgoingTcp { addr, local_port } => outgoing_tcp(&session, &tcp_proxy, addr, local_port).await,
             Message::OutgoingUdp { addr, local_port } => outgoing_udp(&session, &mut udp_relays, addr, local_port).await,
+            Message::IncomingListen { addr } => incoming_listen(&sessions, &session, addr).await,
+            Message::IncomingUnlisten { port } => {
+                sessions.incoming.unlisten(&session.id, port);
+                Message::Done
+            }
+            Message::IncomingPeer { peer_port } => match sessions.incoming.peer(&session.id, peer_port) {
+                Some(addr) => Message::IncomingPeerAddr { addr },
+                None => Message::failure(nix::errno::Errno::ENOENT as i32, "not an incoming connection"),
+            },
             request @ (Message::FileRead { .. }
             | Message::FileStat { .. }
             | Message::FileAccess { .. }
@@ -192,6 +202,22 @@ async fn outgoing_udp(session: &Session, relays: &mut JoinSet<()>, addr: SocketA
         }
         Err(Ok(failure)) => failure,
         Err(Err(err)) => link_failure(err),
+    }
+}
+
+/// A listen report: subscribes the port; a failure is logged and answered, but the layer
+/// never fails the user's `listen` over it.
+async fn incoming_listen(sessions: &Sessions, session: &Session, addr: SocketAddr) -> Message {
+    match sessions.incoming.listen(session, addr).await {
+        Ok(_) => Message::Done,
+        Err(err) => {
+            tracing::warn!(session = %session.id, %addr, %err, "incoming traffic not intercepted");
+            let errno = match &err {
+                crate::incoming::IncomingError::Refused { errno, .. } => *errno,
+                _ => nix::errno::Errno::EIO as i32,
+            };
+            Message::failure(errno, err.to_string())
+        }
     }
 }
 

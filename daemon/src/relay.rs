@@ -25,7 +25,7 @@ pub async fn relay_tcp(user: TcpStream, mut stream: AgentStream) {
     let window = Arc::new(Semaphore::new(STREAM_WINDOW as usize));
     let sender = stream.sender();
     let upstream_window = window.clone();
-    let upstream = tokio::spawn(async move {
+    let mut upstream = tokio::spawn(async move {
         let mut buf = vec![0u8; CHUNK];
         loop {
             let read = match user_rx.read(&mut buf).await {
@@ -50,7 +50,20 @@ pub async fn relay_tcp(user: TcpStream, mut stream: AgentStream) {
             }
         }
     });
-    while let Some(event) = stream.events.recv().await {
+    // The relay is done when the agent's side ended (`Eof`) and ours did too.
+    let (mut agent_done, mut user_done) = (false, false);
+    loop {
+        let event = tokio::select! {
+            event = stream.events.recv() => event,
+            _ = &mut upstream, if !user_done => {
+                user_done = true;
+                if agent_done {
+                    break;
+                }
+                continue;
+            }
+        };
+        let Some(event) = event else { break };
         match event {
             StreamEvent::Data(data) => {
                 let len = data.len() as u64;
@@ -63,6 +76,10 @@ pub async fn relay_tcp(user: TcpStream, mut stream: AgentStream) {
             StreamEvent::Ack(bytes) => window.add_permits(bytes as usize),
             StreamEvent::Eof => {
                 let _ = user_tx.shutdown().await;
+                agent_done = true;
+                if user_done {
+                    break;
+                }
             }
             StreamEvent::Reset(errno) => {
                 if errno != 0 {

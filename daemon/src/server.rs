@@ -48,6 +48,10 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
     });
     tokio::spawn(proxy::serve(proxy_listener, daemon.sessions.clone(), daemon.tcp_proxy.clone(), shutdown_rx.clone()));
     tokio::spawn(serve_api(api_listener, daemon.clone(), shutdown_rx.clone()));
+    if let Some((listener, token)) = crate::websocket::bind(&daemon).await? {
+        tracing::info!(addr = %listener.local_addr()?, "api offered over websocket on loopback");
+        tokio::spawn(crate::websocket::serve(listener, token, daemon.clone(), shutdown_rx.clone()));
+    }
     tracing::info!(pid = std::process::id(), runtime_dir = %daemon.paths.runtime_dir.display(), "daemon started");
     wait_for_stop(shutdown_rx).await;
     tracing::info!(
@@ -58,6 +62,8 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
     );
     let _ = fs::remove_file(daemon.paths.api_socket());
     let _ = fs::remove_file(daemon.paths.proxy_socket());
+    let _ = fs::remove_file(daemon.paths.runtime_dir.join("ws.token"));
+    let _ = fs::remove_file(daemon.paths.runtime_dir.join("ws.addr"));
     Ok(())
 }
 

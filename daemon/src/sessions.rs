@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use tether_rpc_schema::policy::LayerPolicy;
 
 use crate::agents::Agent;
+use crate::incoming::Incoming;
 use crate::target::Target;
 
 /// One session: what its hook layers may ask for, and through which agent.
@@ -34,6 +35,8 @@ pub fn unix_now() -> u64 {
 #[derive(Default)]
 pub struct Sessions {
     by_id: Mutex<HashMap<String, Arc<Session>>>,
+    /// The sessions' incoming subscriptions; released when a session ends.
+    pub incoming: Incoming,
 }
 
 impl Sessions {
@@ -51,7 +54,11 @@ impl Sessions {
 
     /// Ends the session `id`, returning it.
     pub fn remove(&self, id: &str) -> Option<Arc<Session>> {
-        self.by_id.lock().expect("sessions lock").remove(id)
+        let removed = self.by_id.lock().expect("sessions lock").remove(id);
+        if removed.is_some() {
+            self.incoming.end_session(id);
+        }
+        removed
     }
 
     pub fn len(&self) -> usize {

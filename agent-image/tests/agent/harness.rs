@@ -192,6 +192,16 @@ impl Agent {
         Agent::start(&["--pid", &target.pid.to_string()])
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -9` the agent and reap it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits up to `limit` for the agent to exit on its own.
     pub fn wait_exit(mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = std::time::Instant::now() + limit;

@@ -6,5 +6,6 @@ mod containerd;
 mod dns;
 mod files;
 mod harness;
+mod incoming;
 mod network;
 mod startup;

@@ -12,7 +12,7 @@ use tether_rpc_schema::api::codes;
 use crate::support::{require_tier, Fixture, Tether};
 
 /// An API client of `tether`'s daemon, started on demand like editors do.
-async fn client(tether: &Tether) -> WsClient {
+pub async fn client(tether: &Tether) -> WsClient {
     let hello = tether.command().args(["rpc", "daemon.hello", r#"{"client":"test","api_version":1}"#]).output().unwrap();
     assert!(hello.status.success(), "{}", String::from_utf8_lossy(&hello.stderr));
     let stream = tokio::net::UnixStream::connect(tether.runtime_dir.join("tether/api.sock")).await.unwrap();
@@ -183,4 +183,48 @@ fn api_agent_start_failure_says_why() {
     let message = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{message}");
     assert!(message.contains("exited") && message.contains("without a report"), "{message}");
+}
+
+#[test]
+fn api_over_websocket_requires_the_token() {
+    require_tier();
+    let tether = Tether::new();
+    let hello = tether
+        .command()
+        .env("TETHER_WEBSOCKET", "127.0.0.1:0")
+        .args(["rpc", "daemon.hello", r#"{"client":"test","api_version":1}"#])
+        .output()
+        .unwrap();
+    assert!(hello.status.success(), "{}", String::from_utf8_lossy(&hello.stderr));
+    let dir = tether.runtime_dir.join("tether");
+    let token_file = dir.join("ws.token");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&token_file).unwrap().mode() & 0o777, 0o600);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let addr = std::fs::read_to_string(dir.join("ws.addr")).unwrap();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    runtime().block_on(async {
+        let url = format!("ws://{addr}/");
+        let mut headers = jsonrpsee::ws_client::HeaderMap::new();
+        headers.insert("Authorization", format!("Bearer {token}").parse().unwrap());
+        let client = WsClientBuilder::default().set_headers(headers).build(&url).await.unwrap();
+        let status = call(&client, "daemon.status", json!({})).await.unwrap();
+        assert!(status["pid"].as_u64().is_some());
+        let with_query = WsClientBuilder::default().build(format!("{url}?token={token}")).await.unwrap();
+        assert!(call(&with_query, "daemon.status", json!({})).await.is_ok());
+        let refused = WsClientBuilder::default().build(&url).await;
+        assert!(refused.is_err(), "a client without the token must not connect");
+        let mut wrong = jsonrpsee::ws_client::HeaderMap::new();
+        wrong.insert("Authorization", "Bearer nope".parse().unwrap());
+        assert!(WsClientBuilder::default().set_headers(wrong).build(&url).await.is_err());
+    });
+}
+
+#[test]
+fn api_websocket_refuses_a_non_loopback_address() {
+    require_tier();
+    let tether = Tether::new();
+    let output = tether.command().env("TETHER_WEBSOCKET", "0.0.0.0:0").args(["daemon", "--foreground"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a loopback address"), "{output:?}");
 }

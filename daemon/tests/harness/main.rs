@@ -8,3 +8,4 @@ mod context;
 mod daemon;
 mod misuse;
 mod support;
+mod transcripts;

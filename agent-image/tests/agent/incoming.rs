@@ -1,0 +1,160 @@
+//! Incoming traffic in the agent: the redirect rules in the target's network namespace, steal
+//! and mirror relays over the wire, the guard that removes the rules after `kill -9`, and the
+//! start-up sweep of rules left by dead agents.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tether_rpc_schema::incoming::IncomingMode;
+use tether_rpc_schema::wire::Message;
+
+use crate::harness::{Agent, Client, Target};
+
+/// `nft list tables` inside the target's network namespace.
+fn nft_tables(target: &Target) -> String {
+    let output = Command::new("nsenter")
+        .args(["-t", &target.pid.to_string(), "-n", "nft", "list", "tables"])
+        .output()
+        .expect("nsenter and nft must be installed");
+    assert!(output.status.success(), "nft list tables failed: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Waits up to 5 s for `done`.
+fn within_5s(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done()
+}
+
+async fn subscribe(client: &mut Client, port: u16, mode: IncomingMode) {
+    let answer = client
+        .request(
+            2,
+            Message::IncomingSubscribe {
+                port,
+                mode,
+                filter: None,
+            },
+        )
+        .await;
+    assert_eq!(answer, Message::Done);
+}
+
+/// Stream messages from the agent until `StreamEof`: the announced connection and its bytes.
+async fn incoming_stream(client: &mut Client) -> (u64, bool, Vec<u8>) {
+    let (stream, mirror) = match client.recv().await.map(|envelope| envelope.message) {
+        Some(Message::IncomingConnection {
+            stream,
+            port: _,
+            peer,
+            mirror,
+        }) => {
+            assert!(peer.ip().is_loopback(), "the client connected over loopback: {peer}");
+            (stream, mirror)
+        }
+        other => panic!("expected an incoming connection, got {other:?}"),
+    };
+    let mut data = Vec::new();
+    loop {
+        match client.recv().await.map(|envelope| envelope.message) {
+            Some(Message::StreamData { stream: id, data: chunk }) if id == stream => {
+                data.extend(chunk);
+            }
+            Some(Message::StreamEof { stream: id }) if id == stream => return (stream, mirror, data),
+            other => panic!("unexpected frame on the incoming stream: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn incoming_steal_relays_loopback_clients_and_kill_9_removes_the_rules() {
+    let target = Target::start();
+    let mut agent = Agent::for_target(&target);
+    let mut client = agent.client().await;
+    subscribe(&mut client, 8080, IncomingMode::Steal).await;
+    let table = format!("table inet tether_{}", agent.pid());
+    assert!(nft_tables(&target).contains(&table), "{}", nft_tables(&target));
+
+    // Nothing listens on 8080 in the target: the connection reaches the agent anyway.
+    let mut user = target.in_netns(|| TcpStream::connect("127.0.0.1:8080").unwrap());
+    user.write_all(b"ping").unwrap();
+    user.shutdown(Shutdown::Write).unwrap();
+    let (stream, mirror, data) = incoming_stream(&mut client).await;
+    assert_eq!((mirror, data.as_slice()), (false, b"ping".as_slice()));
+    client
+        .send(0, Message::StreamData { stream, data: b"pong".to_vec() })
+        .await;
+    client.send(0, Message::StreamEof { stream }).await;
+    let reply = tokio::task::spawn_blocking(move || {
+        let mut reply = Vec::new();
+        user.read_to_end(&mut reply).unwrap();
+        reply
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply, b"pong");
+
+    agent.kill();
+    assert!(
+        within_5s(|| !nft_tables(&target).contains("tether_")),
+        "rules left after kill -9: {}",
+        nft_tables(&target)
+    );
+}
+
+#[tokio::test]
+async fn incoming_mirror_keeps_the_original_server_and_copies_the_client_bytes() {
+    let target = Target::start();
+    let server = target.in_netns(|| TcpListener::bind("0.0.0.0:9090").unwrap());
+    std::thread::spawn(move || {
+        let (mut socket, _) = server.accept().unwrap();
+        let mut request = Vec::new();
+        socket.read_to_end(&mut request).unwrap();
+        socket.write_all(b"original:").unwrap();
+        socket.write_all(&request).unwrap();
+    });
+    let agent = Agent::for_target(&target);
+    let mut client = agent.client().await;
+    subscribe(&mut client, 9090, IncomingMode::Mirror).await;
+
+    let mut user = target.in_netns(|| TcpStream::connect("127.0.0.1:9090").unwrap());
+    user.write_all(b"hello").unwrap();
+    user.shutdown(Shutdown::Write).unwrap();
+    let reply = tokio::task::spawn_blocking(move || {
+        let mut reply = Vec::new();
+        user.read_to_end(&mut reply).unwrap();
+        reply
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply, b"original:hello");
+    let (_, mirror, copy) = incoming_stream(&mut client).await;
+    assert_eq!((mirror, copy.as_slice()), (true, b"hello".as_slice()));
+}
+
+#[tokio::test]
+async fn incoming_startup_sweeps_tables_of_dead_agents() {
+    let target = Target::start();
+    // No process has this pid (above the kernel's pid_max), so its agent is surely dead.
+    let stale = "tether_4194399";
+    let status = Command::new("nsenter")
+        .args(["-t", &target.pid.to_string(), "-n", "nft", "add", "table", "inet", stale])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(nft_tables(&target).contains(stale));
+    let _agent = Agent::for_target(&target);
+    assert!(
+        within_5s(|| !nft_tables(&target).contains(stale)),
+        "stale table left: {}",
+        nft_tables(&target)
+    );
+}

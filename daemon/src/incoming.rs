@@ -1,0 +1,243 @@
+//! Incoming traffic, daemon side: subscribes the ports that user processes listen on with the
+//! session's agent, relays the connections the agent opens to the user process on loopback,
+//! and answers who the real client of such a connection is.
+//!
+//! A subscription is keyed by agent connection and target port. Each agent connection gets
+//! one routing task (started with its first subscription) that ends, dropping the
+//! connection's subscriptions, when the connection does. A session's subscriptions end with
+//! the session.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use tether_rpc_schema::incoming::CAPABILITY;
+use tether_rpc_schema::wire::Message;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::agent_link::{AgentLink, AgentStream, IncomingStream, LinkError, StreamEvent};
+use crate::relay;
+use crate::sessions::Session;
+
+/// How long a mirror copy's connection stays open for the user process's answer after the
+/// copy is complete.
+const MIRROR_LINGER: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Why a listen report did not lead to a subscription.
+#[derive(Debug, thiserror::Error)]
+pub enum IncomingError {
+    /// The session's agent does not handle incoming traffic.
+    #[error("the agent does not support incoming traffic; update the agent")]
+    Unsupported,
+    /// The agent refused the subscription; `message` says why.
+    #[error("the agent cannot intercept port {port}: {message}")]
+    Refused { port: u16, errno: i32, message: String },
+    /// The agent could not be asked.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+}
+
+/// One subscribed target port.
+struct Subscription {
+    session: String,
+    /// Where the user process listens.
+    user_addr: SocketAddr,
+    link: AgentLink,
+}
+
+/// Every incoming subscription of the daemon.
+#[derive(Default)]
+pub struct Incoming {
+    registry: Arc<Mutex<Registry>>,
+}
+
+#[derive(Default)]
+struct Registry {
+    /// By (agent connection, target port).
+    subscriptions: HashMap<(usize, u16), Subscription>,
+    /// Connections being relayed to user processes, by the daemon side's loopback port: the
+    /// session and the real client.
+    peers: HashMap<u16, (String, SocketAddr)>,
+}
+
+impl Incoming {
+    /// The user process of `session` listens on `addr`: subscribe the target port it stands
+    /// for. Returns the target port, or `None` when the port is not to be subscribed.
+    pub async fn listen(&self, session: &Session, addr: SocketAddr) -> Result<Option<u16>, IncomingError> {
+        let incoming = &session.policy.incoming;
+        let Some(mode) = incoming.mode else { return Ok(None) };
+        if session.debugger_ports.contains(&addr.port()) {
+            return Ok(None);
+        }
+        let Some(port) = incoming.target_port(addr.port()) else { return Ok(None) };
+        let link = session.agent.link.clone();
+        if !link.has_capability(CAPABILITY) {
+            return Err(IncomingError::Unsupported);
+        }
+        self.route(&link);
+        let subscribe = Message::IncomingSubscribe { port, mode, filter: incoming.http_filter.clone() };
+        match link.request(subscribe).await? {
+            Message::Done => {}
+            Message::Failure { errno, message } => return Err(IncomingError::Refused { port, errno, message }),
+            other => return Err(LinkError::Unexpected(format!("{other:?}")).into()),
+        }
+        let subscription = Subscription { session: session.id.clone(), user_addr: user_addr(addr), link: link.clone() };
+        self.registry.lock().expect("incoming lock").subscriptions.insert((link.id(), port), subscription);
+        tracing::info!(session = %session.id, port, user_port = addr.port(), ?mode, "subscribed incoming traffic");
+        Ok(Some(port))
+    }
+
+    /// The user process of `session` closed its listener on `user_port`.
+    pub fn unlisten(&self, session: &str, user_port: u16) {
+        self.unsubscribe_where(|subscription| subscription.session == session && subscription.user_addr.port() == user_port);
+    }
+
+    /// `session` ended: every port it subscribed is released.
+    pub fn end_session(&self, session: &str) {
+        self.unsubscribe_where(|subscription| subscription.session == session);
+    }
+
+    /// The real client behind the daemon's loopback port `peer_port`, for `session`.
+    pub fn peer(&self, session: &str, peer_port: u16) -> Option<SocketAddr> {
+        let registry = self.registry.lock().expect("incoming lock");
+        registry.peers.get(&peer_port).filter(|(owner, _)| owner == session).map(|(_, peer)| *peer)
+    }
+
+    fn unsubscribe_where(&self, matches: impl Fn(&Subscription) -> bool) {
+        let mut registry = self.registry.lock().expect("incoming lock");
+        let ports: Vec<(usize, u16)> =
+            registry.subscriptions.iter().filter(|(_, subscription)| matches(subscription)).map(|(key, _)| *key).collect();
+        for key in ports {
+            let Some(subscription) = registry.subscriptions.remove(&key) else { continue };
+            let port = key.1;
+            tracing::info!(session = %subscription.session, port, "unsubscribing incoming traffic");
+            tokio::spawn(async move {
+                if let Err(err) = subscription.link.request(Message::IncomingUnsubscribe { port }).await {
+                    tracing::debug!(port, %err, "unsubscribe not delivered; the agent drops it with the connection");
+                }
+            });
+        }
+    }
+
+    /// Starts routing the incoming connections of `link`, once per agent connection.
+    fn route(&self, link: &AgentLink) {
+        let Some(mut incoming_rx) = link.take_incoming() else { return };
+        let registry = self.registry.clone();
+        let link_id = link.id();
+        tokio::spawn(async move {
+            while let Some(incoming) = incoming_rx.recv().await {
+                let key = (link_id, incoming.port);
+                let found = registry.lock().expect("incoming lock").subscriptions.get(&key).map(|s| (s.session.clone(), s.user_addr));
+                match found {
+                    Some((session, user_addr)) => {
+                        tokio::spawn(deliver(registry.clone(), session, user_addr, incoming));
+                    }
+                    None => refuse(incoming.stream).await,
+                }
+            }
+            registry.lock().expect("incoming lock").subscriptions.retain(|(id, _), _| *id != link_id);
+        });
+    }
+}
+
+/// Where the daemon connects for a user process listening on `addr`.
+fn user_addr(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+/// Connects to the user process and relays one incoming connection to it.
+async fn deliver(registry: Arc<Mutex<Registry>>, session: String, user_addr: SocketAddr, incoming: IncomingStream) {
+    let IncomingStream { peer, mirror, stream, .. } = incoming;
+    let connected = async {
+        let socket = if user_addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        let loopback = if user_addr.is_ipv4() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { IpAddr::V6(Ipv6Addr::LOCALHOST) };
+        let bind = if user_addr.ip().is_loopback() { loopback } else { user_addr.ip() };
+        socket.bind(SocketAddr::new(bind, 0))?;
+        let source_port = socket.local_addr()?.port();
+        // Known before the user process can accept, so its `IncomingPeer` finds the client.
+        registry.lock().expect("incoming lock").peers.insert(source_port, (session.clone(), peer));
+        match socket.connect(user_addr).await {
+            Ok(user) => Ok((user, source_port)),
+            Err(err) => {
+                registry.lock().expect("incoming lock").peers.remove(&source_port);
+                Err(err)
+            }
+        }
+    };
+    match connected.await {
+        Ok((user, source_port)) => {
+            let _ = user.set_nodelay(true);
+            if mirror {
+                relay_mirror(user, stream).await;
+            } else {
+                relay::relay_tcp(user, stream).await;
+            }
+            registry.lock().expect("incoming lock").peers.remove(&source_port);
+        }
+        Err(err) => {
+            tracing::debug!(%user_addr, %err, "the user process does not accept incoming connections");
+            refuse(stream).await;
+        }
+    }
+}
+
+async fn refuse(stream: AgentStream) {
+    let errno = nix::errno::Errno::ECONNREFUSED as i32;
+    let _ = stream.send(|stream| Message::StreamReset { stream, errno }).await;
+}
+
+/// Relays a mirror copy to the user process; what it answers is read and discarded, so it
+/// never blocks on a full socket.
+async fn relay_mirror(user: TcpStream, mut stream: AgentStream) {
+    let (mut user_rx, mut user_tx) = user.into_split();
+    let mut drain = tokio::spawn(async move {
+        let mut sink = vec![0u8; 16 * 1024];
+        while matches!(user_rx.read(&mut sink).await, Ok(n) if n > 0) {}
+    });
+    while let Some(event) = stream.events.recv().await {
+        match event {
+            StreamEvent::Data(data) => {
+                if user_tx.write_all(&data).await.is_err() {
+                    let errno = nix::errno::Errno::ECONNRESET as i32;
+                    let _ = stream.send(|stream| Message::StreamReset { stream, errno }).await;
+                    break;
+                }
+                let bytes = data.len() as u64;
+                let _ = stream.send(|stream| Message::StreamAck { stream, bytes }).await;
+            }
+            StreamEvent::Eof => {
+                let _ = user_tx.shutdown().await;
+                // Nothing goes back on a mirror copy: end the agent's side too.
+                let _ = stream.send(|stream| Message::StreamEof { stream }).await;
+                break;
+            }
+            StreamEvent::Ack(_) => {}
+            StreamEvent::Reset(_) => {
+                let _ = user_tx.as_ref().set_zero_linger();
+                break;
+            }
+        }
+    }
+    // The copy is complete once the user process has read it: give it time to answer, unread.
+    if tokio::time::timeout(MIRROR_LINGER, &mut drain).await.is_err() {
+        drain.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_addr_turns_wildcards_into_loopback() {
+        assert_eq!(user_addr("0.0.0.0:8080".parse().unwrap()), "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(user_addr("[::]:8080".parse().unwrap()), "[::1]:8080".parse().unwrap());
+        assert_eq!(user_addr("127.0.0.2:80".parse().unwrap()), "127.0.0.2:80".parse().unwrap());
+    }
+}
