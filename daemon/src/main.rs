@@ -1,7 +1,8 @@
 //! `tether`: the per-user daemon and the command line that talks to it.
 //!
 //! # Layout
-//! - CLI: [`exec`] (`tether exec`), [`client`] (find or start the daemon).
+//! - CLI: [`exec`] (`tether exec`), [`client`] (find or start the daemon), [`lsp`] (`tether lsp`,
+//!   the editors' language server).
 //! - Daemon: [`server`] (sockets, lifecycle), [`api`] (JSON-RPC handlers), [`state`],
 //!   [`sessions`], [`agents`] (agent pool), [`agent_link`] (wire connection to an agent),
 //!   [`proxy`] (hook layers' session proxy), [`incoming`] (incoming traffic), [`relay`] (byte
@@ -17,6 +18,7 @@ mod exec;
 mod incoming;
 mod launch_env;
 mod logging;
+mod lsp;
 mod paths;
 mod peer;
 mod presets;
@@ -58,6 +60,8 @@ enum Commands {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Serve the Language Server Protocol on stdio (editors spawn this).
+    Lsp,
     /// Call a daemon API method and print its JSON result.
     Rpc {
         /// The method, e.g. daemon.hello.
@@ -75,6 +79,7 @@ fn main() {
         Commands::Exec { target, config, command } => {
             runtime.block_on(exec::run(exec::ExecArgs { target, config, command }))
         }
+        Commands::Lsp => runtime.block_on(lsp::run()),
         Commands::Rpc { method, params } => runtime.block_on(client::call_raw(&method, params.as_deref())).map(|result| {
             println!("{result:#}");
             0

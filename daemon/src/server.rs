@@ -45,6 +45,7 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
         started: Instant::now(),
         shutdown_tx,
         events_tx: tokio::sync::broadcast::channel(256).0,
+        local_targets: crate::state::Cache::new("local targets"),
     });
     tokio::spawn(proxy::serve(proxy_listener, daemon.sessions.clone(), daemon.tcp_proxy.clone(), shutdown_rx.clone()));
     tokio::spawn(serve_api(api_listener, daemon.clone(), shutdown_rx.clone()));

@@ -16,7 +16,7 @@ use tether_rpc_schema::wire::{FileMeta, Message, FILE_READ_CHUNK};
 use crate::guard::Outcome;
 use crate::path::TargetPath;
 use crate::policy::{PathClass, Policy};
-use crate::{dirs, fds, net, proxy, session, stat, writeback};
+use crate::{dirs, fds, incoming, net, proxy, session, stat, writeback};
 
 /// Open flags that make an open a write.
 const WRITE_FLAGS: c_int = libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND;
@@ -298,6 +298,7 @@ fn forget_fd(fd: c_int) -> Option<Arc<writeback::OpenFile>> {
     proxy::forget_fd(fd);
     dirs::forget_placeholder(fd);
     net::forget(fd);
+    incoming::forget(fd);
     writeback::forget(fd)
 }
 

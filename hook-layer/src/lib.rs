@@ -16,6 +16,7 @@
 //! - [`policy`], [`builtin`], [`path`]: deciding host or target for paths, names and addresses.
 //! - [`files`], [`stat`], [`dirs`]: file logic (memfd-backed opens, stat, directories).
 //! - [`dns`], [`net`], [`exec`]: name lookups, outgoing sockets, child process environments.
+//! - [`incoming`]: listening sockets reported for incoming traffic, their clients' real addresses.
 //! - [`writeback`]: writable target files shared across `dup`s, sent back on close and exit.
 //! - [`fds`]: which file descriptors carry layer state, checked cheaply by `close`.
 //! - [`errno`], [`log`]: errno mapping (pure) and the append-only log file.
@@ -31,6 +32,7 @@ mod exec;
 mod fds;
 mod files;
 mod guard;
+mod incoming;
 mod launch;
 mod log;
 mod net;

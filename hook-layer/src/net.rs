@@ -115,7 +115,7 @@ pub unsafe fn copy_out(addr: SocketAddr, out: *mut sockaddr, len: *mut socklen_t
     }
 }
 
-fn sockopt(fd: c_int, option: c_int) -> Option<c_int> {
+pub fn sockopt(fd: c_int, option: c_int) -> Option<c_int> {
     let mut value: c_int = 0;
     let mut len = std::mem::size_of::<c_int>() as socklen_t;
     // SAFETY: `value` and `len` are valid out-pointers of the right size.
@@ -123,7 +123,7 @@ fn sockopt(fd: c_int, option: c_int) -> Option<c_int> {
     (rc == 0).then_some(value)
 }
 
-fn local_addr(fd: c_int) -> Result<SocketAddr, i32> {
+pub fn local_addr(fd: c_int) -> Result<SocketAddr, i32> {
     // SAFETY: sockaddr_storage is plain data; all-zero is valid.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as socklen_t;
@@ -214,6 +214,12 @@ fn remember(fd: c_int, update: impl FnOnce(&mut Redirected)) {
         update(sockets.entry(fd).or_default());
         fds::mark(fd);
     }
+}
+
+/// `fd` is a connection relayed from `relay` for the real client `real` (incoming traffic):
+/// `getpeername` reports `real`.
+pub fn remember_peer(fd: c_int, real: SocketAddr, relay: SocketAddr) {
+    remember(fd, |state| state.peer = Some((real, relay)));
 }
 
 /// `connect`: target destinations are connected to their relay instead.

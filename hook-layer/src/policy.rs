@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 
 use regex::bytes::{Regex, RegexSet};
-use tether_rpc_schema::policy::{FsMode, LayerPolicy};
+use tether_rpc_schema::policy::{FsMode, IncomingPolicy, LayerPolicy};
 
 use crate::builtin::{self, HostDirs};
 
@@ -51,6 +51,7 @@ pub struct Policy {
     pub dns: DnsRules,
     pub outgoing: OutgoingRules,
     pub skip_processes: Vec<String>,
+    pub incoming: IncomingPolicy,
 }
 
 impl Policy {
@@ -80,6 +81,7 @@ impl Policy {
             dns: DnsRules::new(policy.dns.enabled, &policy.dns.local, hostname),
             outgoing: OutgoingRules::new(policy.outgoing.tcp, policy.outgoing.udp, &policy.outgoing.local),
             skip_processes: policy.skip_processes.clone(),
+            incoming: policy.incoming.clone(),
         }
     }
 

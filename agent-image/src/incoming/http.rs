@@ -134,12 +134,14 @@ impl Router {
     async fn to_user(&self, request: Request<Body>) -> Result<Response<Body>, String> {
         let version = request.version();
         let subscription = self.subscription.clone();
-        let (peer, mirror) = (self.peer, self.subscription.mode == IncomingMode::Mirror);
+        let peer = self.peer;
         let connect = async move {
             let (ours, theirs) = tokio::io::duplex(PIPE_BUFFER);
             tokio::spawn(async move {
+                // Not a byte-level mirror stream even in mirror mode: the user process's answers
+                // must come back to pace the copies (the agent discards them, see `queue_copy`).
                 let streams = &subscription.streams;
-                if let Err(err) = streams.open_incoming(subscription.port, peer, mirror, theirs).await {
+                if let Err(err) = streams.open_incoming(subscription.port, peer, false, theirs).await {
                     tracing::debug!(%err, "stream to the user process ended with an error");
                 }
             });

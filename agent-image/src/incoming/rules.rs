@@ -31,8 +31,13 @@ pub fn table_name(pid: u32) -> String {
     format!("{TABLE_PREFIX}{pid}")
 }
 
-/// The nft script that replaces `table` with exactly `redirects`.
+/// The nft script that replaces `table` with exactly `redirects`; without redirects the table
+/// is removed, so nothing of tether stays in the target while nothing is subscribed.
 pub fn script(table: &str, redirects: &[Redirect]) -> String {
+    let replace = format!("add table inet {table}\ndelete table inet {table}\n");
+    if redirects.is_empty() {
+        return replace;
+    }
     let mut rules = String::new();
     for redirect in redirects {
         let _ = writeln!(
@@ -55,7 +60,7 @@ pub fn script(table: &str, redirects: &[Redirect]) -> String {
         )
     };
     format!(
-        "add table inet {table}\ndelete table inet {table}\ntable inet {table} {{\n{}{}}}\n",
+        "{replace}table inet {table} {{\n{}{}}}\n",
         chain("prerouting", "prerouting", ""),
         chain("output", "output", "oifname \"lo\" "),
     )
@@ -120,6 +125,14 @@ table inet tether_42 {
 }
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn script_without_redirects_removes_the_table() {
+        assert_eq!(
+            script("tether_42", &[]),
+            "add table inet tether_42\ndelete table inet tether_42\n"
+        );
     }
 
     #[test]

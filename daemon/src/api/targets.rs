@@ -17,10 +17,10 @@ use crate::target::Target;
 /// notification for new network namespaces to an unprivileged reader).
 const LOCAL_RESCAN: Duration = Duration::from_secs(2);
 
-pub fn handle_list(params: Params, _daemon: &Daemon) -> RpcResult<Vec<TargetInfo>> {
+pub fn handle_list(params: Params, daemon: &Daemon) -> RpcResult<Vec<TargetInfo>> {
     let params: TargetsListParams = super::optional(&params)?;
     check_local(&params)?;
-    Ok(local_targets())
+    Ok(daemon.local_targets.get(LOCAL_RESCAN, local_targets))
 }
 
 pub async fn handle_prewarm(params: Params<'static>, daemon: Arc<Daemon>) -> RpcResult<PrewarmResult> {
@@ -31,7 +31,7 @@ pub async fn handle_prewarm(params: Params<'static>, daemon: Arc<Daemon>) -> Rpc
 }
 
 /// Sends the target list now and again whenever it changes, until the client unsubscribes.
-pub async fn handle_watch(params: Params<'static>, pending: PendingSubscriptionSink, _daemon: Arc<Daemon>) {
+pub async fn handle_watch(params: Params<'static>, pending: PendingSubscriptionSink, daemon: Arc<Daemon>) {
     let params = match super::optional::<TargetsListParams>(&params).and_then(|params| check_local(&params).map(|()| params)) {
         Ok(params) => params,
         Err(err) => {
@@ -42,7 +42,10 @@ pub async fn handle_watch(params: Params<'static>, pending: PendingSubscriptionS
     let Ok(sink) = pending.accept().await else { return };
     let mut last = None;
     loop {
-        let targets = tokio::task::spawn_blocking(local_targets).await.unwrap_or_default();
+        let cache = daemon.clone();
+        let targets = tokio::task::spawn_blocking(move || cache.local_targets.get(LOCAL_RESCAN, local_targets))
+            .await
+            .unwrap_or_default();
         if last.as_ref() != Some(&targets) {
             let changed = TargetsChanged { context: params.context.clone(), namespace: None, targets: targets.clone() };
             if sink.send(notification(&changed)).await.is_err() {

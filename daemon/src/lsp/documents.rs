@@ -23,8 +23,15 @@ pub struct Documents {
 }
 
 impl Documents {
-    pub fn set(&self, uri: Url, version: i32, text: String) {
-        self.lock().insert(uri, (version, text));
+    /// Stores a document's text unless a newer version is already stored (tower-lsp may run
+    /// two changes' handlers out of order); says whether it stored it.
+    pub fn set(&self, uri: Url, version: i32, text: String) -> bool {
+        let mut open = self.lock();
+        if open.get(&uri).is_some_and(|(stored, _)| *stored > version) {
+            return false;
+        }
+        open.insert(uri, (version, text));
+        true
     }
 
     pub fn remove(&self, uri: &Url) {

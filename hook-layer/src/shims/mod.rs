@@ -15,6 +15,7 @@ mod dirs;
 mod dns;
 mod exec;
 mod files;
+mod incoming;
 mod meta;
 mod net;
 #[cfg(target_arch = "x86_64")]

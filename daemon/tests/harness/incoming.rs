@@ -1,0 +1,286 @@
+//! Incoming traffic, end to end: the target's own server runs in the pod's network namespace,
+//! clients run in the pod's "cluster" namespace (a third namespace, joined by veth), and the
+//! user process is a server under `tether exec` on the host. Real nftables rules, real HTTP.
+//! Programs: `fixtures/programs/node/incoming.js`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use crate::support::{repo, require_tier, Fixture, Tether};
+
+fn node() -> String {
+    let output = Command::new("sh").args(["-c", "command -v node"]).output().expect("sh");
+    String::from_utf8(output.stdout).expect("utf-8 path").trim().to_string()
+}
+
+fn program() -> String {
+    repo().join("fixtures/programs/node/incoming.js").display().to_string()
+}
+
+/// A server process, stopped (SIGTERM, then reaped) on drop.
+struct Server(Child);
+
+impl Server {
+    /// Starts `command` and waits for its `{"listening":PORT}` line.
+    fn start(mut command: Command) -> Server {
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("starting a server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (line_tx, line_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = line_tx.send(line);
+        });
+        let line = line_rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        let server = Server(child);
+        assert!(line.contains("\"listening\""), "the server did not start: {line:?}");
+        server
+    }
+
+    /// Stops the server the way a terminal would (SIGTERM); `tether exec` passes it on and
+    /// ends its session.
+    fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            self.terminate();
+        }
+    }
+}
+
+/// The target's own server: `incoming.js ARGS` inside the pod's network namespace.
+fn target_server(pod: &Fixture, args: &[&str]) -> Server {
+    let mut command = Command::new("ip");
+    command.args(["netns", "exec", &pod.get("/pod_netns"), &node(), &program()]).args(args);
+    Server::start(command)
+}
+
+/// The user process: `incoming.js ARGS` under `tether exec` with `config`.
+fn user_server(tether: &Tether, pod: &Fixture, config: &std::path::Path, args: &[&str]) -> Server {
+    let mut command = tether.command();
+    command.args(["exec", "--target", &pod.pid_target(), "--config"]).arg(config).args(["--", &node(), &program()]).args(args);
+    Server::start(command)
+}
+
+/// Runs `incoming.js ARGS` in the cluster namespace (a client host) and returns its JSON.
+fn client(pod: &Fixture, args: &[&str]) -> Value {
+    let output = Command::new("ip")
+        .args(["netns", "exec", &pod.get("/cluster_netns"), &node(), &program()])
+        .args(args)
+        .output()
+        .expect("running a client");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    match serde_json::from_str(stdout.trim()) {
+        Ok(report) if output.status.success() => report,
+        _ => panic!("client {args:?} failed ({}): {stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr)),
+    }
+}
+
+/// `(server, user header)` of each response of an `http-requests` report, and the client's
+/// own address.
+fn answered_by(report: &Value) -> (Vec<(String, String)>, String) {
+    let responses = report["responses"].as_array().expect("responses");
+    let servers = responses
+        .iter()
+        .map(|response| {
+            assert_eq!(response["status"], 200, "{report}");
+            let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+            (body["server"].as_str().unwrap().to_string(), body["user"].as_str().unwrap_or("-").to_string())
+        })
+        .collect();
+    (servers, report["local"].as_str().unwrap_or_default().to_string())
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected.iter().map(|(server, user)| (server.to_string(), user.to_string())).collect()
+}
+
+/// `nft list tables` in the pod's network namespace.
+fn nft_tables(pod: &Fixture) -> String {
+    let output = Command::new("ip").args(["netns", "exec", &pod.get("/pod_netns"), "nft", "list", "tables"]).output().unwrap();
+    assert!(output.status.success(), "nft list tables: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    done()
+}
+
+#[test]
+fn incoming_mirror_copies_200_connections_of_1_mib_byte_for_byte() {
+    require_tier();
+    let pod = Fixture::pod("inc-mirror");
+    let tether = Tether::new();
+    let record = tether.state_dir.join("mirrored.txt");
+    let _target = target_server(&pod, &["tcp-hash-server", "9100", "target"]);
+    let config = tether.config("mirror.json", r#"{"incoming": {"mode": "mirror"}}"#);
+    let user = user_server(&tether, &pod, &config, &["tcp-hash-server", "9100", "user", &record.display().to_string()]);
+
+    let report = client(&pod, &["tcp-hash-clients", &pod.get("/pod_ip"), "9100", "200", "1048576"]);
+    let results = report["results"].as_array().expect("results");
+    assert_eq!(results.len(), 200);
+    let mut sent: Vec<String> = Vec::new();
+    for result in results {
+        let hash = result["sent"].as_str().unwrap().to_string();
+        assert_eq!(result["reply"], format!("target:{hash}"), "the target's server must receive every byte and answer");
+        sent.push(hash);
+    }
+    sent.sort();
+    let mut mirrored = Vec::new();
+    let complete = eventually(Duration::from_secs(20), || {
+        mirrored = std::fs::read_to_string(&record).unwrap_or_default().lines().map(str::to_string).collect();
+        mirrored.len() >= sent.len()
+    });
+    user.stop();
+    mirrored.sort();
+    assert!(complete, "the user process got {} of {} copies", mirrored.len(), sent.len());
+    assert_eq!(mirrored, sent, "the user process must receive byte-identical copies");
+}
+
+#[test]
+fn incoming_steal_answers_from_the_user_process_until_the_session_ends() {
+    require_tier();
+    let pod = Fixture::pod("inc-steal");
+    let tether = Tether::new();
+    let _target = target_server(&pod, &["http-server", "8080", "target"]);
+    let url = format!("http://{}:8080/orders", pod.get("/pod_ip"));
+    // The user process listens on another port than the target's server: port_mapping.
+    let config = tether.config("steal.json", r#"{"incoming": {"mode": "steal", "port_mapping": {"8080": 18080}}}"#);
+    let user = user_server(&tether, &pod, &config, &["http-server", "18080", "user"]);
+
+    let report = client(&pod, &["http-requests", &url, "h1", "alice", "-"]);
+    let (answers, client_addr) = answered_by(&report);
+    assert_eq!(answers, pairs(&[("user", "alice"), ("user", "-")]), "{report}");
+    let body: Value = serde_json::from_str(report["responses"][0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["peer"], client_addr.as_str(), "getpeername in the user process shows the real client");
+    assert!(client_addr.starts_with(&pod.get("/cluster_ip")), "{client_addr}");
+
+    user.stop();
+    let mut last = Value::Null;
+    let served = eventually(Duration::from_secs(5), || {
+        last = client(&pod, &["http-requests", &url, "h1", "alice"]);
+        last["responses"][0]["status"] == 200 && answered_by(&last).0 == pairs(&[("target", "alice")])
+    });
+    assert!(served, "after the session the target serves again: {last}");
+    assert!(!nft_tables(&pod).contains("tether_"), "no rule stays while nothing is subscribed: {}", nft_tables(&pod));
+}
+
+fn filter_routes_alice(protocol: &str, port: &str) {
+    require_tier();
+    let pod = Fixture::pod(&format!("inc-filter-{protocol}"));
+    let tether = Tether::new();
+    let mut server_args = vec!["http-server", port, "target"];
+    if protocol == "h2c" {
+        server_args.push("h2c");
+    }
+    let _target = target_server(&pod, &server_args);
+    let config = tether.config("filter.json", r#"{"incoming": {"mode": "steal", "http_filter": {"header": "X-Tether-User: alice"}}}"#);
+    server_args[2] = "user";
+    let user = user_server(&tether, &pod, &config, &server_args);
+
+    let url = format!("http://{}:{port}/api", pod.get("/pod_ip"));
+    let report = client(&pod, &["http-requests", &url, protocol, "alice", "bob", "-", "alice", "bob"]);
+    let (answers, client_addr) = answered_by(&report);
+    let expected = [("user", "alice"), ("target", "bob"), ("target", "-"), ("user", "alice"), ("target", "bob")];
+    assert_eq!(answers, pairs(&expected), "{report}");
+    assert!(client_addr.starts_with(&pod.get("/cluster_ip")), "every request on one connection: {report}");
+    user.stop();
+}
+
+#[test]
+fn incoming_filter_routes_alice_per_request_on_http1_keep_alive() {
+    filter_routes_alice("h1", "8080");
+}
+
+#[test]
+fn incoming_filter_routes_alice_per_request_on_h2c() {
+    filter_routes_alice("h2c", "8081");
+}
+
+#[test]
+fn incoming_mirror_with_filter_copies_only_matching_requests() {
+    require_tier();
+    let pod = Fixture::pod("inc-mirror-filter");
+    let tether = Tether::new();
+    let record = tether.state_dir.join("copies.txt");
+    let _target = target_server(&pod, &["http-server", "8080", "target"]);
+    let config = tether.config("filter.json", r#"{"incoming": {"http_filter": {"header": "X-Tether-User: alice"}}}"#);
+    let user = user_server(&tether, &pod, &config, &["http-server", "8080", "user", &record.display().to_string()]);
+
+    let url = format!("http://{}:8080/api", pod.get("/pod_ip"));
+    let report = client(&pod, &["http-requests", &url, "h1", "alice", "bob", "-", "alice"]);
+    let expected = [("target", "alice"), ("target", "bob"), ("target", "-"), ("target", "alice")];
+    assert_eq!(answered_by(&report).0, pairs(&expected), "mirror never changes the answers: {report}");
+    let mut copies = String::new();
+    let both = eventually(Duration::from_secs(5), || {
+        copies = std::fs::read_to_string(&record).unwrap_or_default();
+        copies.lines().count() >= 2
+    });
+    // Give a wrongly copied request the time to show up too.
+    std::thread::sleep(Duration::from_millis(300));
+    copies = std::fs::read_to_string(&record).unwrap_or_default();
+    user.stop();
+    assert!(both, "copies: {copies:?}");
+    assert_eq!(copies, "alice\nalice\n", "only alice's requests are copied");
+}
+
+#[test]
+fn incoming_agent_kill_9_leaves_no_rules_and_the_next_run_starts_cleanly() {
+    require_tier();
+    let pod = Fixture::pod("inc-kill");
+    let tether = Tether::new();
+    let _target = target_server(&pod, &["http-server", "8080", "target"]);
+    let url = format!("http://{}:8080/", pod.get("/pod_ip"));
+    let config = tether.config("steal.json", r#"{"incoming": {"mode": "steal"}}"#);
+    let user = user_server(&tether, &pod, &config, &["http-server", "8080", "user"]);
+    assert_eq!(answered_by(&client(&pod, &["http-requests", &url, "h1", "-"])).0, pairs(&[("user", "-")]));
+
+    let tables = nft_tables(&pod);
+    let agent_pid: i32 = tables
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("table inet tether_"))
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no tether table while stealing: {tables}"));
+    kill(Pid::from_raw(agent_pid), Signal::SIGKILL).unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || !nft_tables(&pod).contains("tether_")),
+        "rules left 5 s after kill -9 of the agent: {}",
+        nft_tables(&pod)
+    );
+    assert_eq!(answered_by(&client(&pod, &["http-requests", &url, "h1", "-"])).0, pairs(&[("target", "-")]));
+    user.stop();
+
+    // The next run gets a new agent and steals again.
+    let user = user_server(&tether, &pod, &config, &["http-server", "8080", "user"]);
+    assert_eq!(answered_by(&client(&pod, &["http-requests", &url, "h1", "-"])).0, pairs(&[("user", "-")]));
+    user.stop();
+}

@@ -1,0 +1,105 @@
+//! Incoming traffic: a TCP socket that starts listening is reported to the session proxy
+//! (`IncomingListen`), which subscribes the target's port; connections the daemon relays to it
+//! come from loopback, so `accept` asks who the real client is (`IncomingPeer`) and reports
+//! that address, as does `getpeername` later. Closing the listener unsubscribes it.
+//!
+//! Nothing here may fail the user's call: a report that fails is logged and the listener works
+//! as it would without tether. Sockets that never listened cost `accept` one bitmap check.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{LazyLock, Mutex};
+
+use libc::{c_int, sockaddr, socklen_t};
+use tether_rpc_schema::wire::Message;
+
+use crate::guard::Outcome;
+use crate::{errno, fds, net, proxy, session};
+
+/// A listening socket the daemon subscribed.
+#[derive(Debug, Clone, Copy)]
+struct Listener {
+    port: u16,
+    /// The process that reported it: only it unsubscribes on close (a forked worker closing
+    /// its inherited copy does not).
+    pid: u32,
+}
+
+static LISTENERS: LazyLock<Mutex<HashMap<c_int, Listener>>> = LazyLock::new(Mutex::default);
+
+/// `fd` just started listening (the original `listen` succeeded).
+pub fn listening(fd: c_int) {
+    let Some(policy) = session::active() else { return };
+    if net::sockopt(fd, libc::SO_TYPE) != Some(libc::SOCK_STREAM) {
+        return;
+    }
+    let Ok(addr) = net::local_addr(fd) else { return };
+    if policy.incoming.target_port(addr.port()).is_none() || is_listener(fd) {
+        return;
+    }
+    match proxy::call(Message::IncomingListen { addr }) {
+        Ok(_) => {
+            if let Ok(mut listeners) = LISTENERS.lock() {
+                listeners.insert(fd, Listener { port: addr.port(), pid: std::process::id() });
+                fds::mark(fd);
+            }
+        }
+        Err(errno) => crate::log!("listening on {addr} without incoming traffic from the target (errno {errno})"),
+    }
+}
+
+fn is_listener(fd: c_int) -> bool {
+    fds::is_marked(fd) && LISTENERS.lock().is_ok_and(|listeners| listeners.contains_key(&fd))
+}
+
+/// `accept`/`accept4` on `fd`: on a subscribed listener, a connection relayed by the daemon
+/// reports its real client in `addr` and, later, in `getpeername`.
+pub fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, accept_original: impl FnOnce() -> c_int) -> Outcome<c_int> {
+    if !is_listener(fd) {
+        return Outcome::Bypass;
+    }
+    let accepted = accept_original();
+    if accepted < 0 {
+        return Outcome::Error(errno::get());
+    }
+    if let Some((real, relay)) = real_peer(accepted) {
+        net::remember_peer(accepted, real, relay);
+        let family = net::sockopt(accepted, libc::SO_DOMAIN).unwrap_or(libc::AF_INET);
+        if let Some(real) = net::for_family(real, family) {
+            // SAFETY: the caller's (addr, len) pair of accept; copy_out accepts nulls.
+            unsafe { net::copy_out(real, addr, len) };
+        }
+    }
+    Outcome::Handled(accepted)
+}
+
+/// The real client of `accepted` and its loopback peer, when the daemon relayed it.
+fn real_peer(accepted: c_int) -> Option<(SocketAddr, SocketAddr)> {
+    // SAFETY: sockaddr_storage is plain data; all-zero is valid.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut storage_len = std::mem::size_of::<libc::sockaddr_storage>() as socklen_t;
+    // SAFETY: `storage`/`storage_len` are valid out-pointers (inside the guard this is the
+    // original getpeername).
+    if unsafe { libc::getpeername(accepted, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut storage_len) } != 0 {
+        return None;
+    }
+    let relay = net::read_sockaddr((&storage as *const libc::sockaddr_storage).cast(), storage_len)?;
+    if !relay.ip().to_canonical().is_loopback() {
+        return None;
+    }
+    match proxy::call(Message::IncomingPeer { peer_port: relay.port() }) {
+        Ok(Message::IncomingPeerAddr { addr }) => Some((addr, relay)),
+        // A loopback client of the user's own host, not the target's.
+        _ => None,
+    }
+}
+
+/// `fd` is being closed or replaced: a subscribed listener of this process is unsubscribed.
+pub fn forget(fd: c_int) {
+    let removed = LISTENERS.lock().ok().and_then(|mut listeners| listeners.remove(&fd));
+    if let Some(listener) = removed.filter(|listener| listener.pid == std::process::id()) {
+        if let Err(errno) = proxy::call(Message::IncomingUnlisten { port: listener.port }) {
+            crate::log!("unsubscribing port {} failed (errno {errno})", listener.port);
+        }
+    }
+}
