@@ -176,3 +176,26 @@ fn node_program_sees_container_context() {
 fn go_program_sees_container_env_and_dns() {
     container_context(Lang::Go);
 }
+
+#[test]
+fn everyday_tools_see_the_pod_and_the_hosts_own_name_stays_local() {
+    require_tier();
+    let pod = Fixture::pod("ctx-tools");
+    let tether = Tether::new();
+    let target = pod.pid_target();
+    let run = |args: &[&str]| {
+        let output = tether.exec(&target, None, args);
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let getent = run(&["getent", "ahosts", "orders.shop.svc.cluster.local"]);
+    assert!(getent.contains(&pod.get("/orders_ip")), "{getent}");
+    let curl = run(&["curl", "-sS", "--max-time", "5", "http://payments.shop.svc.cluster.local:8080/"]);
+    assert!(curl.contains("payments"), "{curl}");
+    assert_eq!(run(&["printenv", "DEMO_GREETING"]).trim(), pod.get("/env/DEMO_GREETING"));
+    assert_eq!(run(&["cat", "/etc/demo/secret.txt"]), "s3cr3t-from-pod");
+
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+    let on_host = std::process::Command::new("getent").args(["ahosts", &hostname]).output().unwrap();
+    assert_eq!(run(&["getent", "ahosts", &hostname]), String::from_utf8_lossy(&on_host.stdout), "the host's own name resolves on the host");
+}
