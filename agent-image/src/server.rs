@@ -251,7 +251,10 @@ impl Connection {
             Message::IncomingSubscribe { port, mode, filter } => {
                 let (shared, streams, owner) = (self.shared.clone(), self.streams.clone(), self.id);
                 self.respond(id, async move {
-                    shared.incoming.subscribe(owner, streams, port, mode, filter).await
+                    shared
+                        .incoming
+                        .subscribe(owner, streams, port, mode, filter)
+                        .await
                 });
             }
             Message::IncomingUnsubscribe { port } => {

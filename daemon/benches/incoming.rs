@@ -3,7 +3,8 @@
 //! pod and stolen for a user process under `tether exec`, against the same requests sent to
 //! the user process directly, in the same run. Needs root (namespaces) and Node.js.
 //!
-//! `cargo bench -p tether-daemon --bench incoming [-- REQUESTS]`
+//! `cargo build --release --workspace && cargo bench -p tether-daemon --bench incoming [-- REQUESTS]`
+//! (the agent and the hook layer must sit next to the release `tether`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -75,6 +76,14 @@ fn measure(netns: Option<&str>, url: &str, requests: usize) -> (f64, f64, f64) {
 fn main() {
     let requests: usize = std::env::args().skip(1).find_map(|arg| arg.parse().ok()).unwrap_or(2000);
     assert!(nix::unistd::Uid::effective().is_root(), "the incoming benchmark needs root (namespaces)");
+    let tether = Path::new(env!("CARGO_BIN_EXE_tether"));
+    for companion in ["tether-agent", "libtether_layer.so"] {
+        assert!(
+            tether.with_file_name(companion).exists(),
+            "{companion} is missing next to {}; run `cargo build --release --workspace` first",
+            tether.display()
+        );
+    }
     let pod = format!("bench-inc-{}", std::process::id() % 10000);
     let base = std::env::temp_dir().join(format!("tether-bench-incoming-{}", std::process::id()));
     std::fs::create_dir_all(base.join("state")).unwrap();

@@ -76,14 +76,28 @@ impl Incoming {
             return Err(IncomingError::Unsupported);
         }
         self.route(&link);
-        let subscribe = Message::IncomingSubscribe { port, mode, filter: incoming.http_filter.clone() };
-        match link.request(subscribe).await? {
-            Message::Done => {}
-            Message::Failure { errno, message } => return Err(IncomingError::Refused { port, errno, message }),
-            other => return Err(LinkError::Unexpected(format!("{other:?}")).into()),
+        let key = (link.id(), port);
+        {
+            let mut registry = self.registry.lock().expect("incoming lock");
+            if registry.subscriptions.contains_key(&key) {
+                let message = "another session's process listens for it already".to_string();
+                return Err(IncomingError::Refused { port, errno: nix::errno::Errno::EADDRINUSE as i32, message });
+            }
+            // Registered before the agent intercepts, so no early connection finds it missing.
+            let subscription = Subscription { session: session.id.clone(), user_addr: user_addr(addr), link: link.clone() };
+            registry.subscriptions.insert(key, subscription);
         }
-        let subscription = Subscription { session: session.id.clone(), user_addr: user_addr(addr), link: link.clone() };
-        self.registry.lock().expect("incoming lock").subscriptions.insert((link.id(), port), subscription);
+        let subscribe = Message::IncomingSubscribe { port, mode, filter: incoming.http_filter.clone() };
+        let refused = match link.request(subscribe).await {
+            Ok(Message::Done) => None,
+            Ok(Message::Failure { errno, message }) => Some(IncomingError::Refused { port, errno, message }),
+            Ok(other) => Some(LinkError::Unexpected(format!("{other:?}")).into()),
+            Err(err) => Some(err.into()),
+        };
+        if let Some(err) = refused {
+            self.registry.lock().expect("incoming lock").subscriptions.remove(&key);
+            return Err(err);
+        }
         tracing::info!(session = %session.id, port, user_port = addr.port(), ?mode, "subscribed incoming traffic");
         Ok(Some(port))
     }

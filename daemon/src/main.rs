@@ -13,6 +13,7 @@ mod agent_link;
 mod agents;
 mod api;
 mod client;
+mod clusters;
 mod config;
 mod exec;
 mod incoming;
@@ -29,6 +30,7 @@ mod sessions;
 mod state;
 mod target;
 mod token;
+mod watcher;
 mod websocket;
 
 use clap::{Parser, Subcommand};

@@ -130,7 +130,7 @@ async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy: Arc
         _ => return,
     };
     let capabilities = vec![tether_rpc_schema::incoming::CAPABILITY.to_string()];
-    let hello_ok = HelloOk { protocol_version: PROTOCOL_VERSION, capabilities, policy: Some(session.policy.clone()) };
+    let hello_ok = HelloOk { protocol_version: PROTOCOL_VERSION, capabilities, policy: Some(session.current_policy()) };
     if framed.send(Envelope { id: first.id, message: Message::HelloOk(hello_ok) }).await.is_err() {
         return;
     }

@@ -46,7 +46,16 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
         shutdown_tx,
         events_tx: tokio::sync::broadcast::channel(256).0,
         local_targets: crate::state::Cache::new("local targets"),
+        clusters: crate::clusters::Clusters::default(),
+        kubeconfig_changed_tx: tokio::sync::broadcast::channel(16).0,
+        watch: std::sync::OnceLock::new(),
     });
+    match crate::watcher::start(daemon.clone(), shutdown_rx.clone()) {
+        Ok(handle) => {
+            let _ = daemon.watch.set(handle);
+        }
+        Err(err) => tracing::warn!(%err, "config files are not watched; edits need a new session"),
+    }
     tokio::spawn(proxy::serve(proxy_listener, daemon.sessions.clone(), daemon.tcp_proxy.clone(), shutdown_rx.clone()));
     tokio::spawn(serve_api(api_listener, daemon.clone(), shutdown_rx.clone()));
     if let Some((listener, token)) = crate::websocket::bind(&daemon).await? {

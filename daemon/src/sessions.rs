@@ -24,6 +24,26 @@ pub struct Session {
     pub program: String,
     /// Seconds since the Unix epoch.
     pub started_at: u64,
+    /// The config file the session was prepared with, watched for changes.
+    pub config_path: Option<std::path::PathBuf>,
+    /// The policy from the last valid edit of `config_path`, for processes started after it.
+    pub reloaded: std::sync::RwLock<Option<LayerPolicy>>,
+}
+
+impl Session {
+    /// The policy for a hook layer connecting now.
+    pub fn current_policy(&self) -> LayerPolicy {
+        let reloaded = self.reloaded.read().expect("policy lock");
+        reloaded.clone().unwrap_or_else(|| self.policy.clone())
+    }
+
+    /// Takes an edited config: its rules, plus what the launch's debug preset added.
+    pub fn set_config(&self, config: &crate::config::Config) {
+        let mut policy = config.layer_policy();
+        let preset_skips = self.policy.skip_processes.iter().filter(|name| !policy.skip_processes.contains(name)).cloned().collect::<Vec<_>>();
+        policy.skip_processes.extend(preset_skips);
+        *self.reloaded.write().expect("policy lock") = Some(policy);
+    }
 }
 
 /// Seconds since the Unix epoch.

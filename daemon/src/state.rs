@@ -25,6 +25,12 @@ pub struct Daemon {
     pub shutdown_tx: watch::Sender<bool>,
     /// Session events for `session.events` subscribers.
     pub events_tx: broadcast::Sender<SessionEvent>,
+    /// Told when a kubeconfig file changes.
+    pub kubeconfig_changed_tx: broadcast::Sender<()>,
+    /// Watches kubeconfig and session config files; set once the daemon runs.
+    pub watch: std::sync::OnceLock<crate::watcher::WatchHandle>,
+    /// Kubeconfig contexts and a client per context.
+    pub clusters: crate::clusters::Clusters,
     /// The local processes that can be targets, read at most every few seconds.
     pub local_targets: Cache<Vec<TargetInfo>>,
 }

@@ -22,12 +22,18 @@ impl Filter {
             HttpFilter::Header(source) => Filter::Header(Regex::new(source)?),
             HttpFilter::Path(source) => Filter::Path(Regex::new(source)?),
             HttpFilter::Method(method) => Filter::Method(method.clone()),
-            HttpFilter::AllOf(filters) => {
-                Filter::AllOf(filters.iter().map(Filter::compile).collect::<Result<_, _>>()?)
-            }
-            HttpFilter::AnyOf(filters) => {
-                Filter::AnyOf(filters.iter().map(Filter::compile).collect::<Result<_, _>>()?)
-            }
+            HttpFilter::AllOf(filters) => Filter::AllOf(
+                filters
+                    .iter()
+                    .map(Filter::compile)
+                    .collect::<Result<_, _>>()?,
+            ),
+            HttpFilter::AnyOf(filters) => Filter::AnyOf(
+                filters
+                    .iter()
+                    .map(Filter::compile)
+                    .collect::<Result<_, _>>()?,
+            ),
         })
     }
 
@@ -63,7 +69,11 @@ fn canonical_case(name: &str) -> String {
     let mut upper_next = true;
     name.chars()
         .map(|c| {
-            let out = if upper_next { c.to_ascii_uppercase() } else { c };
+            let out = if upper_next {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            };
             upper_next = c == '-';
             out
         })
@@ -93,7 +103,10 @@ mod tests {
         let filter = || HttpFilter::Header("X-Tether-User: alice".into());
         assert!(check(filter(), &alice));
         assert!(!check(filter(), &bob));
-        assert!(check(HttpFilter::Header("^x-tether-user: (alice|bob)$".into()), &bob));
+        assert!(check(
+            HttpFilter::Header("^x-tether-user: (alice|bob)$".into()),
+            &bob
+        ));
     }
 
     #[test]
@@ -102,9 +115,15 @@ mod tests {
         assert!(check(HttpFilter::Path("^/orders/\\d+".into()), &get));
         assert!(check(HttpFilter::Path("full=1$".into()), &get));
         assert!(check(HttpFilter::Method("get".into()), &get));
-        let both = HttpFilter::AllOf(vec![HttpFilter::Method("GET".into()), HttpFilter::Path("^/users".into())]);
+        let both = HttpFilter::AllOf(vec![
+            HttpFilter::Method("GET".into()),
+            HttpFilter::Path("^/users".into()),
+        ]);
         assert!(!check(both, &get));
-        let either = HttpFilter::AnyOf(vec![HttpFilter::Method("POST".into()), HttpFilter::Path("^/orders".into())]);
+        let either = HttpFilter::AnyOf(vec![
+            HttpFilter::Method("POST".into()),
+            HttpFilter::Path("^/orders".into()),
+        ]);
         assert!(check(either, &get));
         assert!(check(HttpFilter::AllOf(Vec::new()), &get));
         assert!(!check(HttpFilter::AnyOf(Vec::new()), &get));

@@ -141,7 +141,10 @@ impl Router {
                 // Not a byte-level mirror stream even in mirror mode: the user process's answers
                 // must come back to pace the copies (the agent discards them, see `queue_copy`).
                 let streams = &subscription.streams;
-                if let Err(err) = streams.open_incoming(subscription.port, peer, false, theirs).await {
+                if let Err(err) = streams
+                    .open_incoming(subscription.port, peer, false, theirs)
+                    .await
+                {
                     tracing::debug!(%err, "stream to the user process ended with an error");
                 }
             });
@@ -165,9 +168,16 @@ impl Router {
     }
 
     /// Sends `request` to the target and queues a copy for the user process.
-    async fn mirror(self: &Arc<Self>, request: Request<Incoming>) -> Result<Response<Body>, String> {
+    async fn mirror(
+        self: &Arc<Self>,
+        request: Request<Incoming>,
+    ) -> Result<Response<Body>, String> {
         let (parts, body) = request.into_parts();
-        let body = body.collect().await.map_err(|err| err.to_string())?.to_bytes();
+        let body = body
+            .collect()
+            .await
+            .map_err(|err| err.to_string())?
+            .to_bytes();
         let mut copy = Request::builder()
             .method(parts.method.clone())
             .uri(parts.uri.clone())
@@ -186,7 +196,9 @@ impl Router {
             let router = Arc::downgrade(self);
             tokio::spawn(async move {
                 while let Some(copy) = copies_rx.recv().await {
-                    let Some(router) = router.upgrade() else { return };
+                    let Some(router) = router.upgrade() else {
+                        return;
+                    };
                     if let Ok(response) = router.to_user(copy).await {
                         // Read the answer so the connection stays usable; then forget it.
                         let _ = response.into_body().collect().await;
@@ -247,5 +259,7 @@ fn copyable_length(request: &Request<Incoming>) -> Option<u64> {
 }
 
 fn full(data: impl Into<Bytes>) -> Body {
-    Full::new(data.into()).map_err(|never| match never {}).boxed()
+    Full::new(data.into())
+        .map_err(|never| match never {})
+        .boxed()
 }

@@ -66,7 +66,9 @@ pub async fn accept(listener: TcpListener, subscription: Arc<Subscription>) {
 
 async fn handle(client: TcpStream, peer: SocketAddr, subscription: Arc<Subscription>) {
     let original = original_destination(&client).unwrap_or_else(|| {
-        let ip = client.local_addr().map_or([127, 0, 0, 1].into(), |addr| addr.ip());
+        let ip = client
+            .local_addr()
+            .map_or([127, 0, 0, 1].into(), |addr| addr.ip());
         SocketAddr::new(ip, subscription.port)
     });
     let port = subscription.port;
@@ -96,8 +98,14 @@ async fn mirror(
     original: SocketAddr,
     subscription: &Subscription,
 ) -> io::Result<()> {
-    // Without the target's server, the client sees what it would have seen: a closed connection.
-    let server = subscription.connect_original(original).await?;
+    let server = match subscription.connect_original(original).await {
+        Ok(server) => server,
+        Err(err) => {
+            // Without the target's server the client sees what it would have: a reset.
+            let _ = client.set_zero_linger();
+            return Err(err);
+        }
+    };
     let (mut copy, copy_io) = copy_pipe();
     let streams = subscription.streams.clone();
     let port = subscription.port;
@@ -205,7 +213,11 @@ impl AsyncRead for CopyIo {
 
 impl AsyncWrite for CopyIo {
     /// What the user process answers a mirrored connection is discarded.
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Poll::Ready(Ok(data.len()))
     }
 
@@ -228,7 +240,13 @@ fn original_destination(client: &TcpStream) -> Option<SocketAddr> {
         let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
         // SAFETY: `addr`/`len` are valid out-pointers of the size given.
         let rc = unsafe {
-            libc::getsockopt(fd, libc::SOL_IP, SO_ORIGINAL_DST, (&mut addr as *mut libc::sockaddr_in).cast(), &mut len)
+            libc::getsockopt(
+                fd,
+                libc::SOL_IP,
+                SO_ORIGINAL_DST,
+                (&mut addr as *mut libc::sockaddr_in).cast(),
+                &mut len,
+            )
         };
         (rc == 0).then(|| {
             SocketAddr::V4(SocketAddrV4::new(
@@ -242,7 +260,13 @@ fn original_destination(client: &TcpStream) -> Option<SocketAddr> {
         let mut len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
         // SAFETY: `addr`/`len` are valid out-pointers of the size given.
         let rc = unsafe {
-            libc::getsockopt(fd, libc::SOL_IPV6, SO_ORIGINAL_DST, (&mut addr as *mut libc::sockaddr_in6).cast(), &mut len)
+            libc::getsockopt(
+                fd,
+                libc::SOL_IPV6,
+                SO_ORIGINAL_DST,
+                (&mut addr as *mut libc::sockaddr_in6).cast(),
+                &mut len,
+            )
         };
         (rc == 0).then(|| {
             SocketAddr::V6(SocketAddrV6::new(

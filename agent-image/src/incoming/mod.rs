@@ -117,11 +117,16 @@ impl Incoming {
     ) -> Message {
         let filter = match filter.as_ref().map(Filter::compile).transpose() {
             Ok(filter) => filter,
-            Err(err) => return Message::failure(libc::EINVAL, format!("invalid http filter: {err}")),
+            Err(err) => {
+                return Message::failure(libc::EINVAL, format!("invalid http filter: {err}"))
+            }
         };
         let mut state = self.state.lock().await;
         if state.ports.contains_key(&port) {
-            return Message::failure(libc::EADDRINUSE, format!("port {port} is subscribed already"));
+            return Message::failure(
+                libc::EADDRINUSE,
+                format!("port {port} is subscribed already"),
+            );
         }
         if state.guard.is_none() {
             match guard::start(&self.net, &self.nft, &self.table).await {
@@ -171,7 +176,12 @@ impl Incoming {
             state.ports.remove(&port);
             return Message::failure(libc::EPERM, message);
         }
-        tracing::info!(port, ?mode, filtered = subscription.filter.is_some(), "intercepting incoming connections");
+        tracing::info!(
+            port,
+            ?mode,
+            filtered = subscription.filter.is_some(),
+            "intercepting incoming connections"
+        );
         Message::Done
     }
 
@@ -194,7 +204,10 @@ impl Incoming {
         let before = state.ports.len();
         state.ports.retain(|_, port| port.owner != owner);
         if state.ports.len() != before {
-            tracing::info!(ports = before - state.ports.len(), "daemon connection gone; its incoming subscriptions ended");
+            tracing::info!(
+                ports = before - state.ports.len(),
+                "daemon connection gone; its incoming subscriptions ended"
+            );
             if let Err(message) = self.apply(&state).await {
                 tracing::warn!(%message, "cannot update the incoming rules");
             }

@@ -105,7 +105,11 @@ mod tests {
     fn script_replaces_the_table_with_both_hooks() {
         let text = script(
             "tether_42",
-            &[Redirect { port: 8080, to_v4: 40001, to_v6: Some(40002) }],
+            &[Redirect {
+                port: 8080,
+                to_v4: 40001,
+                to_v6: Some(40002),
+            }],
         );
         let expected = "add table inet tether_42
 delete table inet tether_42

@@ -2,6 +2,7 @@
 //! [`module`]. Domain errors become typed JSON-RPC errors here and only here.
 
 mod agents;
+mod clusters;
 mod config;
 mod daemon;
 mod session;
@@ -27,6 +28,10 @@ pub fn module(state: Arc<Daemon>) -> RpcModule<Daemon> {
         module.register_method(methods::DAEMON_SHUTDOWN, |_, state, _| daemon::handle_shutdown(state)).map(|_| ()),
         module.register_method(methods::CONFIG_VALIDATE, |params, _, _| config::handle_validate(params)).map(|_| ()),
         module.register_method(methods::CONFIG_RESOLVE, |params, _, _| config::handle_resolve(params)).map(|_| ()),
+        module.register_method(methods::CONTEXTS_LIST, |_, state, _| clusters::handle_contexts_list(state)).map(|_| ()),
+        module
+            .register_async_method(methods::NAMESPACES_LIST, |params, state, _| clusters::handle_namespaces_list(params, state))
+            .map(|_| ()),
         module.register_method(methods::TARGETS_LIST, |params, state, _| targets::handle_list(params, state)).map(|_| ()),
         module
             .register_async_method(methods::TARGETS_PREWARM, |params, state, _| targets::handle_prewarm(params, state))

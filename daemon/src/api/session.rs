@@ -76,7 +76,12 @@ pub async fn handle_prepare(params: Params<'static>, daemon: Arc<Daemon>) -> Rpc
         debugger_ports: preset.debugger_ports,
         program: params.launch.program.clone(),
         started_at: unix_now(),
+        config_path: params.config.is_none().then(|| params.config_path.as_ref().map(std::path::PathBuf::from)).flatten(),
+        reloaded: std::sync::RwLock::new(None),
     });
+    if let (Some(path), Some(watch)) = (&session.config_path, daemon.watch.get()) {
+        watch.add(path);
+    }
     tracing::info!(
         session = %session.id,
         %target,

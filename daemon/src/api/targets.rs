@@ -40,6 +40,7 @@ pub async fn handle_watch(params: Params<'static>, pending: PendingSubscriptionS
         }
     };
     let Ok(sink) = pending.accept().await else { return };
+    let mut kubeconfig_changed_rx = daemon.kubeconfig_changed_tx.subscribe();
     let mut last = None;
     loop {
         let cache = daemon.clone();
@@ -55,6 +56,7 @@ pub async fn handle_watch(params: Params<'static>, pending: PendingSubscriptionS
         }
         tokio::select! {
             () = tokio::time::sleep(LOCAL_RESCAN) => {}
+            _ = kubeconfig_changed_rx.recv() => last = None,
             () = sink.closed() => return,
         }
     }

@@ -1,6 +1,6 @@
 //! Completion and hover in config documents: live target, namespace and context names from the
-//! daemon for the values of `target`, `namespace` and `context`; keys and their documentation
-//! from the config JSON Schema.
+//! daemon for the values of `target`, `namespace` and `context`; keys, their documentation and
+//! enumerated values from the config JSON Schema.
 
 use serde_json::{json, Value};
 use tether_rpc_schema::api::methods;
@@ -20,8 +20,11 @@ pub async fn complete(daemon: &DaemonLink, schema: &Value, text: &str, position:
     let location = json_path::locate(text, offset_of(text, position));
     match location.slot {
         Slot::Value { key: Some(key), string: Some(string) } => {
-            let names = live_names(daemon, &key).await;
             let range = content_range(text, &string);
+            let names = match key.as_str() {
+                "target" | "namespace" | "context" => live_names(daemon, &key).await,
+                _ => schema_docs::values_at(schema, &location.path, &key).into_iter().map(|value| (value, None)).collect(),
+            };
             names.into_iter().map(|(label, detail)| value_item(label, detail, range)).collect()
         }
         Slot::Key { string } => {

@@ -78,6 +78,17 @@ pub fn keys_at(root: &Value, path: &[Segment]) -> Vec<KeyDoc> {
     keys
 }
 
+/// The values the schema allows for `key` of the object at `path`, when it lists them (`enum`).
+pub fn values_at(root: &Value, path: &[Segment], key: &str) -> Vec<String> {
+    let Some(property) = node_at(root, path).and_then(|parent| child(root, parent, &Segment::Key(key.to_string()))) else {
+        return Vec::new();
+    };
+    let mut all = Vec::new();
+    variants(root, property, 0, &mut all);
+    let listed = all.iter().filter_map(|variant| variant.get("enum")?.as_array()).flatten();
+    listed.filter_map(|value| value.as_str().map(str::to_string)).collect()
+}
+
 /// Markdown documentation of `key` in the object at `path`: description, type, default.
 pub fn describe_key(root: &Value, path: &[Segment], key: &str) -> Option<String> {
     let parent = node_at(root, path)?;
@@ -178,6 +189,14 @@ mod tests {
         let incoming = describe_key(&schema, &[], "incoming").unwrap();
         assert!(incoming.contains("Traffic that arrives"), "the referenced type's description: {incoming}");
         assert!(describe_key(&schema, &[], "nope").is_none());
+    }
+
+    #[test]
+    fn values_at_lists_enum_strings_only() {
+        let schema = schema();
+        assert_eq!(values_at(&schema, &path(&["incoming"]), "mode"), ["mirror", "steal", "off"]);
+        assert!(values_at(&schema, &path(&["dns"]), "enabled").is_empty());
+        assert!(values_at(&schema, &[], "nope").is_empty());
     }
 
     #[test]

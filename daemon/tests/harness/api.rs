@@ -27,7 +27,7 @@ fn params(value: Value) -> ObjectParams {
     params
 }
 
-async fn call(client: &WsClient, method: &str, value: Value) -> Result<Value, (i32, String)> {
+pub async fn call(client: &WsClient, method: &str, value: Value) -> Result<Value, (i32, String)> {
     client.request(method, params(value)).await.map_err(|err| match err {
         ClientError::Call(call) => (call.code(), call.message().to_string()),
         other => panic!("{method}: transport error {other}"),

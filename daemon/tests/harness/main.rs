@@ -12,3 +12,4 @@ mod misuse;
 mod outdated;
 mod support;
 mod transcripts;
+mod watching;

@@ -70,6 +70,8 @@ fn which(program: &str) -> String {
 pub struct Tether {
     pub runtime_dir: PathBuf,
     pub state_dir: PathBuf,
+    /// Extra environment for every `tether` command (and so for the daemon it starts).
+    pub env: Vec<(String, String)>,
 }
 
 impl Tether {
@@ -82,7 +84,7 @@ impl Tether {
         std::fs::create_dir_all(&state_dir).unwrap();
         std::fs::create_dir_all(&runtime_dir).unwrap();
         std::fs::set_permissions(&runtime_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-        Tether { runtime_dir, state_dir }
+        Tether { runtime_dir, state_dir, env: Vec::new() }
     }
 
     /// A `tether` command using this instance's directories.
@@ -91,6 +93,7 @@ impl Tether {
         // Run from the repository, as a developer runs from their project: the working
         // directory (where the probe programs live) stays on the host.
         command.current_dir(repo()).env("XDG_RUNTIME_DIR", &self.runtime_dir).env("XDG_STATE_HOME", &self.state_dir);
+        command.envs(self.env.iter().map(|(name, value)| (name, value)));
         command
     }
 

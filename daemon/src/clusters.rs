@@ -1,0 +1,151 @@
+//! Kubernetes clusters as the user's kubeconfig describes them: the contexts (every file of
+//! `$KUBECONFIG`, merged as kubectl does, or `~/.kube/config`) and one client per context, kept
+//! until the kubeconfig changes.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::Client;
+use tokio::sync::Mutex;
+
+/// How long a cluster may take to answer before it counts as unreachable.
+const CLUSTER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a cluster cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The kubeconfig could not be read or has no such context.
+    #[error("{0}")]
+    Kubeconfig(String),
+    /// The context's API server did not answer, or refused.
+    #[error("cluster of context {context} is unreachable: {reason}")]
+    Unreachable { context: String, reason: String },
+}
+
+/// One kubeconfig context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    pub name: String,
+    pub cluster: String,
+    pub namespace: Option<String>,
+    pub current: bool,
+}
+
+/// Kube clients by context name.
+#[derive(Default)]
+pub struct Clusters {
+    clients: Mutex<HashMap<String, Client>>,
+    /// The contexts as last read; dropped when a kubeconfig file changes.
+    contexts: std::sync::Mutex<Option<(std::time::Instant, Vec<Context>)>>,
+}
+
+impl Clusters {
+    /// The files the kubeconfig is read from, for watching.
+    pub fn kubeconfig_paths() -> Vec<PathBuf> {
+        match std::env::var_os("KUBECONFIG") {
+            Some(list) => std::env::split_paths(&list).filter(|path| !path.as_os_str().is_empty()).collect(),
+            None => directories::BaseDirs::new().map(|dirs| vec![dirs.home_dir().join(".kube/config")]).unwrap_or_default(),
+        }
+    }
+
+    /// The contexts of the merged kubeconfig; none when there is no kubeconfig at all.
+    pub fn contexts(&self) -> Result<Vec<Context>, ClusterError> {
+        let mut cached = self.contexts.lock().expect("contexts lock");
+        if let Some((_, contexts)) = &*cached {
+            return Ok(contexts.clone());
+        }
+        let Some(kubeconfig) = read_kubeconfig()? else { return Ok(Vec::new()) };
+        let current = kubeconfig.current_context.clone();
+        let contexts: Vec<Context> = kubeconfig
+            .contexts
+            .iter()
+            .map(|named| {
+                let context = named.context.clone().unwrap_or_default();
+                Context {
+                    name: named.name.clone(),
+                    cluster: context.cluster,
+                    namespace: context.namespace,
+                    current: current.as_deref() == Some(named.name.as_str()),
+                }
+            })
+            .collect();
+        *cached = Some((std::time::Instant::now(), contexts.clone()));
+        Ok(contexts)
+    }
+
+    /// What `daemon.status` reports about the contexts cache.
+    pub fn cache_info(&self) -> Option<tether_rpc_schema::api::CacheInfo> {
+        let cached = self.contexts.lock().expect("contexts lock");
+        cached.as_ref().map(|(at, contexts)| tether_rpc_schema::api::CacheInfo {
+            name: "kubeconfig contexts".to_string(),
+            entries: contexts.len() as u64,
+            age_secs: at.elapsed().as_secs(),
+        })
+    }
+
+    /// The namespaces of `context` (the current one when `None`).
+    pub async fn namespaces(&self, context: Option<&str>) -> Result<Vec<String>, ClusterError> {
+        let (name, client) = self.client(context).await?;
+        let list = tokio::time::timeout(CLUSTER_TIMEOUT, Api::<Namespace>::all(client).list(&ListParams::default()))
+            .await
+            .map_err(|_| unreachable(&name, format!("no answer within {}s", CLUSTER_TIMEOUT.as_secs())))?
+            .map_err(|err| unreachable(&name, err.to_string()))?;
+        let mut names: Vec<String> = list.items.into_iter().filter_map(|namespace| namespace.metadata.name).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Forgets the contexts and every client, after the kubeconfig changed.
+    pub async fn forget(&self) {
+        *self.contexts.lock().expect("contexts lock") = None;
+        self.clients.lock().await.clear();
+    }
+
+    async fn client(&self, context: Option<&str>) -> Result<(String, Client), ClusterError> {
+        let kubeconfig = read_kubeconfig()?.ok_or_else(|| {
+            ClusterError::Kubeconfig("no kubeconfig found; set KUBECONFIG or create ~/.kube/config".to_string())
+        })?;
+        let name = match context {
+            Some(name) => name.to_string(),
+            None => kubeconfig
+                .current_context
+                .clone()
+                .ok_or_else(|| ClusterError::Kubeconfig("the kubeconfig has no current context; pass a context".to_string()))?,
+        };
+        if !kubeconfig.contexts.iter().any(|named| named.name == name) {
+            return Err(ClusterError::Kubeconfig(format!("the kubeconfig has no context {name:?}")));
+        }
+        let mut clients = self.clients.lock().await;
+        if let Some(client) = clients.get(&name) {
+            return Ok((name, client.clone()));
+        }
+        let options = KubeConfigOptions { context: Some(name.clone()), ..KubeConfigOptions::default() };
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|err| ClusterError::Kubeconfig(format!("context {name}: {err}")))?;
+        let client = Client::try_from(config).map_err(|err| unreachable(&name, err.to_string()))?;
+        clients.insert(name.clone(), client.clone());
+        Ok((name, client))
+    }
+}
+
+fn read_kubeconfig() -> Result<Option<Kubeconfig>, ClusterError> {
+    let paths: Vec<PathBuf> = Clusters::kubeconfig_paths().into_iter().filter(|path| path.exists()).collect();
+    let mut merged: Option<Kubeconfig> = None;
+    for path in paths {
+        let file = Kubeconfig::read_from(&path).map_err(|err| ClusterError::Kubeconfig(format!("{}: {err}", path.display())))?;
+        merged = Some(match merged {
+            Some(so_far) => so_far.merge(file).map_err(|err| ClusterError::Kubeconfig(format!("{}: {err}", path.display())))?,
+            None => file,
+        });
+    }
+    Ok(merged)
+}
+
+fn unreachable(context: &str, reason: String) -> ClusterError {
+    ClusterError::Unreachable { context: context.to_string(), reason }
+}
