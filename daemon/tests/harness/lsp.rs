@@ -214,7 +214,7 @@ fn lsp_forwards_requests_and_daemon_errors_and_exits_cleanly() {
 }
 
 #[test]
-fn lsp_config_documents_get_diagnostics_hover_and_key_completion() {
+fn lsp_config_documents_get_diagnostics_hover_and_completion() {
     require_tier();
     let tether = Tether::new();
     let mut lsp = Lsp::start(&tether);
@@ -238,8 +238,8 @@ fn lsp_config_documents_get_diagnostics_hover_and_key_completion() {
     assert!(shown.contains(r#""enabled":true"#), "the default is shown: {shown}");
 
     let keys = lsp.request("textDocument/completion", at(CONFIG_URI, 4, 10));
-    let labels = labels(&keys);
-    assert!(labels.contains(&"enabled".to_string()) && labels.contains(&"local".to_string()), "{keys}");
+    let offered = labels(&keys);
+    assert!(offered.contains(&"enabled".to_string()) && offered.contains(&"local".to_string()), "{keys}");
 
     let fixed = "{\n  \"fs\": {\n    \"mode\": \"read\"\n  },\n  \"dns\": {}\n}";
     lsp.notify(
@@ -248,6 +248,8 @@ fn lsp_config_documents_get_diagnostics_hover_and_key_completion() {
     );
     let cleared = lsp.notification("textDocument/publishDiagnostics", published(2));
     assert_eq!(cleared["params"]["diagnostics"], json!([]), "{cleared}");
+    let modes = lsp.request("textDocument/completion", at(CONFIG_URI, 2, 14));
+    assert_eq!(labels(&modes), ["read", "write", "local"], "{modes}");
 
     assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
 }

@@ -13,6 +13,9 @@ use tether_rpc_schema::codec::{read_frame, write_frame};
 use tether_rpc_schema::policy::LayerPolicy;
 use tether_rpc_schema::wire::{DirEntry, Envelope, FileMeta, Message, Timestamp};
 
+/// The real client the fake reports for connections accepted on a subscribed listener.
+pub const INCOMING_CLIENT: &str = "10.1.2.3:4567";
+
 /// How the fake answers `Hello`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Behaviour {
@@ -228,6 +231,8 @@ fn answer(request: Message, state: &State) -> Message {
             tcp_relay(addr, local_port, state)
         }
         Message::OutgoingUdp { addr, .. } => udp_relay(addr),
+        Message::IncomingListen { .. } | Message::IncomingUnlisten { .. } => Message::Done,
+        Message::IncomingPeer { .. } => Message::IncomingPeerAddr { addr: INCOMING_CLIENT.parse().unwrap() },
         _ => Message::failure(libc::ENOSYS, "not in the fake"),
     }
 }

@@ -8,6 +8,7 @@ mod harness;
 mod dns;
 mod exec;
 mod files;
+mod incoming;
 mod net;
 mod robustness;
 mod writeback;
