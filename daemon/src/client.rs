@@ -74,11 +74,13 @@ fn outdated(hello: Result<&HelloResult, &ClientError>) -> Option<String> {
     exe_replaced(&theirs, &ours).then(|| format!("its executable {} was replaced", theirs.display()))
 }
 
-/// Does the daemon run another executable than `ours`, or one deleted since it started? Our own
-/// executable having been replaced says nothing about the daemon's.
+/// Was the daemon's executable replaced (deleted, as an upgrade or a rebuild does) since it
+/// started? Another installed copy of the same version is not outdated: an editor's bundled
+/// `tether` and the one on `PATH` must not keep restarting each other's daemon and ending its
+/// sessions. Our own executable having been replaced says nothing about the daemon's.
 fn exe_replaced(theirs: &Path, ours: &Path) -> bool {
     let deleted = |path: &Path| path.to_string_lossy().ends_with(" (deleted)");
-    !deleted(ours) && (deleted(theirs) || theirs != ours)
+    !deleted(ours) && deleted(theirs)
 }
 
 /// Waits until the daemon has removed its socket and released its lock.
@@ -188,11 +190,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exe_replaced_when_deleted_or_different_but_not_when_ours_is_deleted() {
+    fn exe_replaced_only_when_the_daemons_executable_was_deleted() {
         let ours = Path::new("/opt/tether/bin/tether");
         assert!(!exe_replaced(ours, ours));
         assert!(exe_replaced(Path::new("/opt/tether/bin/tether (deleted)"), ours));
-        assert!(exe_replaced(Path::new("/tmp/copy/tether"), ours));
+        assert!(!exe_replaced(Path::new("/home/dev/.vscode/ext/bin/tether"), ours), "another copy of the same version");
         assert!(!exe_replaced(Path::new("/x/tether (deleted)"), Path::new("/x/tether (deleted)")));
     }
 

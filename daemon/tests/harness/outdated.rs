@@ -1,4 +1,5 @@
-//! The CLI replaces an outdated daemon: here one whose executable is not the CLI's own.
+//! The CLI replaces an outdated daemon: here one whose executable was replaced after it started
+//! (as an upgrade or a rebuild does).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -9,7 +10,7 @@ use serde_json::Value;
 use crate::support::{require_tier, Tether};
 
 #[test]
-fn cli_restarts_a_daemon_running_another_executable() {
+fn cli_restarts_a_daemon_whose_executable_was_replaced() {
     require_tier();
     let tether = Tether::new();
     let real = Path::new(env!("CARGO_BIN_EXE_tether"));
@@ -28,6 +29,10 @@ fn cli_restarts_a_daemon_running_another_executable() {
         .unwrap();
     let socket = tether.runtime_dir.join("tether/api.sock");
     wait_until("the copied daemon's socket", || socket.exists());
+    let untouched = tether.command().args(["rpc", "daemon.hello", r#"{"client":"test","api_version":1}"#]).output().unwrap();
+    let untouched: Value = serde_json::from_slice(&untouched.stdout).unwrap();
+    assert_eq!(untouched["pid"].as_u64(), Some(u64::from(old.id())), "another copy of the same version is kept");
+    std::fs::remove_file(&copy).unwrap();
 
     let hello = tether.command().args(["rpc", "daemon.hello", r#"{"client":"test","api_version":1}"#]).output().unwrap();
     assert!(hello.status.success(), "{}", String::from_utf8_lossy(&hello.stderr));
