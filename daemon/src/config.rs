@@ -9,24 +9,30 @@ use tether_rpc_schema::api::Diagnostic;
 use tether_rpc_schema::incoming::{HttpFilter, IncomingMode};
 use tether_rpc_schema::policy::{DnsPolicy, FsMode, FsPolicy, IncomingPolicy, LayerPolicy, OutgoingPolicy};
 
-/// A parsed, validated config file.
+/// A tether config file (`.tether/config.json`): which parts of the target's context the
+/// process takes on. Every key is optional.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Lets editors validate the file against the published schema; otherwise unused.
     #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
+    /// Which of the target's environment variables the process gets.
     #[serde(default)]
     pub env: EnvConfig,
+    /// Which files come from the target and which stay on this machine.
     #[serde(default)]
     pub fs: FsConfig,
+    /// Name resolution with the target's resolv.conf and hosts.
     #[serde(default)]
     pub dns: DnsConfig,
+    /// Outgoing connections leaving from the target's network.
     #[serde(default)]
     pub outgoing: OutgoingConfig,
     /// Programs whose calls are not hooked (their children still are).
     #[serde(default)]
     pub skip_processes: Vec<String>,
+    /// Traffic arriving at the target on the ports the process listens on.
     #[serde(default)]
     pub incoming: IncomingConfig,
 }
@@ -49,46 +55,65 @@ pub struct EnvConfig {
     pub unset: Vec<String>,
 }
 
+/// Where file operations go when no rule names the path.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FsModeConfig {
+    /// Reads come from the target; writes stay on this machine.
     #[default]
     Read,
+    /// Reads and writes go to the target.
     Write,
+    /// Everything stays on this machine.
     Local,
 }
 
+/// Which files come from the target. Rules are regular expressions over absolute paths;
+/// precedence: `not_found`, `local`, `read_write`, `read_only`, built-in rules, `mode`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FsConfig {
+    /// Where file operations go when no rule names the path: `read` (default), `write`, `local`.
     #[serde(default)]
     pub mode: FsModeConfig,
+    /// Paths that always stay on this machine.
     #[serde(default)]
     pub local: Vec<String>,
+    /// Paths read from the target; writes to them stay on this machine.
     #[serde(default)]
     pub read_only: Vec<String>,
+    /// Paths read from and written to the target.
     #[serde(default)]
     pub read_write: Vec<String>,
+    /// Paths that do not exist for the process.
     #[serde(default)]
     pub not_found: Vec<String>,
 }
 
+/// Name resolution with the target's resolver; `localhost` and this machine's own name always
+/// resolve here.
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DnsConfig {
+    /// Resolve names with the target's resolv.conf and hosts (default true).
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Names resolved on this machine: exact names or `*.suffix` patterns.
     #[serde(default)]
     pub local: Vec<String>,
 }
 
+/// Outgoing connections from the target's network; loopback always stays on this machine.
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutgoingConfig {
+    /// Send TCP connections from the target's network (default true).
     #[serde(default = "yes")]
     pub tcp: bool,
+    /// Send UDP traffic from the target's network (default true).
     #[serde(default = "yes")]
     pub udp: bool,
+    /// Destinations kept on this machine: `host`, `host:port`, an address, `ip:port` or a CIDR.
     #[serde(default)]
     pub local: Vec<String>,
 }
@@ -97,6 +122,8 @@ pub struct OutgoingConfig {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IncomingConfig {
+    /// `mirror` (default: the target keeps serving, the process gets a copy), `steal` (the
+    /// process serves instead) or `off`.
     #[serde(default)]
     pub mode: IncomingModeConfig,
     /// Only matching HTTP requests are mirrored or stolen.
@@ -113,9 +140,12 @@ pub struct IncomingConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IncomingModeConfig {
+    /// The target's server still gets every connection; the process gets a copy of each.
     #[default]
     Mirror,
+    /// Connections (or, with a filter, matching requests) go to the process instead.
     Steal,
+    /// No incoming traffic reaches the process.
     Off,
 }
 
@@ -200,7 +230,7 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Vec<Diagnostic>> {
         vec![Diagnostic {
             file: file.to_string(),
             line: err.line().max(1),
-            column: err.column().max(1),
+            column: char_column(text, err.line(), err.column()),
             message: with_fix(&err.to_string()),
         }]
     })?;
@@ -210,6 +240,12 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Vec<Diagnostic>> {
     } else {
         Err(diagnostics)
     }
+}
+
+/// serde_json counts columns in bytes; diagnostics count characters.
+fn char_column(text: &str, line: usize, byte_column: usize) -> usize {
+    let line_text = text.lines().nth(line.saturating_sub(1)).unwrap_or_default();
+    line_text.char_indices().take_while(|(index, _)| *index < byte_column).count().max(1)
 }
 
 /// Adds a hint on how to fix the most common serde errors, and drops serde's position suffix
@@ -354,6 +390,12 @@ mod tests {
         assert_eq!((diagnostic.line, diagnostic.column), (3, 10));
         assert!(diagnostic.message.starts_with("unknown field `mdoe`"), "{}", diagnostic.message);
         assert!(diagnostic.message.contains("fix its spelling"));
+    }
+
+    #[test]
+    fn parse_error_column_counts_characters_not_bytes() {
+        let diagnostic = diagnose("{\"env\": {\"override\": {\"GRÜSSE\": \"hé\"}, \"bad\": 1}}");
+        assert_eq!(diagnostic.column, 44, "the closing quote of \"bad\", two two-byte letters earlier: {}", diagnostic.message);
     }
 
     #[test]
