@@ -21,14 +21,27 @@ pub fn require_tier() {
         "the namespace harness tier needs root (network and mount namespaces); run the tests as root"
     );
     let tether = Path::new(env!("CARGO_BIN_EXE_tether"));
-    for companion in ["tether-agent", "libtether_layer.so"] {
-        assert!(
-            tether.with_file_name(companion).exists(),
-            "{companion} is missing next to {}; run `cargo build --workspace` first",
-            tether.display()
-        );
+    // `cargo test -p tether-daemon` builds `tether` but not its companions: a stale agent or
+    // layer would make these tests judge old code.
+    for (companion, crate_dir) in [("tether-agent", "agent-image"), ("libtether_layer.so", "hook-layer")] {
+        let built = std::fs::metadata(tether.with_file_name(companion)).and_then(|meta| meta.modified());
+        let built = built.unwrap_or_else(|_| panic!("{companion} is missing next to {}; run `cargo build --workspace` first", tether.display()));
+        let newest = [crate_dir, "rpc-schema"].iter().filter_map(|dir| newest_source(&repo().join(dir).join("src"))).max();
+        assert!(newest.is_none_or(|newest| newest <= built), "{companion} is older than its sources; run `cargo build --workspace` first");
     }
     build_probes();
+}
+
+/// The modification time of the newest file below `dir`.
+fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let meta = entry.metadata().ok()?;
+            if meta.is_dir() { newest_source(&entry.path()) } else { meta.modified().ok() }
+        })
+        .max()
 }
 
 fn build_probes() {
