@@ -1,7 +1,8 @@
 //! Benchmark (not a test) of stolen incoming requests: round-trip latency (p50, p99) and
 //! throughput of sequential HTTP/1.1 requests on one keep-alive connection, sent to a stand-in
-//! pod and stolen for a user process under `tether exec`, against the same requests sent to
-//! the user process directly, in the same run. Needs root (namespaces) and Node.js.
+//! pod and stolen for a user process under `tether exec` (whole connections, then per request
+//! through an HTTP filter that matches every request), against the same requests sent to the
+//! user process directly, in the same run. Needs root (namespaces) and Node.js.
 //!
 //! `cargo build --release --workspace && cargo bench -p tether-daemon --bench incoming [-- REQUESTS]`
 //! (the agent and the hook layer must sit next to the release `tether`).
@@ -34,6 +35,36 @@ struct Setup {
 }
 
 impl Setup {
+    /// Starts the user process (an HTTP server on 8080) under `tether exec` with `config`.
+    fn start_user(&mut self, pid: &Value, config: &str) {
+        self.stop_user();
+        let path = self.base.join("config.json");
+        std::fs::write(&path, config).unwrap();
+        let mut user = self
+            .tether()
+            .args(["exec", "--target", &format!("pid/{pid}"), "--config"])
+            .arg(&path)
+            .args(["--", &node(), &program(), "http-server", "8080", "user"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("tether exec");
+        let mut line = String::new();
+        BufReader::new(user.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        self.user = Some(user);
+        assert!(line.contains("listening"), "the user process did not start: {line:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    /// Stops the user process; `tether exec` ends its session.
+    fn stop_user(&mut self) {
+        if let Some(mut user) = self.user.take() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(user.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ = user.wait();
+            // The session's unsubscribe reaches the agent asynchronously.
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     fn tether(&self) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tether"));
         command.env("XDG_RUNTIME_DIR", self.base.join("run")).env("XDG_STATE_HOME", self.base.join("state"));
@@ -43,10 +74,7 @@ impl Setup {
 
 impl Drop for Setup {
     fn drop(&mut self) {
-        if let Some(mut user) = self.user.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(user.id() as i32), nix::sys::signal::Signal::SIGTERM);
-            let _ = user.wait();
-        }
+        self.stop_user();
         let _ = self.tether().args(["rpc", "daemon.shutdown"]).output();
         let _ = Command::new(repo().join("fixtures/harness/pod")).args(["down", &self.pod]).output();
         let _ = std::fs::remove_dir_all(&self.base);
@@ -94,21 +122,7 @@ fn main() {
     let output = Command::new(repo().join("fixtures/harness/pod")).args(["up", &pod]).output().expect("fixtures/harness/pod");
     assert!(output.status.success(), "pod up failed: {}", String::from_utf8_lossy(&output.stderr));
     let info: Value = serde_json::from_slice(&output.stdout).expect("pod JSON");
-    let config = setup.base.join("steal.json");
-    std::fs::write(&config, r#"{"incoming": {"mode": "steal"}}"#).unwrap();
-    let mut user = setup
-        .tether()
-        .args(["exec", "--target", &format!("pid/{}", info["pid"]), "--config"])
-        .arg(&config)
-        .args(["--", &node(), &program(), "http-server", "8080", "user"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("tether exec");
-    let mut line = String::new();
-    BufReader::new(user.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    setup.user = Some(user);
-    assert!(line.contains("listening"), "the user process did not start: {line:?}");
-    std::thread::sleep(Duration::from_millis(200));
+    setup.start_user(&info["pid"], r#"{"incoming": {"mode": "steal"}}"#);
 
     let pod_ip = info["pod_ip"].as_str().unwrap();
     let cluster = info["cluster_netns"].as_str().unwrap();
@@ -119,15 +133,21 @@ fn main() {
     measure(Some(cluster), &stolen_url, 200);
     let direct = measure(None, direct_url, requests);
     let stolen = measure(Some(cluster), &stolen_url, requests);
+    setup.start_user(&info["pid"], r#"{"incoming": {"mode": "steal", "http_filter": {"method": "GET"}}}"#);
+    measure(Some(cluster), &stolen_url, 200);
+    let filtered = measure(Some(cluster), &stolen_url, requests);
 
     println!("incoming steal, {requests} sequential HTTP/1.1 requests on one keep-alive connection");
     println!("{:<34} {:>10} {:>10} {:>12}", "path", "p50 µs", "p99 µs", "requests/s");
     println!("{:<34} {:>10.0} {:>10.0} {:>12.0}", "direct (host → user process)", direct.0, direct.1, direct.2);
     println!("{:<34} {:>10.0} {:>10.0} {:>12.0}", "stolen (client → pod → user)", stolen.0, stolen.1, stolen.2);
-    println!(
-        "ratio stolen/direct: p50 {:.2}x, p99 {:.2}x, throughput {:.2}x",
-        stolen.0 / direct.0,
-        stolen.1 / direct.1,
-        stolen.2 / direct.2
-    );
+    println!("{:<34} {:>10.0} {:>10.0} {:>12.0}", "stolen per request (HTTP filter)", filtered.0, filtered.1, filtered.2);
+    for (name, row) in [("stolen", stolen), ("filtered", filtered)] {
+        println!(
+            "ratio {name}/direct: p50 {:.2}x, p99 {:.2}x, throughput {:.2}x",
+            row.0 / direct.0,
+            row.1 / direct.1,
+            row.2 / direct.2
+        );
+    }
 }

@@ -85,8 +85,18 @@ pub fn values_at(root: &Value, path: &[Segment], key: &str) -> Vec<String> {
     };
     let mut all = Vec::new();
     variants(root, property, 0, &mut all);
-    let listed = all.iter().filter_map(|variant| variant.get("enum")?.as_array()).flatten();
+    let listed = all.iter().filter_map(|variant| enum_values(variant)).flatten();
     listed.filter_map(|value| value.as_str().map(str::to_string)).collect()
+}
+
+/// The values a schema variant lists: its `enum`, or its `const` (documented enum variants
+/// become a `oneOf` of `const`s).
+fn enum_values(variant: &Value) -> Option<Vec<&Value>> {
+    match (variant.get("enum").and_then(Value::as_array), variant.get("const")) {
+        (Some(values), _) => Some(values.iter().collect()),
+        (None, Some(value)) => Some(vec![value]),
+        (None, None) => None,
+    }
 }
 
 /// Markdown documentation of `key` in the object at `path`: description, type, default.
@@ -115,8 +125,8 @@ fn type_summary(root: &Value, property: &Value) -> String {
     variants(root, property, 0, &mut all);
     let mut parts: Vec<String> = Vec::new();
     for variant in all {
-        let names: Vec<String> = if let Some(values) = variant.get("enum").and_then(Value::as_array) {
-            values.iter().map(Value::to_string).collect()
+        let names: Vec<String> = if let Some(values) = enum_values(variant) {
+            values.into_iter().map(Value::to_string).collect()
         } else {
             match variant.get("type") {
                 Some(Value::String(name)) => vec![name.clone()],
@@ -187,7 +197,7 @@ mod tests {
         let mode = describe_key(&schema, &path(&["fs"]), "mode").unwrap();
         assert!(mode.contains(r#""read" | "write" | "local""#) && mode.contains("Default: `\"read\"`"), "{mode}");
         let incoming = describe_key(&schema, &[], "incoming").unwrap();
-        assert!(incoming.contains("Traffic that arrives"), "the referenced type's description: {incoming}");
+        assert!(incoming.contains("Traffic arriving at the target"), "the property's own description: {incoming}");
         assert!(describe_key(&schema, &[], "nope").is_none());
     }
 

@@ -1,7 +1,8 @@
 //! Incoming traffic, end to end: the target's own server runs in the pod's network namespace,
 //! clients run in the pod's "cluster" namespace (a third namespace, joined by veth), and the
 //! user process is a server under `tether exec` on the host. Real nftables rules, real HTTP.
-//! Programs: `fixtures/programs/node/incoming.js`.
+//! Programs: `fixtures/programs/node/incoming.js`. The user processes of all tests share the
+//! host's network, so each test uses its own ports.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -167,6 +168,23 @@ fn incoming_mirror_copies_200_connections_of_1_mib_byte_for_byte() {
 }
 
 #[test]
+fn incoming_mirror_to_a_user_process_that_never_reads_leaves_the_target_untouched() {
+    require_tier();
+    let pod = Fixture::pod("inc-mirror-stall");
+    let tether = Tether::new();
+    let _target = target_server(&pod, &["tcp-hash-server", "9200", "target"]);
+    let config = tether.config("mirror.json", r#"{"incoming": {"mode": "mirror"}}"#);
+    let user = user_server(&tether, &pod, &config, &["tcp-stall-server", "9200"]);
+
+    // 32 MiB per connection: far more than the copy's bounded buffers can hold.
+    let report = client(&pod, &["tcp-hash-clients", &pod.get("/pod_ip"), "9200", "4", "33554432"]);
+    for result in report["results"].as_array().expect("results") {
+        assert_eq!(result["reply"], format!("target:{}", result["sent"].as_str().unwrap()), "{report}");
+    }
+    user.stop();
+}
+
+#[test]
 fn incoming_steal_answers_from_the_user_process_until_the_session_ends() {
     require_tier();
     let pod = Fixture::pod("inc-steal");
@@ -218,12 +236,12 @@ fn filter_routes_alice(protocol: &str, port: &str) {
 
 #[test]
 fn incoming_filter_routes_alice_per_request_on_http1_keep_alive() {
-    filter_routes_alice("h1", "8080");
+    filter_routes_alice("h1", "8280");
 }
 
 #[test]
 fn incoming_filter_routes_alice_per_request_on_h2c() {
-    filter_routes_alice("h2c", "8081");
+    filter_routes_alice("h2c", "8281");
 }
 
 #[test]
@@ -232,11 +250,11 @@ fn incoming_mirror_with_filter_copies_only_matching_requests() {
     let pod = Fixture::pod("inc-mirror-filter");
     let tether = Tether::new();
     let record = tether.state_dir.join("copies.txt");
-    let _target = target_server(&pod, &["http-server", "8080", "target"]);
+    let _target = target_server(&pod, &["http-server", "8380", "target"]);
     let config = tether.config("filter.json", r#"{"incoming": {"http_filter": {"header": "X-Tether-User: alice"}}}"#);
-    let user = user_server(&tether, &pod, &config, &["http-server", "8080", "user", &record.display().to_string()]);
+    let user = user_server(&tether, &pod, &config, &["http-server", "8380", "user", &record.display().to_string()]);
 
-    let url = format!("http://{}:8080/api", pod.get("/pod_ip"));
+    let url = format!("http://{}:8380/api", pod.get("/pod_ip"));
     let report = client(&pod, &["http-requests", &url, "h1", "alice", "bob", "-", "alice"]);
     let expected = [("target", "alice"), ("target", "bob"), ("target", "-"), ("target", "alice")];
     assert_eq!(answered_by(&report).0, pairs(&expected), "mirror never changes the answers: {report}");
@@ -258,10 +276,10 @@ fn incoming_agent_kill_9_leaves_no_rules_and_the_next_run_starts_cleanly() {
     require_tier();
     let pod = Fixture::pod("inc-kill");
     let tether = Tether::new();
-    let _target = target_server(&pod, &["http-server", "8080", "target"]);
-    let url = format!("http://{}:8080/", pod.get("/pod_ip"));
+    let _target = target_server(&pod, &["http-server", "8480", "target"]);
+    let url = format!("http://{}:8480/", pod.get("/pod_ip"));
     let config = tether.config("steal.json", r#"{"incoming": {"mode": "steal"}}"#);
-    let user = user_server(&tether, &pod, &config, &["http-server", "8080", "user"]);
+    let user = user_server(&tether, &pod, &config, &["http-server", "8480", "user"]);
     assert_eq!(answered_by(&client(&pod, &["http-requests", &url, "h1", "-"])).0, pairs(&[("user", "-")]));
 
     let tables = nft_tables(&pod);
@@ -280,7 +298,7 @@ fn incoming_agent_kill_9_leaves_no_rules_and_the_next_run_starts_cleanly() {
     user.stop();
 
     // The next run gets a new agent and steals again.
-    let user = user_server(&tether, &pod, &config, &["http-server", "8080", "user"]);
+    let user = user_server(&tether, &pod, &config, &["http-server", "8480", "user"]);
     assert_eq!(answered_by(&client(&pod, &["http-requests", &url, "h1", "-"])).0, pairs(&[("user", "-")]));
     user.stop();
 }
