@@ -67,6 +67,27 @@ enum EntryKind {
     },
 }
 
+impl EntryKind {
+    /// A TCP entry, and the ends its relay task keeps: the daemon's input, the acknowledged
+    /// byte count, and the count of queued bytes not yet written.
+    fn tcp() -> (
+        EntryKind,
+        mpsc::UnboundedReceiver<Input>,
+        watch::Receiver<u64>,
+        Arc<AtomicU64>,
+    ) {
+        let (input_tx, input_rx) = mpsc::unbounded_channel();
+        let (acked_tx, acked_rx) = watch::channel(0);
+        let unwritten = Arc::new(AtomicU64::new(0));
+        let kind = EntryKind::Tcp {
+            input_tx,
+            unwritten: unwritten.clone(),
+            acked_tx,
+        };
+        (kind, input_rx, acked_rx, unwritten)
+    }
+}
+
 /// The streams of one daemon connection.
 #[derive(Debug, Clone)]
 pub struct Streams {
@@ -94,14 +115,7 @@ impl Streams {
         stream: u64,
         addr: SocketAddr,
     ) -> impl Future<Output = ()> + Send + 'static {
-        let (input_tx, input_rx) = mpsc::unbounded_channel();
-        let (acked_tx, acked_rx) = watch::channel(0);
-        let unwritten = Arc::new(AtomicU64::new(0));
-        let kind = EntryKind::Tcp {
-            input_tx,
-            unwritten: unwritten.clone(),
-            acked_tx,
-        };
+        let (kind, input_rx, acked_rx, unwritten) = EntryKind::tcp();
         let registered = self.register(stream, kind);
         let streams = self.clone();
         async move {
@@ -181,14 +195,7 @@ impl Streams {
         mirror: bool,
         io: impl AsyncRead + AsyncWrite + Send + 'static,
     ) -> io::Result<()> {
-        let (input_tx, input_rx) = mpsc::unbounded_channel();
-        let (acked_tx, acked_rx) = watch::channel(0);
-        let unwritten = Arc::new(AtomicU64::new(0));
-        let kind = EntryKind::Tcp {
-            input_tx,
-            unwritten: unwritten.clone(),
-            acked_tx,
-        };
+        let (kind, input_rx, acked_rx, unwritten) = EntryKind::tcp();
         let stream = AGENT_STREAM_BIT | self.next_serial.fetch_add(1, Ordering::Relaxed);
         let (serial, cancel) = self.register(stream, kind)?;
         let announce = Message::IncomingConnection {
