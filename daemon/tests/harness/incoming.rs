@@ -185,6 +185,52 @@ fn incoming_mirror_to_a_user_process_that_never_reads_leaves_the_target_untouche
 }
 
 #[test]
+fn incoming_mirror_keeps_the_target_serving_after_the_user_process_crashed() {
+    require_tier();
+    let pod = Fixture::pod("inc-mirror-crash");
+    let tether = Tether::new();
+    let _target = target_server(&pod, &["tcp-hash-server", "9300", "target"]);
+    let config = tether.config("mirror.json", r#"{"incoming": {"mode": "mirror"}}"#);
+    // The session outlives its listening process: sh stays, the server dies by SIGKILL.
+    let script = format!("{} {} tcp-hash-server 9300 user & sleep 1; kill -9 $!; exec sleep 120", node(), program());
+    let mut command = tether.command();
+    command.args(["exec", "--target", &pod.pid_target(), "--config"]).arg(&config).args(["--", "sh", "-c", &script]);
+    let session = Server::start(command);
+    let crashed = eventually(Duration::from_secs(10), || {
+        let listeners = Command::new("ss").args(["-Hltn", "sport = :9300"]).output().unwrap();
+        listeners.stdout.is_empty()
+    });
+    assert!(crashed, "the user process still listens");
+
+    let report = client(&pod, &["tcp-hash-clients", &pod.get("/pod_ip"), "9300", "20", "1048576"]);
+    for result in report["results"].as_array().expect("results") {
+        assert_eq!(result["reply"], format!("target:{}", result["sent"].as_str().unwrap()), "{report}");
+    }
+    session.stop();
+}
+
+#[test]
+fn incoming_never_subscribes_the_debuggers_port() {
+    require_tier();
+    let pod = Fixture::pod("inc-debugger");
+    let tether = Tether::new();
+    let config = tether.config("steal.json", r#"{"incoming": {"mode": "steal"}}"#);
+    // Node's inspector listens on 9229, named by --inspect on the command line; the program on 9500.
+    let mut command = tether.command();
+    command
+        .args(["exec", "--target", &pod.pid_target(), "--config"])
+        .arg(&config)
+        .args(["--", &node(), "--inspect=0.0.0.0:9229", &program(), "tcp-hash-server", "9500", "user"]);
+    let user = Server::start(command);
+    let pod_ip = pod.get("/pod_ip");
+    let stolen = client(&pod, &["tcp-hash-clients", &pod_ip, "9500", "1", "1024"]);
+    assert!(stolen["results"][0]["reply"].as_str().unwrap_or_default().starts_with("user:"), "{stolen}");
+    let debugger = client(&pod, &["tcp-hash-clients", &pod_ip, "9229", "1", "16"]);
+    assert_eq!(debugger["results"][0]["reply"], "error: ECONNREFUSED", "the inspector must not be reachable through the target: {debugger}");
+    user.stop();
+}
+
+#[test]
 fn incoming_steal_answers_from_the_user_process_until_the_session_ends() {
     require_tier();
     let pod = Fixture::pod("inc-steal");
