@@ -64,6 +64,9 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
     }
     tracing::info!(pid = std::process::id(), runtime_dir = %daemon.paths.runtime_dir.display(), "daemon started");
     wait_for_stop(shutdown_rx).await;
+    for agent in daemon.agents.list().await {
+        agent.kill();
+    }
     tracing::info!(
         sessions = daemon.sessions.len(),
         agents = daemon.agents.list().await.len(),

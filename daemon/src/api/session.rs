@@ -67,6 +67,11 @@ pub async fn handle_prepare(params: Params<'static>, daemon: Arc<Daemon>) -> Rpc
         .map_err(|err| invalid_params(err.to_string()))?;
     let mut policy = config.layer_policy();
     policy.skip_processes.extend(preset.skip_processes);
+    let config_path = params.config.is_none().then(|| params.config_path.as_ref().map(std::path::PathBuf::from)).flatten();
+    // Watched before the session is visible, so no edit made after `session.list` shows it is missed.
+    if let (Some(path), Some(watch)) = (&config_path, daemon.watch.get()) {
+        watch.add(path);
+    }
     let session = daemon.sessions.insert(Session {
         id: token::random()[..16].to_string(),
         token: session_token,
@@ -76,12 +81,9 @@ pub async fn handle_prepare(params: Params<'static>, daemon: Arc<Daemon>) -> Rpc
         debugger_ports: preset.debugger_ports,
         program: params.launch.program.clone(),
         started_at: unix_now(),
-        config_path: params.config.is_none().then(|| params.config_path.as_ref().map(std::path::PathBuf::from)).flatten(),
+        config_path,
         reloaded: std::sync::RwLock::new(None),
     });
-    if let (Some(path), Some(watch)) = (&session.config_path, daemon.watch.get()) {
-        watch.add(path);
-    }
     tracing::info!(
         session = %session.id,
         %target,

@@ -52,4 +52,7 @@ print(repr(s.recv(4096)))
     let stdout = String::from_utf8_lossy(&as_nobody.stdout);
     assert!(stdout.trim() == "b''" || !as_nobody.status.success(), "another user must get nothing: {as_nobody:?}");
     assert!(!stdout.contains("200 OK"));
+    // Private again, so the test's teardown can stop this daemon.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&tether.runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
 }
