@@ -310,3 +310,26 @@ fn committed_description(key: &str) -> Option<String> {
     let description = property["description"].as_str().or_else(|| referenced?["description"].as_str());
     description.map(str::to_string)
 }
+
+#[test]
+fn lsp_completes_kubeconfig_contexts() {
+    require_tier();
+    let mut tether = Tether::new();
+    let kubeconfig = tether.state_dir.join("kubeconfig.yaml");
+    let contexts = ["dev-a", "dev-b"]
+        .iter()
+        .map(|name| format!("- name: {name}\n  context:\n    cluster: lab\n    user: dev\n"))
+        .collect::<String>();
+    std::fs::write(
+        &kubeconfig,
+        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: https://127.0.0.1:1\nusers:\n- name: dev\n  user: {{}}\ncontexts:\n{contexts}current-context: dev-a\n"),
+    )
+    .unwrap();
+    tether.env.push(("KUBECONFIG".into(), kubeconfig.display().to_string()));
+    let mut lsp = Lsp::start(&tether);
+    open(&mut lsp, "file:///w/.tether/cluster.json", "{\"context\": \"");
+    let completion = lsp.request("textDocument/completion", at("file:///w/.tether/cluster.json", 0, 13));
+    assert_eq!(labels(&completion), ["dev-a", "dev-b"], "{completion}");
+    assert_eq!(completion["result"][0]["detail"], "lab", "the context's cluster: {completion}");
+    assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
+}
