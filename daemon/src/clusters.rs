@@ -105,24 +105,30 @@ impl Clusters {
         self.clients.lock().await.clear();
     }
 
+    /// The client of `context` (the current one when `None`); the kubeconfig files are read
+    /// only to build a client that is not cached yet.
     async fn client(&self, context: Option<&str>) -> Result<(String, Client), ClusterError> {
-        let kubeconfig = read_kubeconfig()?.ok_or_else(|| {
-            ClusterError::Kubeconfig("no kubeconfig found; set KUBECONFIG or create ~/.kube/config".to_string())
-        })?;
+        let contexts = self.contexts()?;
+        if contexts.is_empty() {
+            return Err(ClusterError::Kubeconfig("no kubeconfig found; set KUBECONFIG or create ~/.kube/config".to_string()));
+        }
         let name = match context {
             Some(name) => name.to_string(),
-            None => kubeconfig
-                .current_context
-                .clone()
+            None => contexts
+                .iter()
+                .find(|known| known.current)
+                .map(|known| known.name.clone())
                 .ok_or_else(|| ClusterError::Kubeconfig("the kubeconfig has no current context; pass a context".to_string()))?,
         };
-        if !kubeconfig.contexts.iter().any(|named| named.name == name) {
+        if !contexts.iter().any(|known| known.name == name) {
             return Err(ClusterError::Kubeconfig(format!("the kubeconfig has no context {name:?}")));
         }
         let mut clients = self.clients.lock().await;
         if let Some(client) = clients.get(&name) {
             return Ok((name, client.clone()));
         }
+        let kubeconfig = read_kubeconfig()?
+            .ok_or_else(|| ClusterError::Kubeconfig("the kubeconfig files went away; create them again".to_string()))?;
         let options = KubeConfigOptions { context: Some(name.clone()), ..KubeConfigOptions::default() };
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
             .await

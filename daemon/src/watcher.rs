@@ -93,7 +93,7 @@ fn reload(daemon: &Daemon, session: &crate::sessions::Session, path: &Path) {
             (SessionEventKind::Progress, format!("{} changed; processes started from now on use it", path.display()))
         }
         Err(diagnostics) => {
-            let summary: Vec<String> = diagnostics.iter().map(|d| format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message)).collect();
+            let summary: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
             (SessionEventKind::Warning, format!("{} changed but is invalid, the session keeps the previous config: {}", path.display(), summary.join("; ")))
         }
     };

@@ -78,6 +78,11 @@ fn agent_error(err: AgentError) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(code, err.to_string(), Some(serde_json::json!({ "reason": err.to_string() })))
 }
 
+/// A target spec from the parameters; a malformed one is an invalid-params error with the hint.
+fn parse_target(text: &str) -> RpcResult<crate::target::Target> {
+    text.parse().map_err(|err: crate::target::TargetError| invalid_params(err.to_string()))
+}
+
 fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned::<()>(jsonrpsee::types::error::INVALID_PARAMS_CODE, message, None)
 }

@@ -19,13 +19,12 @@ use crate::launch_env::{self, SessionVars};
 use crate::presets;
 use crate::sessions::{unix_now, Session};
 use crate::state::Daemon;
-use crate::target::Target;
 use crate::token;
 
 pub async fn handle_prepare(params: Params<'static>, daemon: Arc<Daemon>) -> RpcResult<SessionPrepared> {
     let params: SessionPrepareParams = params.parse()?;
     let target_text = params.target.as_deref().ok_or_else(|| invalid_params("a target is required, e.g. pid/4242"))?;
-    let target: Target = target_text.parse().map_err(|err: crate::target::TargetError| invalid_params(err.to_string()))?;
+    let target = super::parse_target(target_text)?;
     let loaded = match (&params.config, &params.config_path) {
         (Some(inline), _) => config::parse("<inline config>", &serde_json::to_string_pretty(inline).unwrap_or_default()),
         (None, Some(path)) => config::load(Path::new(path)),
@@ -158,7 +157,7 @@ pub fn session_info(session: &Session) -> SessionInfo {
 pub fn config_invalid(diagnostics: Vec<Diagnostic>) -> ErrorObjectOwned {
     let summary = diagnostics
         .iter()
-        .map(|d| format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message))
+        .map(Diagnostic::to_string)
         .collect::<Vec<_>>()
         .join("\n");
     ErrorObjectOwned::owned(codes::CONFIG_INVALID, summary, Some(ConfigInvalidData { diagnostics }))

@@ -11,7 +11,6 @@ use tether_rpc_schema::api::{PrewarmResult, TargetInfo, TargetsChanged, TargetsL
 
 use super::{agent_error, invalid_params, notification, RpcResult};
 use crate::state::Daemon;
-use crate::target::Target;
 
 /// How often the local process table is read again for `targets.watch` (the kernel offers no
 /// notification for new network namespaces to an unprivileged reader).
@@ -25,7 +24,7 @@ pub fn handle_list(params: Params, daemon: &Daemon) -> RpcResult<Vec<TargetInfo>
 
 pub async fn handle_prewarm(params: Params<'static>, daemon: Arc<Daemon>) -> RpcResult<PrewarmResult> {
     let params: TargetsPrewarmParams = params.parse()?;
-    let target: Target = params.target.parse().map_err(|err: crate::target::TargetError| invalid_params(err.to_string()))?;
+    let target = super::parse_target(&params.target)?;
     let agent = daemon.agents.get(&target).await.map_err(agent_error)?;
     Ok(PrewarmResult { agent_id: agent.id.clone() })
 }
