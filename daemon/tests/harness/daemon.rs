@@ -56,3 +56,24 @@ print(repr(s.recv(4096)))
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::set_permissions(&tether.runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
 }
+
+#[test]
+fn daemon_shutdown_stops_its_agents() {
+    require_tier();
+    let pod = crate::support::Fixture::pod("daemon-agents");
+    let tether = Tether::new();
+    let prewarm = tether.command().args(["rpc", "targets.prewarm", &format!(r#"{{"target":"{}"}}"#, pod.pid_target())]).output().unwrap();
+    assert!(prewarm.status.success(), "{}", String::from_utf8_lossy(&prewarm.stderr));
+    let agent_running = || {
+        let pattern = format!("tether-agent --pid {} ", pod.get("/pid"));
+        Command::new("pgrep").args(["-f", &pattern]).output().unwrap().status.success()
+    };
+    assert!(agent_running(), "the prewarmed agent runs");
+    assert!(tether.command().args(["rpc", "daemon.shutdown"]).output().unwrap().status.success());
+    // An orphaned agent would linger for its 60 s idle timeout.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while agent_running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!agent_running(), "the agent outlived its daemon");
+}
