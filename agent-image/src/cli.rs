@@ -15,11 +15,7 @@ pub const TOKEN_ENV: &str = "TETHER_AGENT_TOKEN";
 #[command(name = "tether-agent", version)]
 pub struct Args {
     /// Process id of the target, as seen from the agent.
-    #[arg(
-        long,
-        conflicts_with = "container_id",
-        required_unless_present = "container_id"
-    )]
+    #[arg(long, conflicts_with = "container_id", required_unless_present = "container_id")]
     pub pid: Option<u32>,
     /// Container of the target: exact id, unique id prefix or name.
     #[arg(long)]
@@ -54,12 +50,7 @@ pub enum TargetSpec {
     /// A process id.
     Pid(u32),
     /// A container known to a container runtime.
-    Container {
-        name_or_id: String,
-        runtime: RuntimeKind,
-        socket: PathBuf,
-        namespace: Option<String>,
-    },
+    Container { name_or_id: String, runtime: RuntimeKind, socket: PathBuf, namespace: Option<String> },
 }
 
 impl Args {
@@ -71,10 +62,7 @@ impl Args {
                 TargetSpec::Container {
                     name_or_id: name_or_id.clone(),
                     runtime,
-                    socket: self
-                        .runtime_socket
-                        .clone()
-                        .unwrap_or_else(|| runtime.default_socket()),
+                    socket: self.runtime_socket.clone().unwrap_or_else(|| runtime.default_socket()),
                     namespace: self.runtime_namespace.clone(),
                 }
             }

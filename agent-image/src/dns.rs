@@ -28,10 +28,7 @@ const HOSTS: &[u8] = b"/etc/hosts";
 pub enum DnsError {
     /// The target's resolver configuration could not be read.
     #[error("cannot read the target's {file}: {errno}")]
-    Config {
-        file: &'static str,
-        errno: rustix::io::Errno,
-    },
+    Config { file: &'static str, errno: rustix::io::Errno },
     /// The agent's resolver itself failed.
     #[error("resolver failure: {0}")]
     Resolver(String),
@@ -79,9 +76,7 @@ impl ResolvConf {
             let mut words = line.split_whitespace();
             match words.next() {
                 Some("nameserver") => {
-                    let addr = words
-                        .next()
-                        .and_then(|word| word.split('%').next()?.parse().ok());
+                    let addr = words.next().and_then(|word| word.split('%').next()?.parse().ok());
                     if let (Some(addr), true) = (addr, conf.nameservers.len() < 3) {
                         conf.nameservers.push(addr);
                     }
@@ -142,11 +137,7 @@ impl Hosts {
     pub fn parse(text: &str) -> Hosts {
         let mut hosts = Hosts::default();
         for line in text.lines() {
-            let mut words = line
-                .split('#')
-                .next()
-                .unwrap_or_default()
-                .split_whitespace();
+            let mut words = line.split('#').next().unwrap_or_default().split_whitespace();
             let Some(Ok(addr)) = words.next().map(str::parse::<IpAddr>) else {
                 continue;
             };
@@ -168,21 +159,11 @@ impl Hosts {
     /// The addresses of `name` of the wanted family (v4 first for `Any`), if it is listed.
     pub fn lookup(&self, name: &str, family: Family) -> Option<Answer> {
         let entries = self.entries.get(&name.to_ascii_lowercase())?;
-        let mut addrs: Vec<IpAddr> = entries
-            .iter()
-            .map(|(_, addr)| *addr)
-            .filter(|a| wanted(*a, family))
-            .collect();
+        let mut addrs: Vec<IpAddr> = entries.iter().map(|(_, addr)| *addr).filter(|a| wanted(*a, family)).collect();
         addrs.sort_by_key(IpAddr::is_ipv6);
         addrs.dedup();
-        let canonical_name = entries
-            .iter()
-            .find(|(_, addr)| wanted(*addr, family))
-            .map(|(c, _)| c.clone());
-        (!addrs.is_empty()).then_some(Answer {
-            canonical_name,
-            addrs,
-        })
+        let canonical_name = entries.iter().find(|(_, addr)| wanted(*addr, family)).map(|(c, _)| c.clone());
+        (!addrs.is_empty()).then_some(Answer { canonical_name, addrs })
     }
 }
 
@@ -211,11 +192,7 @@ pub struct TargetResolver {
 
 impl TargetResolver {
     pub fn new(fs: Arc<TargetFs>, net: TargetNet) -> TargetResolver {
-        TargetResolver {
-            fs,
-            net,
-            loaded: Mutex::new(None),
-        }
+        TargetResolver { fs, net, loaded: Mutex::new(None) }
     }
 
     /// Looks `name` up: hosts entries for every candidate name first, then DNS.
@@ -224,30 +201,16 @@ impl TargetResolver {
             return Ok(Answer::default());
         }
         if let Ok(addr) = name.parse::<IpAddr>() {
-            let addrs = if wanted(addr, family) {
-                vec![addr]
-            } else {
-                Vec::new()
-            };
-            return Ok(Answer {
-                canonical_name: Some(name.to_owned()),
-                addrs,
-            });
+            let addrs = if wanted(addr, family) { vec![addr] } else { Vec::new() };
+            return Ok(Answer { canonical_name: Some(name.to_owned()), addrs });
         }
         let (candidates, hosts, resolver) = {
             let mut loaded = self.loaded.lock().await;
             self.refresh(&mut loaded).await?;
             let loaded = loaded.as_ref().expect("refresh loads the configuration");
-            (
-                loaded.conf.candidates(name),
-                loaded.hosts.clone(),
-                loaded.resolver.clone(),
-            )
+            (loaded.conf.candidates(name), loaded.hosts.clone(), loaded.resolver.clone())
         };
-        if let Some(answer) = candidates
-            .iter()
-            .find_map(|candidate| hosts.lookup(candidate, family))
-        {
+        if let Some(answer) = candidates.iter().find_map(|candidate| hosts.lookup(candidate, family)) {
             return Ok(answer);
         }
         let mut failure = None;
@@ -262,12 +225,7 @@ impl TargetResolver {
             match outcome {
                 Ok(Some(answer)) => return Ok(answer),
                 Ok(None) => {}
-                Err(reason) => {
-                    failure = Some(DnsError::Lookup {
-                        name: candidate,
-                        reason,
-                    })
-                }
+                Err(reason) => failure = Some(DnsError::Lookup { name: candidate, reason }),
             }
         }
         match failure {
@@ -296,12 +254,7 @@ impl TargetResolver {
                 "loaded the target's resolver configuration"
             );
             let resolver = build_resolver(&conf)?;
-            *loaded = Some(Loaded {
-                stamps,
-                conf,
-                hosts,
-                resolver,
-            });
+            *loaded = Some(Loaded { stamps, conf, hosts, resolver });
         }
         Ok(())
     }
@@ -310,18 +263,9 @@ impl TargetResolver {
 type Stamps = (Option<Stamp>, Option<Stamp>);
 
 /// Reads resolv.conf and hosts unless their stamps are still `known`. Blocking.
-fn read_if_changed(
-    fs: &TargetFs,
-    known: Option<Stamps>,
-) -> Result<Option<(Stamps, ResolvConf, Hosts)>, DnsError> {
-    let stamp = |path, file| {
-        fs.stamp(path)
-            .map_err(|errno| DnsError::Config { file, errno })
-    };
-    let stamps = (
-        stamp(RESOLV_CONF, "/etc/resolv.conf")?,
-        stamp(HOSTS, "/etc/hosts")?,
-    );
+fn read_if_changed(fs: &TargetFs, known: Option<Stamps>) -> Result<Option<(Stamps, ResolvConf, Hosts)>, DnsError> {
+    let stamp = |path, file| fs.stamp(path).map_err(|errno| DnsError::Config { file, errno });
+    let stamps = (stamp(RESOLV_CONF, "/etc/resolv.conf")?, stamp(HOSTS, "/etc/hosts")?);
     if known == Some(stamps) {
         return Ok(None);
     }
@@ -342,11 +286,7 @@ fn read_if_changed(
 /// A hickory resolver that asks the target's name servers and nothing else: no search list
 /// (names arrive fully qualified), no hosts file of the agent's own system.
 fn build_resolver(conf: &ResolvConf) -> Result<TokioResolver, DnsError> {
-    let servers = conf
-        .nameservers
-        .iter()
-        .map(|ip| NameServerConfig::udp_and_tcp(*ip))
-        .collect();
+    let servers = conf.nameservers.iter().map(|ip| NameServerConfig::udp_and_tcp(*ip)).collect();
     let config = ResolverConfig::from_parts(None, Vec::new(), servers);
     let mut options = ResolverOpts::default();
     options.ndots = 0;
@@ -362,11 +302,7 @@ fn build_resolver(conf: &ResolvConf) -> Result<TokioResolver, DnsError> {
 /// Asks the name servers for the addresses of `fqdn`. `Ok(None)` when the name has none
 /// (NXDOMAIN or no records), so the caller tries the next candidate. Runs in the target's
 /// network namespace.
-async fn query(
-    resolver: &TokioResolver,
-    fqdn: &str,
-    family: Family,
-) -> Result<Option<Answer>, String> {
+async fn query(resolver: &TokioResolver, fqdn: &str, family: Family) -> Result<Option<Answer>, String> {
     let v4 = async {
         match family {
             Family::V6 => None,
@@ -388,9 +324,9 @@ async fn query(
                 for record in lookup.answers() {
                     if let Some(addr) = record.data.ip_addr().filter(|addr| wanted(*addr, family)) {
                         answer.addrs.push(addr);
-                        answer.canonical_name.get_or_insert_with(|| {
-                            record.name.to_string().trim_end_matches('.').to_owned()
-                        });
+                        answer
+                            .canonical_name
+                            .get_or_insert_with(|| record.name.to_string().trim_end_matches('.').to_owned());
                     }
                 }
             }
@@ -418,11 +354,7 @@ mod tests {
             conf,
             ResolvConf {
                 nameservers: vec!["10.96.0.10".parse().unwrap(), "fe80::1".parse().unwrap()],
-                search: vec![
-                    "shop.svc.cluster.local".into(),
-                    "svc.cluster.local".into(),
-                    "cluster.local".into()
-                ],
+                search: vec!["shop.svc.cluster.local".into(), "svc.cluster.local".into(), "cluster.local".into()],
                 ndots: 5,
                 timeout: Duration::from_secs(2),
                 attempts: 3,
@@ -442,48 +374,25 @@ mod tests {
 
     #[test]
     fn resolv_conf_parse_without_nameserver_uses_local_one() {
-        assert_eq!(
-            ResolvConf::parse("").nameservers,
-            [IpAddr::from([127, 0, 0, 1])]
-        );
+        assert_eq!(ResolvConf::parse("").nameservers, [IpAddr::from([127, 0, 0, 1])]);
     }
 
     #[test]
     fn candidates_short_name_tries_search_list_first() {
-        let conf = ResolvConf {
-            search: vec!["shop.svc".into(), "svc".into()],
-            ndots: 2,
-            ..ResolvConf::default()
-        };
-        assert_eq!(
-            conf.candidates("orders"),
-            ["orders.shop.svc", "orders.svc", "orders"]
-        );
-        assert_eq!(
-            conf.candidates("orders.shop"),
-            ["orders.shop.shop.svc", "orders.shop.svc", "orders.shop"]
-        );
+        let conf = ResolvConf { search: vec!["shop.svc".into(), "svc".into()], ndots: 2, ..ResolvConf::default() };
+        assert_eq!(conf.candidates("orders"), ["orders.shop.svc", "orders.svc", "orders"]);
+        assert_eq!(conf.candidates("orders.shop"), ["orders.shop.shop.svc", "orders.shop.svc", "orders.shop"]);
     }
 
     #[test]
     fn candidates_name_with_enough_dots_is_tried_as_is_first() {
-        let conf = ResolvConf {
-            search: vec!["svc".into()],
-            ndots: 1,
-            ..ResolvConf::default()
-        };
-        assert_eq!(
-            conf.candidates("example.com"),
-            ["example.com", "example.com.svc"]
-        );
+        let conf = ResolvConf { search: vec!["svc".into()], ndots: 1, ..ResolvConf::default() };
+        assert_eq!(conf.candidates("example.com"), ["example.com", "example.com.svc"]);
     }
 
     #[test]
     fn candidates_absolute_name_skips_search_list() {
-        let conf = ResolvConf {
-            search: vec!["svc".into()],
-            ..ResolvConf::default()
-        };
+        let conf = ResolvConf { search: vec!["svc".into()], ..ResolvConf::default() };
         assert_eq!(conf.candidates("db.internal."), ["db.internal"]);
     }
 
@@ -499,28 +408,16 @@ mod tests {
                 addrs: vec!["10.0.0.5".parse().unwrap(), "::1".parse().unwrap()],
             })
         );
-        assert_eq!(
-            hosts.lookup("db", Family::V6).unwrap().addrs,
-            ["::1".parse::<IpAddr>().unwrap()]
-        );
+        assert_eq!(hosts.lookup("db", Family::V6).unwrap().addrs, ["::1".parse::<IpAddr>().unwrap()]);
         assert_eq!(hosts.lookup("localhost", Family::V6), None);
         assert_eq!(hosts.lookup("commented", Family::Any), None);
     }
 
     #[test]
     fn hosts_lookup_after_search_domain_finds_short_name() {
-        let conf = ResolvConf {
-            search: vec!["test.internal".into()],
-            ..ResolvConf::default()
-        };
+        let conf = ResolvConf { search: vec!["test.internal".into()], ..ResolvConf::default() };
         let hosts = Hosts::parse("10.9.8.7 hosty.test.internal\n");
-        let found = conf
-            .candidates("hosty")
-            .iter()
-            .find_map(|name| hosts.lookup(name, Family::V4));
-        assert_eq!(
-            found.unwrap().addrs,
-            ["10.9.8.7".parse::<IpAddr>().unwrap()]
-        );
+        let found = conf.candidates("hosty").iter().find_map(|name| hosts.lookup(name, Family::V4));
+        assert_eq!(found.unwrap().addrs, ["10.9.8.7".parse::<IpAddr>().unwrap()]);
     }
 }

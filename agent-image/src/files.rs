@@ -67,10 +67,7 @@ impl TargetFs {
 
     fn open_parent<'p>(&self, path: &'p [u8]) -> Result<(OwnedFd, &'p [u8])> {
         let (parent, name) = split_parent(path)?;
-        Ok((
-            self.open(parent, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?,
-            name,
-        ))
+        Ok((self.open(parent, OFlags::PATH | OFlags::DIRECTORY, Mode::empty())?, name))
     }
 
     /// Up to `len` bytes (at most [`FILE_READ_CHUNK`]) from `offset`.
@@ -117,22 +114,14 @@ impl TargetFs {
 
     /// `stat` (`follow`) or `lstat`.
     pub fn stat(&self, path: &[u8], follow: bool) -> Result<FileMeta> {
-        let nofollow = if follow {
-            OFlags::empty()
-        } else {
-            OFlags::NOFOLLOW
-        };
+        let nofollow = if follow { OFlags::empty() } else { OFlags::NOFOLLOW };
         meta_of(&self.open(path, OFlags::PATH | nofollow, Mode::empty())?)
     }
 
     /// The version of a file, or `None` when it does not exist.
     pub fn stamp(&self, path: &[u8]) -> Result<Option<Stamp>> {
         match self.stat(path, true) {
-            Ok(meta) => Ok(Some(Stamp {
-                mtime: meta.mtime,
-                ino: meta.ino,
-                size: meta.size,
-            })),
+            Ok(meta) => Ok(Some(Stamp { mtime: meta.mtime, ino: meta.ino, size: meta.size })),
             Err(Errno::NOENT) => Ok(None),
             Err(errno) => Err(errno),
         }
@@ -173,27 +162,15 @@ impl TargetFs {
             if name == b"." || name == b".." {
                 continue;
             }
-            entries.push(DirEntry {
-                name: name.to_vec(),
-                ino: entry.ino(),
-                kind: d_type(entry.file_type()),
-            });
+            entries.push(DirEntry { name: name.to_vec(), ino: entry.ino(), kind: d_type(entry.file_type()) });
         }
         Ok(entries)
     }
 
     /// Replaces (or with `append` extends) a file's content, creating it with `mode`.
     pub fn write(&self, path: &[u8], data: &[u8], append: bool, mode: u32) -> Result<()> {
-        let how = if append {
-            OFlags::APPEND
-        } else {
-            OFlags::TRUNC
-        };
-        let fd = self.open(
-            path,
-            OFlags::WRONLY | OFlags::CREATE | how,
-            Mode::from_raw_mode(mode & 0o7777),
-        )?;
+        let how = if append { OFlags::APPEND } else { OFlags::TRUNC };
+        let fd = self.open(path, OFlags::WRONLY | OFlags::CREATE | how, Mode::from_raw_mode(mode & 0o7777))?;
         let mut written = 0;
         while written < data.len() {
             written += retry(|| rustix::io::write(&fd, &data[written..]))?;
@@ -208,11 +185,7 @@ impl TargetFs {
 
     pub fn mkdir(&self, path: &[u8], mode: u32) -> Result<()> {
         let (parent, name) = self.open_parent(path)?;
-        rustix::fs::mkdirat(
-            &parent,
-            OsStr::from_bytes(name),
-            Mode::from_raw_mode(mode & 0o7777),
-        )
+        rustix::fs::mkdirat(&parent, OsStr::from_bytes(name), Mode::from_raw_mode(mode & 0o7777))
     }
 
     pub fn rmdir(&self, path: &[u8]) -> Result<()> {
@@ -223,12 +196,7 @@ impl TargetFs {
     pub fn rename(&self, from: &[u8], to: &[u8]) -> Result<()> {
         let (from_parent, from_name) = self.open_parent(from)?;
         let (to_parent, to_name) = self.open_parent(to)?;
-        rustix::fs::renameat(
-            &from_parent,
-            OsStr::from_bytes(from_name),
-            &to_parent,
-            OsStr::from_bytes(to_name),
-        )
+        rustix::fs::renameat(&from_parent, OsStr::from_bytes(from_name), &to_parent, OsStr::from_bytes(to_name))
     }
 }
 
@@ -273,10 +241,7 @@ fn fd_path(fd: &OwnedFd) -> Result<Vec<u8>> {
 
 fn meta_of(fd: &OwnedFd) -> Result<FileMeta> {
     let stx = rustix::fs::statx(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS)?;
-    let time = |t: rustix::fs::StatxTimestamp| Timestamp {
-        sec: t.tv_sec,
-        nsec: t.tv_nsec,
-    };
+    let time = |t: rustix::fs::StatxTimestamp| Timestamp { sec: t.tv_sec, nsec: t.tv_nsec };
     Ok(FileMeta {
         dev: rustix::fs::makedev(stx.stx_dev_major, stx.stx_dev_minor),
         ino: stx.stx_ino,
@@ -314,13 +279,7 @@ fn faccessat_empty_path(fd: &impl AsFd, mode: i32) -> Result<()> {
     // SAFETY: faccessat2 only reads the NUL-terminated empty string and the integers; the fd
     // is borrowed and stays open for the duration of the call.
     let rc = unsafe {
-        libc::syscall(
-            libc::SYS_faccessat2,
-            fd.as_fd().as_raw_fd(),
-            EMPTY.as_ptr(),
-            mode,
-            libc::AT_EMPTY_PATH,
-        )
+        libc::syscall(libc::SYS_faccessat2, fd.as_fd().as_raw_fd(), EMPTY.as_ptr(), mode, libc::AT_EMPTY_PATH)
     };
     if rc == 0 {
         Ok(())
@@ -352,20 +311,15 @@ mod tests {
 
     impl FakeRoot {
         fn new(name: &str) -> FakeRoot {
-            let dir = std::env::temp_dir()
-                .join(format!("tether-agent-files-{}-{name}", std::process::id()));
+            let dir = std::env::temp_dir().join(format!("tether-agent-files-{}-{name}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(dir.join("etc")).unwrap();
             std::fs::create_dir_all(dir.join("data/deep")).unwrap();
             std::fs::write(dir.join("etc/passwd"), "fake passwd\n").unwrap();
             symlink("/etc/passwd", dir.join("data/link")).unwrap();
             symlink("../../..", dir.join("data/deep/up")).unwrap();
-            let root =
-                rustix::fs::open(&dir, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
-            FakeRoot {
-                dir,
-                fs: TargetFs::new(root),
-            }
+            let root = rustix::fs::open(&dir, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+            FakeRoot { dir, fs: TargetFs::new(root) }
         }
 
         fn path(&self, rel: &str) -> PathBuf {
@@ -392,14 +346,8 @@ mod tests {
     #[test]
     fn read_dotdot_beyond_root_stays_in_root() {
         let root = FakeRoot::new("dotdot");
-        assert_eq!(
-            read_all(&root.fs, "/data/deep/up/etc/passwd").unwrap(),
-            "fake passwd\n"
-        );
-        assert_eq!(
-            read_all(&root.fs, "/../../../etc/passwd").unwrap(),
-            "fake passwd\n"
-        );
+        assert_eq!(read_all(&root.fs, "/data/deep/up/etc/passwd").unwrap(), "fake passwd\n");
+        assert_eq!(read_all(&root.fs, "/../../../etc/passwd").unwrap(), "fake passwd\n");
     }
 
     #[test]
@@ -407,10 +355,7 @@ mod tests {
         let root = FakeRoot::new("realpath");
         assert_eq!(root.fs.realpath(b"/data/link").unwrap(), b"/etc/passwd");
         assert_eq!(root.fs.realpath(b"/data/deep/up").unwrap(), b"/");
-        assert_eq!(
-            root.fs.realpath(b"/data/deep/../deep/up/data").unwrap(),
-            b"/data"
-        );
+        assert_eq!(root.fs.realpath(b"/data/deep/../deep/up/data").unwrap(), b"/data");
         assert_eq!(root.fs.realpath(b"/missing/x"), Err(Errno::NOENT));
     }
 
@@ -418,10 +363,7 @@ mod tests {
     fn read_reports_chunk_meta_and_eof() {
         let root = FakeRoot::new("chunk");
         let chunk = root.fs.read(b"/etc/passwd", 5, 3).unwrap();
-        assert_eq!(
-            (chunk.data.as_slice(), chunk.eof, chunk.meta.size),
-            (&b"pas"[..], false, 12)
-        );
+        assert_eq!((chunk.data.as_slice(), chunk.eof, chunk.meta.size), (&b"pas"[..], false, 12));
         let tail = root.fs.read(b"/etc/passwd", 5, 100).unwrap();
         assert_eq!((tail.data.as_slice(), tail.eof), (&b"passwd\n"[..], true));
     }
@@ -431,10 +373,7 @@ mod tests {
         let root = FakeRoot::new("beyond");
         let chunk = root.fs.read(b"/etc/passwd", 100, 10).unwrap();
         assert_eq!((chunk.data.len(), chunk.eof), (0, true));
-        assert_eq!(
-            root.fs.read(b"/etc/passwd", u64::MAX, 1).unwrap_err(),
-            Errno::INVAL
-        );
+        assert_eq!(root.fs.read(b"/etc/passwd", u64::MAX, 1).unwrap_err(), Errno::INVAL);
     }
 
     #[test]
@@ -442,10 +381,7 @@ mod tests {
         let root = FakeRoot::new("errno");
         assert_eq!(root.fs.read(b"/etc", 0, 10).unwrap_err(), Errno::ISDIR);
         assert_eq!(root.fs.read(b"/nope", 0, 10).unwrap_err(), Errno::NOENT);
-        assert_eq!(
-            root.fs.read(b"/etc/passwd/x", 0, 10).unwrap_err(),
-            Errno::NOTDIR
-        );
+        assert_eq!(root.fs.read(b"/etc/passwd/x", 0, 10).unwrap_err(), Errno::NOTDIR);
     }
 
     #[test]
@@ -453,10 +389,7 @@ mod tests {
         let root = FakeRoot::new("stat");
         let followed = root.fs.stat(b"/data/link", true).unwrap();
         let link = root.fs.stat(b"/data/link", false).unwrap();
-        assert_eq!(
-            FileType::from_raw_mode(followed.mode),
-            FileType::RegularFile
-        );
+        assert_eq!(FileType::from_raw_mode(followed.mode), FileType::RegularFile);
         assert_eq!(FileType::from_raw_mode(link.mode), FileType::Symlink);
         assert_eq!(followed.size, 12);
     }
@@ -479,10 +412,7 @@ mod tests {
             .map(|e| (String::from_utf8(e.name).unwrap(), e.kind))
             .collect();
         entries.sort();
-        assert_eq!(
-            entries,
-            [("deep".into(), libc::DT_DIR), ("link".into(), libc::DT_LNK)]
-        );
+        assert_eq!(entries, [("deep".into(), libc::DT_DIR), ("link".into(), libc::DT_LNK)]);
     }
 
     #[test]
@@ -502,24 +432,15 @@ mod tests {
         fs.rmdir(b"/new/").unwrap();
         assert!(!Path::new(&root.path("new")).exists());
         fs.unlink(b"/data/link").unwrap();
-        assert!(
-            root.path("etc/passwd").exists(),
-            "unlink removes the link, not its target"
-        );
+        assert!(root.path("etc/passwd").exists(), "unlink removes the link, not its target");
     }
 
     #[test]
     fn access_checks_existence_and_mode() {
         let root = FakeRoot::new("access");
         assert_eq!(root.fs.access(b"/etc/passwd", libc::R_OK), Ok(()));
-        assert_eq!(
-            root.fs.access(b"/etc/shadow", libc::F_OK),
-            Err(Errno::NOENT)
-        );
-        assert_eq!(
-            root.fs.access(b"/etc/passwd", libc::X_OK),
-            Err(Errno::ACCESS)
-        );
+        assert_eq!(root.fs.access(b"/etc/shadow", libc::F_OK), Err(Errno::NOENT));
+        assert_eq!(root.fs.access(b"/etc/passwd", libc::X_OK), Err(Errno::ACCESS));
     }
 
     #[test]
@@ -534,10 +455,7 @@ mod tests {
     #[test]
     fn strip_root_keeps_paths_as_the_target_sees_them() {
         assert_eq!(strip_root(b"/", b"/etc/x").unwrap(), b"/etc/x");
-        assert_eq!(
-            strip_root(b"/srv/root", b"/srv/root/etc/x").unwrap(),
-            b"/etc/x"
-        );
+        assert_eq!(strip_root(b"/srv/root", b"/srv/root/etc/x").unwrap(), b"/etc/x");
         assert_eq!(strip_root(b"/srv/root", b"/srv/root").unwrap(), b"/");
         assert_eq!(strip_root(b"/srv/root", b"/srv/rootless/x"), None);
     }

@@ -22,84 +22,46 @@ pub struct Agent {
 pub async fn handle_request(agent: &Agent, request: Message) -> Message {
     let result = match request {
         Message::EnvGet => handle_env_get(agent).await,
-        Message::FileRead { path, offset, len } => {
-            on_fs(agent, "read", move |fs| fs.read(&path, offset, len))
-                .await
-                .map(|chunk| Message::FileData {
-                    meta: chunk.meta,
-                    data: chunk.data,
-                    eof: chunk.eof,
-                })
-        }
+        Message::FileRead { path, offset, len } => on_fs(agent, "read", move |fs| fs.read(&path, offset, len))
+            .await
+            .map(|chunk| Message::FileData { meta: chunk.meta, data: chunk.data, eof: chunk.eof }),
         Message::FileStat { path, follow } => {
-            on_fs(agent, "stat", move |fs| fs.stat(&path, follow))
-                .await
-                .map(Message::FileStatus)
+            on_fs(agent, "stat", move |fs| fs.stat(&path, follow)).await.map(Message::FileStatus)
         }
-        Message::FileAccess { path, mode } => {
-            on_fs(agent, "access", move |fs| fs.access(&path, mode))
-                .await
-                .map(done)
+        Message::FileAccess { path, mode } => on_fs(agent, "access", move |fs| fs.access(&path, mode)).await.map(done),
+        Message::FileReadlink { path } => {
+            on_fs(agent, "readlink", move |fs| fs.readlink(&path)).await.map(Message::Path)
         }
-        Message::FileReadlink { path } => on_fs(agent, "readlink", move |fs| fs.readlink(&path))
-            .await
-            .map(Message::Path),
-        Message::FileRealpath { path } => on_fs(agent, "realpath", move |fs| fs.realpath(&path))
-            .await
-            .map(Message::Path),
-        Message::FileReadDir { path } => on_fs(agent, "readdir", move |fs| fs.read_dir(&path))
-            .await
-            .map(Message::DirEntries),
-        Message::FileWrite {
-            path,
-            data,
-            append,
-            mode,
-        } => on_fs(agent, "write", move |fs| {
-            fs.write(&path, &data, append, mode)
-        })
-        .await
-        .map(done),
-        Message::FileUnlink { path } => on_fs(agent, "unlink", move |fs| fs.unlink(&path))
-            .await
-            .map(done),
-        Message::FileMkdir { path, mode } => on_fs(agent, "mkdir", move |fs| fs.mkdir(&path, mode))
-            .await
-            .map(done),
-        Message::FileRmdir { path } => on_fs(agent, "rmdir", move |fs| fs.rmdir(&path))
-            .await
-            .map(done),
-        Message::FileRename { from, to } => on_fs(agent, "rename", move |fs| fs.rename(&from, &to))
-            .await
-            .map(done),
+        Message::FileRealpath { path } => {
+            on_fs(agent, "realpath", move |fs| fs.realpath(&path)).await.map(Message::Path)
+        }
+        Message::FileReadDir { path } => {
+            on_fs(agent, "readdir", move |fs| fs.read_dir(&path)).await.map(Message::DirEntries)
+        }
+        Message::FileWrite { path, data, append, mode } => {
+            on_fs(agent, "write", move |fs| fs.write(&path, &data, append, mode)).await.map(done)
+        }
+        Message::FileUnlink { path } => on_fs(agent, "unlink", move |fs| fs.unlink(&path)).await.map(done),
+        Message::FileMkdir { path, mode } => on_fs(agent, "mkdir", move |fs| fs.mkdir(&path, mode)).await.map(done),
+        Message::FileRmdir { path } => on_fs(agent, "rmdir", move |fs| fs.rmdir(&path)).await.map(done),
+        Message::FileRename { from, to } => on_fs(agent, "rename", move |fs| fs.rename(&from, &to)).await.map(done),
         Message::DnsLookup { name, family } => Ok(handle_dns_lookup(agent, &name, family).await),
-        other => Err(Message::failure(
-            libc::ENOSYS,
-            format!("the agent does not answer {}", kind(&other)),
-        )),
+        other => Err(Message::failure(libc::ENOSYS, format!("the agent does not answer {}", kind(&other)))),
     };
     result.unwrap_or_else(|failure| failure)
 }
 
 async fn handle_env_get(agent: &Agent) -> Result<Message, Message> {
     let pid = agent.pid;
-    let read = tokio::task::spawn_blocking(move || env::read(pid))
-        .await
-        .map_err(join_failure)?;
+    let read = tokio::task::spawn_blocking(move || env::read(pid)).await.map_err(join_failure)?;
     read.map(Message::EnvVars).map_err(|err| {
-        Message::failure(
-            err.raw_os_error().unwrap_or(libc::EIO),
-            format!("reading the target's environment: {err}"),
-        )
+        Message::failure(err.raw_os_error().unwrap_or(libc::EIO), format!("reading the target's environment: {err}"))
     })
 }
 
 async fn handle_dns_lookup(agent: &Agent, name: &str, family: Family) -> Message {
     match agent.dns.lookup(name, family).await {
-        Ok(answer) => Message::DnsAnswer {
-            canonical_name: answer.canonical_name,
-            addrs: answer.addrs,
-        },
+        Ok(answer) => Message::DnsAnswer { canonical_name: answer.canonical_name, addrs: answer.addrs },
         Err(err) => {
             tracing::warn!(%err, "dns lookup failed");
             Message::failure(libc::EAGAIN, err.to_string())

@@ -40,10 +40,7 @@ struct Failed {
 
 impl Failed {
     fn new(kind: StartupFailure, message: impl Into<String>) -> Failed {
-        Failed {
-            kind,
-            message: message.into(),
-        }
+        Failed { kind, message: message.into() }
     }
 }
 
@@ -58,10 +55,7 @@ fn main() -> ExitCode {
         Err(err) if !err.use_stderr() => err.exit(),
         Err(err) => {
             eprint!("{err}");
-            report(&failed_line(
-                StartupFailure::Usage,
-                &usage_message(&err.to_string()),
-            ));
+            report(&failed_line(StartupFailure::Usage, &usage_message(&err.to_string())));
             return ExitCode::FAILURE;
         }
     };
@@ -87,33 +81,19 @@ fn init_logging() {
 }
 
 fn run(args: Args) -> Result<(), Failed> {
-    let token = std::env::var(TOKEN_ENV)
-        .ok()
-        .filter(|token| !token.is_empty())
-        .ok_or_else(|| {
-            Failed::new(
-                StartupFailure::Usage,
-                format!("{TOKEN_ENV} is not set; pass the agent token in it"),
-            )
-        })?;
+    let token = std::env::var(TOKEN_ENV).ok().filter(|token| !token.is_empty()).ok_or_else(|| {
+        Failed::new(StartupFailure::Usage, format!("{TOKEN_ENV} is not set; pass the agent token in it"))
+    })?;
     if !args.listen.ip().is_loopback() {
         return Err(Failed::new(
             StartupFailure::Usage,
-            format!(
-                "--listen {} is not a loopback address; the agent listens on loopback only",
-                args.listen
-            ),
+            format!("--listen {} is not a loopback address; the agent listens on loopback only", args.listen),
         ));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|err| {
-            Failed::new(
-                StartupFailure::Other,
-                format!("cannot start the async runtime: {err}"),
-            )
-        })?;
+        .map_err(|err| Failed::new(StartupFailure::Other, format!("cannot start the async runtime: {err}")))?;
 
     let pid = runtime
         .block_on(target::resolve_pid(&args.target()))
@@ -127,43 +107,23 @@ fn run(args: Args) -> Result<(), Failed> {
         Failed::new(kind, err.to_string())
     })?;
     let fs = Arc::new(files::TargetFs::new(target.root));
-    let agent = handlers::Agent {
-        pid,
-        fs: fs.clone(),
-        dns: dns::TargetResolver::new(fs, net.clone()),
-    };
+    let agent = handlers::Agent { pid, fs: fs.clone(), dns: dns::TargetResolver::new(fs, net.clone()) };
     let incoming = incoming::Incoming::new(net.clone());
-    let shared = Arc::new(server::Shared {
-        token,
-        agent,
-        net,
-        incoming,
-    });
+    let shared = Arc::new(server::Shared { token, agent, net, incoming });
 
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
-            .map_err(|err| {
-                Failed::new(
-                    StartupFailure::Other,
-                    format!("cannot listen on {}: {err}", args.listen),
-                )
-            })?;
-        let listen = listener.local_addr().map_err(|err| {
-            Failed::new(
-                StartupFailure::Other,
-                format!("cannot read the listen address: {err}"),
-            )
-        })?;
+            .map_err(|err| Failed::new(StartupFailure::Other, format!("cannot listen on {}: {err}", args.listen)))?;
+        let listen = listener
+            .local_addr()
+            .map_err(|err| Failed::new(StartupFailure::Other, format!("cannot read the listen address: {err}")))?;
         tracing::info!(%listen, target_pid = pid, "serving");
         let sweeper = shared.clone();
         tokio::spawn(async move { sweeper.incoming.sweep().await });
         report(
-            &serde_json::to_string(&AgentStartup::Ready {
-                listen: listen.to_string(),
-                target_pid: pid,
-            })
-            .expect("startup serializes"),
+            &serde_json::to_string(&AgentStartup::Ready { listen: listen.to_string(), target_pid: pid })
+                .expect("startup serializes"),
         );
         server::serve(listener, shared, args.idle_timeout()).await;
         Ok(())
@@ -174,24 +134,13 @@ fn run(args: Args) -> Result<(), Failed> {
 }
 
 fn failed_line(kind: StartupFailure, message: &str) -> String {
-    serde_json::to_string(&AgentStartup::Failed {
-        kind,
-        message: message.to_owned(),
-    })
-    .expect("startup serializes")
+    serde_json::to_string(&AgentStartup::Failed { kind, message: message.to_owned() }).expect("startup serializes")
 }
 
 /// clap's error paragraph on one line, without its `error: ` prefix.
 fn usage_message(rendered: &str) -> String {
-    let reason: Vec<&str> = rendered
-        .lines()
-        .take_while(|line| !line.trim().is_empty())
-        .map(str::trim)
-        .collect();
-    format!(
-        "{}; see tether-agent --help",
-        reason.join(" ").trim_start_matches("error: ")
-    )
+    let reason: Vec<&str> = rendered.lines().take_while(|line| !line.trim().is_empty()).map(str::trim).collect();
+    format!("{}; see tether-agent --help", reason.join(" ").trim_start_matches("error: "))
 }
 
 /// Prints the one start-up line on stdout.
@@ -207,10 +156,7 @@ mod tests {
 
     #[test]
     fn failed_line_has_the_documented_shape() {
-        let line = failed_line(
-            StartupFailure::TargetNotFound,
-            "process 7 does not exist; check the pid",
-        );
+        let line = failed_line(StartupFailure::TargetNotFound, "process 7 does not exist; check the pid");
         assert_eq!(
             line,
             r#"{"failed":{"kind":"target_not_found","message":"process 7 does not exist; check the pid"}}"#
@@ -219,14 +165,8 @@ mod tests {
 
     #[test]
     fn ready_line_has_the_documented_shape() {
-        let ready = AgentStartup::Ready {
-            listen: "127.0.0.1:4567".into(),
-            target_pid: 42,
-        };
-        assert_eq!(
-            serde_json::to_string(&ready).unwrap(),
-            r#"{"ready":{"listen":"127.0.0.1:4567","target_pid":42}}"#
-        );
+        let ready = AgentStartup::Ready { listen: "127.0.0.1:4567".into(), target_pid: 42 };
+        assert_eq!(serde_json::to_string(&ready).unwrap(), r#"{"ready":{"listen":"127.0.0.1:4567","target_pid":42}}"#);
     }
 
     #[test]

@@ -51,9 +51,7 @@ impl TargetNet {
             .name("target-netns".into())
             .spawn(move || run_thread(netns, ready_tx))
             .map_err(|err| NetnsError::Enter(err.to_string()))?;
-        let handle = ready_rx
-            .recv()
-            .map_err(|_| NetnsError::Enter("the namespace thread ended early".into()))??;
+        let handle = ready_rx.recv().map_err(|_| NetnsError::Enter("the namespace thread ended early".into()))??;
         Ok(TargetNet { handle })
     }
 
@@ -70,10 +68,9 @@ impl TargetNet {
     /// is not yet registered with any runtime.
     pub async fn tcp_connect(&self, addr: SocketAddr) -> std::io::Result<std::net::TcpStream> {
         self.run(async move {
-            let stream =
-                tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
-                    .await
-                    .map_err(|_| std::io::Error::from_raw_os_error(libc::ETIMEDOUT))??;
+            let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+                .await
+                .map_err(|_| std::io::Error::from_raw_os_error(libc::ETIMEDOUT))??;
             stream.set_nodelay(true)?;
             stream.into_std()
         })
@@ -84,11 +81,7 @@ impl TargetNet {
     /// runtime.
     pub async fn udp_connect(&self, addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
         self.run(async move {
-            let any: SocketAddr = if addr.is_ipv4() {
-                ([0, 0, 0, 0], 0).into()
-            } else {
-                ([0u16; 8], 0).into()
-            };
+            let any: SocketAddr = if addr.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
             let socket = std::net::UdpSocket::bind(any)?;
             socket.connect(addr)?;
             socket.set_nonblocking(true)?;
@@ -118,17 +111,10 @@ impl TargetNet {
     /// Connects to `addr` from the target's network with `SO_MARK` set to `mark`, so the
     /// incoming redirect rules (which skip marked packets) let it reach the target's own
     /// server; with `TCP_NODELAY`, not yet registered with any runtime.
-    pub async fn tcp_connect_marked(
-        &self,
-        addr: SocketAddr,
-        mark: u32,
-    ) -> std::io::Result<std::net::TcpStream> {
+    pub async fn tcp_connect_marked(&self, addr: SocketAddr, mark: u32) -> std::io::Result<std::net::TcpStream> {
         self.run(async move {
-            let socket = if addr.is_ipv4() {
-                tokio::net::TcpSocket::new_v4()?
-            } else {
-                tokio::net::TcpSocket::new_v6()?
-            };
+            let socket =
+                if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
             set_mark(&socket, mark)?;
             socket.set_nodelay(true)?;
             let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(addr))
@@ -163,10 +149,7 @@ impl TargetNet {
     }
 
     /// Starts `command` in the target's network namespace and leaves it running.
-    pub async fn spawn_process(
-        &self,
-        mut command: std::process::Command,
-    ) -> std::io::Result<std::process::Child> {
+    pub async fn spawn_process(&self, mut command: std::process::Command) -> std::io::Result<std::process::Child> {
         self.run(async move { command.spawn() }).await
     }
 
@@ -174,9 +157,7 @@ impl TargetNet {
         &self,
         work: impl Future<Output = std::io::Result<T>> + Send + 'static,
     ) -> std::io::Result<T> {
-        self.spawn(work)
-            .await
-            .map_err(|err| std::io::Error::other(format!("network task failed: {err}")))?
+        self.spawn(work).await.map_err(|err| std::io::Error::other(format!("network task failed: {err}")))?
     }
 }
 
@@ -199,14 +180,11 @@ fn set_mark(socket: &impl std::os::fd::AsRawFd, mark: u32) -> std::io::Result<()
 }
 
 fn run_thread(netns: OwnedFd, ready_tx: mpsc::Sender<Result<Handle, NetnsError>>) {
-    let entered = move_into_link_name_space(
-        std::os::fd::AsFd::as_fd(&netns),
-        Some(LinkNameSpaceType::Network),
-    )
-    .map_err(|errno| match errno {
-        Errno::PERM | Errno::ACCESS => NetnsError::NotPermitted,
-        other => NetnsError::Enter(other.to_string()),
-    });
+    let entered = move_into_link_name_space(std::os::fd::AsFd::as_fd(&netns), Some(LinkNameSpaceType::Network))
+        .map_err(|errno| match errno {
+            Errno::PERM | Errno::ACCESS => NetnsError::NotPermitted,
+            other => NetnsError::Enter(other.to_string()),
+        });
     drop(netns);
     let runtime = entered.and_then(|()| {
         tokio::runtime::Builder::new_current_thread()

@@ -146,17 +146,11 @@ impl FrameReader {
 async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = socket.set_nodelay(true);
     let (read_half, mut write_half) = socket.into_split();
-    let mut frames = FrameReader {
-        read_half,
-        buf: BytesMut::new(),
-    };
+    let mut frames = FrameReader { read_half, buf: BytesMut::new() };
 
     let first = tokio::time::timeout(HELLO_TIMEOUT, frames.next()).await;
     let (id, hello) = match first {
-        Ok(Some(Ok(Envelope {
-            id,
-            message: Message::Hello(hello),
-        }))) => (id, hello),
+        Ok(Some(Ok(Envelope { id, message: Message::Hello(hello) }))) => (id, hello),
         Ok(Some(Ok(_))) => {
             let reason = "the first message must be hello".to_owned();
             return refuse(&mut write_half, 0, peer, reason).await;
@@ -177,12 +171,7 @@ async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shar
         capabilities: vec![tether_rpc_schema::incoming::CAPABILITY.to_owned()],
         policy: None,
     };
-    let _ = out_tx
-        .send(Envelope {
-            id,
-            message: Message::HelloOk(ok),
-        })
-        .await;
+    let _ = out_tx.send(Envelope { id, message: Message::HelloOk(ok) }).await;
 
     static NEXT_CONNECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let mut connection = Connection {
@@ -209,10 +198,7 @@ async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shar
     connection.tasks.shutdown().await;
     connection.shared.incoming.release(connection.id).await;
     drop(connection);
-    if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer).await.is_err() {
         tracing::warn!(%peer, "the daemon did not read the last frames");
         writer.abort();
     }
@@ -250,22 +236,14 @@ impl Connection {
             Message::Ping => self.respond(id, std::future::ready(Message::Pong)),
             Message::IncomingSubscribe { port, mode, filter } => {
                 let (shared, streams, owner) = (self.shared.clone(), self.streams.clone(), self.id);
-                self.respond(id, async move {
-                    shared
-                        .incoming
-                        .subscribe(owner, streams, port, mode, filter)
-                        .await
-                });
+                self.respond(id, async move { shared.incoming.subscribe(owner, streams, port, mode, filter).await });
             }
             Message::IncomingUnsubscribe { port } => {
                 let shared = self.shared.clone();
                 self.respond(id, async move { shared.incoming.unsubscribe(port).await });
             }
             message if id == 0 => {
-                tracing::warn!(
-                    kind = handlers::kind(&message),
-                    "ignoring a request without id"
-                );
+                tracing::warn!(kind = handlers::kind(&message), "ignoring a request without id");
             }
             message => match self.in_flight.clone().try_acquire_owned() {
                 Ok(permit) => {
@@ -306,11 +284,7 @@ fn check_hello(token: &str, hello: &Hello) -> Result<(), String> {
         return Err("only the tether daemon may connect to the agent".into());
     }
     if hello.protocol_version != PROTOCOL_VERSION {
-        let upgrade = if hello.protocol_version < PROTOCOL_VERSION {
-            "the daemon"
-        } else {
-            "the agent image"
-        };
+        let upgrade = if hello.protocol_version < PROTOCOL_VERSION { "the daemon" } else { "the agent image" };
         return Err(format!(
             "protocol version {} is not supported by this agent (version {PROTOCOL_VERSION}); upgrade {upgrade}",
             hello.protocol_version
@@ -321,20 +295,14 @@ fn check_hello(token: &str, hello: &Hello) -> Result<(), String> {
 
 async fn refuse(write_half: &mut OwnedWriteHalf, id: u64, peer: SocketAddr, reason: String) {
     tracing::warn!(%peer, %reason, "refusing a connection");
-    if let Ok(frame) = codec::encode(&Envelope {
-        id,
-        message: Message::HelloRefused { reason },
-    }) {
+    if let Ok(frame) = codec::encode(&Envelope { id, message: Message::HelloRefused { reason } }) {
         let _ = write_half.write_all(&frame).await;
         let _ = write_half.shutdown().await;
     }
 }
 
 /// The connection's only writer: sends the outbox's frames, flushing when it runs dry.
-async fn write_frames(
-    write_half: OwnedWriteHalf,
-    mut out_rx: mpsc::Receiver<Envelope>,
-) -> io::Result<()> {
+async fn write_frames(write_half: OwnedWriteHalf, mut out_rx: mpsc::Receiver<Envelope>) -> io::Result<()> {
     let mut writer = BufWriter::new(write_half);
     while let Some(envelope) = out_rx.recv().await {
         write_envelope(&mut writer, &envelope).await?;
@@ -346,21 +314,14 @@ async fn write_frames(
     writer.shutdown().await
 }
 
-async fn write_envelope(
-    writer: &mut BufWriter<OwnedWriteHalf>,
-    envelope: &Envelope,
-) -> io::Result<()> {
+async fn write_envelope(writer: &mut BufWriter<OwnedWriteHalf>, envelope: &Envelope) -> io::Result<()> {
     let frame = match codec::encode(envelope) {
         Ok(frame) => frame,
         Err(err) => {
             // Answer the request rather than leaving it without a response.
             tracing::warn!(%err, kind = handlers::kind(&envelope.message), "cannot encode a frame");
             let failure = Message::failure(libc::EMSGSIZE, err.to_string());
-            codec::encode(&Envelope {
-                id: envelope.id,
-                message: failure,
-            })
-            .map_err(io::Error::other)?
+            codec::encode(&Envelope { id: envelope.id, message: failure }).map_err(io::Error::other)?
         }
     };
     writer.write_all(&frame).await
@@ -372,33 +333,20 @@ mod tests {
     use tokio::time::Instant;
 
     fn hello(token: &str, role: Role, protocol_version: u32) -> Hello {
-        Hello {
-            protocol_version,
-            role,
-            token: token.into(),
-            capabilities: Vec::new(),
-            pid: 1,
-        }
+        Hello { protocol_version, role, token: token.into(), capabilities: Vec::new(), pid: 1 }
     }
 
     #[test]
     fn check_hello_accepts_daemon_with_token() {
-        assert_eq!(
-            check_hello("s3cret", &hello("s3cret", Role::Daemon, PROTOCOL_VERSION)),
-            Ok(())
-        );
+        assert_eq!(check_hello("s3cret", &hello("s3cret", Role::Daemon, PROTOCOL_VERSION)), Ok(()));
     }
 
     #[test]
     fn check_hello_refuses_wrong_token_layer_and_other_versions() {
         let refusal = |hello: Hello| check_hello("s3cret", &hello).unwrap_err();
-        assert!(
-            refusal(hello("s3cre", Role::Daemon, PROTOCOL_VERSION)).contains("wrong agent token")
-        );
-        assert!(refusal(hello("s3cret", Role::Layer, PROTOCOL_VERSION))
-            .contains("only the tether daemon"));
-        assert!(refusal(hello("s3cret", Role::Daemon, PROTOCOL_VERSION + 1))
-            .ends_with("upgrade the agent image"));
+        assert!(refusal(hello("s3cre", Role::Daemon, PROTOCOL_VERSION)).contains("wrong agent token"));
+        assert!(refusal(hello("s3cret", Role::Layer, PROTOCOL_VERSION)).contains("only the tether daemon"));
+        assert!(refusal(hello("s3cret", Role::Daemon, PROTOCOL_VERSION + 1)).ends_with("upgrade the agent image"));
         assert!(refusal(hello("s3cret", Role::Daemon, 0)).ends_with("upgrade the daemon"));
     }
 

@@ -70,20 +70,11 @@ enum EntryKind {
 impl EntryKind {
     /// A TCP entry, and the ends its relay task keeps: the daemon's input, the acknowledged
     /// byte count, and the count of queued bytes not yet written.
-    fn tcp() -> (
-        EntryKind,
-        mpsc::UnboundedReceiver<Input>,
-        watch::Receiver<u64>,
-        Arc<AtomicU64>,
-    ) {
+    fn tcp() -> (EntryKind, mpsc::UnboundedReceiver<Input>, watch::Receiver<u64>, Arc<AtomicU64>) {
         let (input_tx, input_rx) = mpsc::unbounded_channel();
         let (acked_tx, acked_rx) = watch::channel(0);
         let unwritten = Arc::new(AtomicU64::new(0));
-        let kind = EntryKind::Tcp {
-            input_tx,
-            unwritten: unwritten.clone(),
-            acked_tx,
-        };
+        let kind = EntryKind::Tcp { input_tx, unwritten: unwritten.clone(), acked_tx };
         (kind, input_rx, acked_rx, unwritten)
     }
 }
@@ -99,22 +90,12 @@ pub struct Streams {
 
 impl Streams {
     pub fn new(out: Outbox, net: TargetNet) -> Streams {
-        Streams {
-            table: Arc::default(),
-            next_serial: Arc::default(),
-            out,
-            net,
-        }
+        Streams { table: Arc::default(), next_serial: Arc::default(), out, net }
     }
 
     /// Registers TCP stream `stream` and returns the task that connects it to `addr`, answers
     /// request `id`, and relays it.
-    pub fn open_tcp(
-        &self,
-        id: u64,
-        stream: u64,
-        addr: SocketAddr,
-    ) -> impl Future<Output = ()> + Send + 'static {
+    pub fn open_tcp(&self, id: u64, stream: u64, addr: SocketAddr) -> impl Future<Output = ()> + Send + 'static {
         let (kind, input_rx, acked_rx, unwritten) = EntryKind::tcp();
         let registered = self.register(stream, kind);
         let streams = self.clone();
@@ -131,15 +112,8 @@ impl Streams {
                 Ok(socket) => {
                     tracing::debug!(stream, "tcp stream connected");
                     streams.respond(id, Message::Done).await;
-                    let tcp = Tcp {
-                        stream,
-                        input_rx,
-                        acked_rx,
-                        unwritten,
-                    };
-                    let end = streams
-                        .relay(stream, &cancel, tcp.run(socket, streams.out.clone()))
-                        .await;
+                    let tcp = Tcp { stream, input_rx, acked_rx, unwritten };
+                    let end = streams.relay(stream, &cancel, tcp.run(socket, streams.out.clone())).await;
                     tracing::debug!(stream, ?end, "tcp stream ended");
                 }
                 Err(err) => {
@@ -153,12 +127,7 @@ impl Streams {
 
     /// Registers UDP stream `stream` and returns the task that connects it to `addr`, answers
     /// request `id`, and relays datagrams.
-    pub fn open_udp(
-        &self,
-        id: u64,
-        stream: u64,
-        addr: SocketAddr,
-    ) -> impl Future<Output = ()> + Send + 'static {
+    pub fn open_udp(&self, id: u64, stream: u64, addr: SocketAddr) -> impl Future<Output = ()> + Send + 'static {
         let (input_tx, input_rx) = mpsc::channel(UDP_QUEUE);
         let registered = self.register(stream, EntryKind::Udp { input_tx });
         let streams = self.clone();
@@ -167,12 +136,7 @@ impl Streams {
                 Ok(registered) => registered,
                 Err(err) => return streams.respond(id, failure("stream open", &err)).await,
             };
-            match streams
-                .net
-                .udp_connect(addr)
-                .await
-                .and_then(UdpSocket::from_std)
-            {
+            match streams.net.udp_connect(addr).await.and_then(UdpSocket::from_std) {
                 Ok(socket) => {
                     streams.respond(id, Message::Done).await;
                     let relay = relay_udp(stream, socket, input_rx, streams.out.clone());
@@ -198,22 +162,11 @@ impl Streams {
         let (kind, input_rx, acked_rx, unwritten) = EntryKind::tcp();
         let stream = AGENT_STREAM_BIT | self.next_serial.fetch_add(1, Ordering::Relaxed);
         let (serial, cancel) = self.register(stream, kind)?;
-        let announce = Message::IncomingConnection {
-            stream,
-            port,
-            peer,
-            mirror,
-        };
+        let announce = Message::IncomingConnection { stream, port, peer, mirror };
         let result = match send(&self.out, announce).await {
             Ok(()) => {
-                let tcp = Tcp {
-                    stream,
-                    input_rx,
-                    acked_rx,
-                    unwritten,
-                };
-                self.relay(stream, &cancel, tcp.run(io, self.out.clone()))
-                    .await
+                let tcp = Tcp { stream, input_rx, acked_rx, unwritten };
+                self.relay(stream, &cancel, tcp.run(io, self.out.clone())).await
             }
             Err(err) => Err(err),
         };
@@ -225,47 +178,33 @@ impl Streams {
     pub fn deliver(&self, message: Message) {
         let mut table = self.table.lock().expect("stream table lock");
         match message {
-            Message::StreamData { stream, data } => {
-                match table.get(&stream).map(|entry| &entry.kind) {
-                    Some(EntryKind::Tcp {
-                        input_tx,
-                        unwritten,
-                        ..
-                    }) => {
-                        let queued = unwritten.fetch_add(data.len() as u64, Ordering::AcqRel)
-                            + data.len() as u64;
-                        if queued > STREAM_WINDOW {
-                            tracing::warn!(
-                                stream,
-                                "daemon overran the stream window; resetting the stream"
-                            );
-                            if let Some(entry) = table.remove(&stream) {
-                                entry.cancel.cancel();
-                            }
-                            self.send_reset(stream, libc::EPROTO);
-                        } else {
-                            let _ = input_tx.send(Input::Data(data));
+            Message::StreamData { stream, data } => match table.get(&stream).map(|entry| &entry.kind) {
+                Some(EntryKind::Tcp { input_tx, unwritten, .. }) => {
+                    let queued = unwritten.fetch_add(data.len() as u64, Ordering::AcqRel) + data.len() as u64;
+                    if queued > STREAM_WINDOW {
+                        tracing::warn!(stream, "daemon overran the stream window; resetting the stream");
+                        if let Some(entry) = table.remove(&stream) {
+                            entry.cancel.cancel();
                         }
+                        self.send_reset(stream, libc::EPROTO);
+                    } else {
+                        let _ = input_tx.send(Input::Data(data));
                     }
-                    Some(EntryKind::Udp { input_tx }) => {
-                        if input_tx.try_send(data).is_err() {
-                            tracing::debug!(stream, "udp queue full; datagram dropped");
-                        }
-                    }
-                    None => self.send_reset(stream, libc::ENOTCONN),
                 }
-            }
+                Some(EntryKind::Udp { input_tx }) => {
+                    if input_tx.try_send(data).is_err() {
+                        tracing::debug!(stream, "udp queue full; datagram dropped");
+                    }
+                }
+                None => self.send_reset(stream, libc::ENOTCONN),
+            },
             Message::StreamAck { stream, bytes } => {
-                if let Some(EntryKind::Tcp { acked_tx, .. }) =
-                    table.get(&stream).map(|entry| &entry.kind)
-                {
+                if let Some(EntryKind::Tcp { acked_tx, .. }) = table.get(&stream).map(|entry| &entry.kind) {
                     acked_tx.send_modify(|acked| *acked += bytes);
                 }
             }
             Message::StreamEof { stream } => {
-                if let Some(EntryKind::Tcp { input_tx, .. }) =
-                    table.get(&stream).map(|entry| &entry.kind)
-                {
+                if let Some(EntryKind::Tcp { input_tx, .. }) = table.get(&stream).map(|entry| &entry.kind) {
                     let _ = input_tx.send(Input::Eof);
                 }
             }
@@ -286,23 +225,13 @@ impl Streams {
         }
         let serial = self.next_serial.fetch_add(1, Ordering::Relaxed);
         let cancel = CancellationToken::new();
-        table.insert(
-            stream,
-            Entry {
-                serial,
-                cancel: cancel.clone(),
-                kind,
-            },
-        );
+        table.insert(stream, Entry { serial, cancel: cancel.clone(), kind });
         Ok((serial, cancel))
     }
 
     fn forget(&self, stream: u64, serial: u64) {
         let mut table = self.table.lock().expect("stream table lock");
-        if table
-            .get(&stream)
-            .is_some_and(|entry| entry.serial == serial)
-        {
+        if table.get(&stream).is_some_and(|entry| entry.serial == serial) {
             table.remove(&stream);
         }
     }
@@ -336,9 +265,7 @@ impl Streams {
     fn send_reset(&self, stream: u64, errno: i32) {
         let out = self.out.clone();
         tokio::spawn(async move {
-            let _ = out
-                .send(stream_message(Message::StreamReset { stream, errno }))
-                .await;
+            let _ = out.send(stream_message(Message::StreamReset { stream, errno })).await;
         });
     }
 }
@@ -353,18 +280,9 @@ struct Tcp {
 
 impl Tcp {
     /// Relays both directions until both are done or one fails.
-    async fn run(
-        self,
-        socket: impl AsyncRead + AsyncWrite + Send + 'static,
-        out: Outbox,
-    ) -> io::Result<()> {
+    async fn run(self, socket: impl AsyncRead + AsyncWrite + Send + 'static, out: Outbox) -> io::Result<()> {
         let (read_half, write_half) = tokio::io::split(socket);
-        let Tcp {
-            stream,
-            input_rx,
-            acked_rx,
-            unwritten,
-        } = self;
+        let Tcp { stream, input_rx, acked_rx, unwritten } = self;
         let upstream = socket_to_daemon(stream, read_half, acked_rx, out.clone());
         let downstream = daemon_to_socket(stream, write_half, input_rx, unwritten, out);
         tokio::try_join!(upstream, downstream).map(|_| ())
@@ -392,14 +310,7 @@ async fn socket_to_daemon(
             return Ok(());
         }
         sent += n as u64;
-        send(
-            &out,
-            Message::StreamData {
-                stream,
-                data: buf[..n].to_vec(),
-            },
-        )
-        .await?;
+        send(&out, Message::StreamData { stream, data: buf[..n].to_vec() }).await?;
     }
 }
 
@@ -416,14 +327,7 @@ async fn daemon_to_socket(
             Input::Data(data) => {
                 socket.write_all(&data).await?;
                 unwritten.fetch_sub(data.len() as u64, Ordering::AcqRel);
-                send(
-                    &out,
-                    Message::StreamAck {
-                        stream,
-                        bytes: data.len() as u64,
-                    },
-                )
-                .await?;
+                send(&out, Message::StreamAck { stream, bytes: data.len() as u64 }).await?;
             }
             Input::Eof => {
                 socket.shutdown().await?;
@@ -473,20 +377,12 @@ async fn relay_udp(
 fn datagram_error(err: &io::Error) -> bool {
     matches!(
         err.raw_os_error(),
-        Some(
-            libc::ECONNREFUSED
-                | libc::EMSGSIZE
-                | libc::ENOBUFS
-                | libc::EHOSTUNREACH
-                | libc::ENETUNREACH
-        )
+        Some(libc::ECONNREFUSED | libc::EMSGSIZE | libc::ENOBUFS | libc::EHOSTUNREACH | libc::ENETUNREACH)
     )
 }
 
 async fn send(out: &Outbox, message: Message) -> io::Result<()> {
-    out.send(stream_message(message))
-        .await
-        .map_err(|_| io::Error::from_raw_os_error(libc::ECONNABORTED))
+    out.send(stream_message(message)).await.map_err(|_| io::Error::from_raw_os_error(libc::ECONNABORTED))
 }
 
 fn stream_message(message: Message) -> Envelope {
@@ -494,16 +390,10 @@ fn stream_message(message: Message) -> Envelope {
 }
 
 fn reset(stream: u64, err: &io::Error) -> Message {
-    Message::StreamReset {
-        stream,
-        errno: err.raw_os_error().unwrap_or(libc::EIO),
-    }
+    Message::StreamReset { stream, errno: err.raw_os_error().unwrap_or(libc::EIO) }
 }
 
 /// A failed request, keeping the errno the user process should see.
 pub fn failure(what: &str, err: &io::Error) -> Message {
-    Message::failure(
-        err.raw_os_error().unwrap_or(libc::EIO),
-        format!("{what}: {err}"),
-    )
+    Message::failure(err.raw_os_error().unwrap_or(libc::EIO), format!("{what}: {err}"))
 }

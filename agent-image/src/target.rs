@@ -52,45 +52,29 @@ pub struct Target {
 pub async fn resolve_pid(spec: &TargetSpec) -> Result<u32, TargetError> {
     match spec {
         TargetSpec::Pid(pid) => Ok(*pid),
-        TargetSpec::Container {
-            name_or_id,
-            runtime: RuntimeKind::Containerd,
-            socket,
-            namespace,
-        } => Ok(
-            runtime::containerd::container_pid(socket, namespace.as_deref(), name_or_id).await?,
-        ),
-        TargetSpec::Container {
-            name_or_id,
-            runtime: RuntimeKind::Docker,
-            socket,
-            ..
-        } => Ok(runtime::docker::container_pid(socket, name_or_id).await?),
+        TargetSpec::Container { name_or_id, runtime: RuntimeKind::Containerd, socket, namespace } => {
+            Ok(runtime::containerd::container_pid(socket, namespace.as_deref(), name_or_id).await?)
+        }
+        TargetSpec::Container { name_or_id, runtime: RuntimeKind::Docker, socket, .. } => {
+            Ok(runtime::docker::container_pid(socket, name_or_id).await?)
+        }
     }
 }
 
 /// Opens the target's root and network namespace. Blocking: call it before serving.
 pub fn open(pid: u32) -> Result<Target, TargetError> {
     if pid == 0 {
-        return Err(TargetError::NotFound(
-            "pid 0 is not a process; give the target's pid".into(),
-        ));
+        return Err(TargetError::NotFound("pid 0 is not a process; give the target's pid".into()));
     }
     let proc_dir = format!("/proc/{pid}");
-    let root = open_proc(
-        pid,
-        &format!("{proc_dir}/root"),
-        OFlags::PATH | OFlags::DIRECTORY,
-    )?;
+    let root = open_proc(pid, &format!("{proc_dir}/root"), OFlags::PATH | OFlags::DIRECTORY)?;
     let netns = open_proc(pid, &format!("{proc_dir}/ns/net"), OFlags::RDONLY)?;
     Ok(Target { root, netns })
 }
 
 fn open_proc(pid: u32, path: &str, flags: OFlags) -> Result<OwnedFd, TargetError> {
     rustix::fs::open(path, flags | OFlags::CLOEXEC, Mode::empty()).map_err(|errno| match errno {
-        Errno::NOENT | Errno::SRCH => {
-            TargetError::NotFound(format!("process {pid} does not exist; check the pid"))
-        }
+        Errno::NOENT | Errno::SRCH => TargetError::NotFound(format!("process {pid} does not exist; check the pid")),
         Errno::ACCESS | Errno::PERM => TargetError::NotPermitted(not_permitted_message(path)),
         other => TargetError::Other(format!("cannot open {path}: {other}")),
     })
@@ -98,9 +82,7 @@ fn open_proc(pid: u32, path: &str, flags: OFlags) -> Result<OwnedFd, TargetError
 
 /// The advice given whenever the kernel refuses access to the target's namespaces.
 pub fn not_permitted_message(what: &str) -> String {
-    format!(
-        "not permitted to open {what}; run the agent as root or grant it CAP_SYS_ADMIN and CAP_SYS_PTRACE"
-    )
+    format!("not permitted to open {what}; run the agent as root or grant it CAP_SYS_ADMIN and CAP_SYS_PTRACE")
 }
 
 #[cfg(test)]

@@ -20,14 +20,23 @@ fn main() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let tether = PathBuf::from(env!("CARGO_BIN_EXE_tether"));
     for companion in ["tether-agent", "libtether_layer.so"] {
-        assert!(tether.with_file_name(companion).exists(), "{companion} missing next to {}; run cargo build --release --workspace", tether.display());
+        assert!(
+            tether.with_file_name(companion).exists(),
+            "{companion} missing next to {}; run cargo build --release --workspace",
+            tether.display()
+        );
     }
     let base = std::env::temp_dir().join(format!("tether-bench-{}", std::process::id()));
     let runtime_dir = base.join("run");
     std::fs::create_dir_all(&runtime_dir).unwrap();
     std::fs::set_permissions(&runtime_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let tether_command = |args: &[&str]| {
-        Command::new(&tether).args(args).env("XDG_RUNTIME_DIR", &runtime_dir).env("XDG_STATE_HOME", base.join("state")).output().unwrap()
+        Command::new(&tether)
+            .args(args)
+            .env("XDG_RUNTIME_DIR", &runtime_dir)
+            .env("XDG_STATE_HOME", base.join("state"))
+            .output()
+            .unwrap()
     };
     assert!(tether_command(&["rpc", "daemon.hello", r#"{"client":"bench","api_version":1}"#]).status.success());
     let pod_up = Command::new(repo.join("fixtures/harness/pod")).args(["up", "bench-api"]).output().unwrap();

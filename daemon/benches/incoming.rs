@@ -58,7 +58,8 @@ impl Setup {
     /// Stops the user process; `tether exec` ends its session.
     fn stop_user(&mut self) {
         if let Some(mut user) = self.user.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(user.id() as i32), nix::sys::signal::Signal::SIGTERM);
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(user.id() as i32), nix::sys::signal::Signal::SIGTERM);
             let _ = user.wait();
             // The session's unsubscribe reaches the agent asynchronously.
             std::thread::sleep(Duration::from_millis(500));
@@ -91,10 +92,12 @@ fn measure(netns: Option<&str>, url: &str, requests: usize) -> (f64, f64, f64) {
         }
         None => Command::new(node()),
     };
-    let output = command.arg(program()).args(["http-bench", url, &requests.to_string()]).output().expect("running the client");
+    let output =
+        command.arg(program()).args(["http-bench", url, &requests.to_string()]).output().expect("running the client");
     let report: Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|err| panic!("bad client report ({err}): {}", String::from_utf8_lossy(&output.stdout)));
-    let mut latencies: Vec<f64> = report["latencies_us"].as_array().expect("latencies").iter().filter_map(Value::as_f64).collect();
+    let mut latencies: Vec<f64> =
+        report["latencies_us"].as_array().expect("latencies").iter().filter_map(Value::as_f64).collect();
     latencies.sort_by(f64::total_cmp);
     let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     let seconds = report["seconds"].as_f64().expect("seconds");
@@ -119,7 +122,8 @@ fn main() {
     std::fs::set_permissions(base.join("run"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let mut setup = Setup { pod: pod.clone(), base, user: None };
 
-    let output = Command::new(repo().join("fixtures/harness/pod")).args(["up", &pod]).output().expect("fixtures/harness/pod");
+    let output =
+        Command::new(repo().join("fixtures/harness/pod")).args(["up", &pod]).output().expect("fixtures/harness/pod");
     assert!(output.status.success(), "pod up failed: {}", String::from_utf8_lossy(&output.stderr));
     let info: Value = serde_json::from_slice(&output.stdout).expect("pod JSON");
     setup.start_user(&info["pid"], r#"{"incoming": {"mode": "steal"}}"#);
@@ -141,7 +145,10 @@ fn main() {
     println!("{:<34} {:>10} {:>10} {:>12}", "path", "p50 µs", "p99 µs", "requests/s");
     println!("{:<34} {:>10.0} {:>10.0} {:>12.0}", "direct (host → user process)", direct.0, direct.1, direct.2);
     println!("{:<34} {:>10.0} {:>10.0} {:>12.0}", "stolen (client → pod → user)", stolen.0, stolen.1, stolen.2);
-    println!("{:<34} {:>10.0} {:>10.0} {:>12.0}", "stolen per request (HTTP filter)", filtered.0, filtered.1, filtered.2);
+    println!(
+        "{:<34} {:>10.0} {:>10.0} {:>12.0}",
+        "stolen per request (HTTP filter)", filtered.0, filtered.1, filtered.2
+    );
     for (name, row) in [("stolen", stolen), ("filtered", filtered)] {
         println!(
             "ratio {name}/direct: p50 {:.2}x, p99 {:.2}x, throughput {:.2}x",

@@ -301,7 +301,9 @@ fn accept_incoming(inner: &Arc<Inner>, stream: u64, port: u16, peer: SocketAddr,
         let stream = refused.0.stream;
         let link = stream.link.clone();
         tokio::spawn(async move {
-            let _ = link.send(Envelope { id: 0, message: Message::StreamReset { stream: stream.id, errno: ECONNREFUSED } }).await;
+            let _ = link
+                .send(Envelope { id: 0, message: Message::StreamReset { stream: stream.id, errno: ECONNREFUSED } })
+                .await;
         });
     }
 }

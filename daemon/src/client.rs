@@ -53,7 +53,9 @@ async fn connect(paths: &UserPaths) -> anyhow::Result<(WsClient, Result<HelloRes
     let hello = HelloParams { client: format!("tether-cli {}", env!("CARGO_PKG_VERSION")), api_version: API_VERSION };
     let result = client.request(methods::DAEMON_HELLO, by_name(&hello)).await;
     match result {
-        Err(ClientError::Call(call)) if call.code() != codes::INCOMPATIBLE_VERSION => Err(anyhow!("{}", call.message())),
+        Err(ClientError::Call(call)) if call.code() != codes::INCOMPATIBLE_VERSION => {
+            Err(anyhow!("{}", call.message()))
+        }
         Err(err @ ClientError::Call(_)) => Ok((client, Err(err))),
         Err(other) => Err(describe(other)),
         Ok(hello) => Ok((client, Ok(hello))),
@@ -67,7 +69,12 @@ fn outdated(hello: Result<&HelloResult, &ClientError>) -> Option<String> {
         Err(err) => return Some(format!("it speaks another API version ({err})")),
     };
     if hello.daemon_version != env!("CARGO_PKG_VERSION") || hello.api_version != API_VERSION {
-        return Some(format!("it is version {} (API {}), this is {} (API {API_VERSION})", hello.daemon_version, hello.api_version, env!("CARGO_PKG_VERSION")));
+        return Some(format!(
+            "it is version {} (API {}), this is {} (API {API_VERSION})",
+            hello.daemon_version,
+            hello.api_version,
+            env!("CARGO_PKG_VERSION")
+        ));
     }
     let ours = std::env::current_exe().ok()?;
     let theirs = std::fs::read_link(format!("/proc/{}/exe", hello.pid)).ok()?;
@@ -91,7 +98,10 @@ async fn wait_until_stopped(paths: &UserPaths) -> anyhow::Result<()> {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            bail!("the old daemon did not stop within {}s; stop it (see `tether rpc daemon.status`) and retry", STOP_TIMEOUT.as_secs());
+            bail!(
+                "the old daemon did not stop within {}s; stop it (see `tether rpc daemon.status`) and retry",
+                STOP_TIMEOUT.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -177,7 +187,11 @@ pub async fn call_raw(method: &str, params: Option<&str>) -> anyhow::Result<serd
 
 /// Calls `method` with `params` as JSON: an object by name, an array by position, anything else
 /// as no parameters.
-pub async fn request_value(client: &WsClient, method: &str, params: serde_json::Value) -> Result<serde_json::Value, ClientError> {
+pub async fn request_value(
+    client: &WsClient,
+    method: &str,
+    params: serde_json::Value,
+) -> Result<serde_json::Value, ClientError> {
     match params {
         serde_json::Value::Object(map) => client.request(method, map).await,
         serde_json::Value::Array(items) => client.request(method, items).await,
@@ -200,7 +214,13 @@ mod tests {
 
     #[test]
     fn outdated_names_a_version_mismatch() {
-        let hello = HelloResult { daemon_version: "0.0.1".into(), api_version: API_VERSION, protocol_version: 1, capabilities: vec![], pid: 1 };
+        let hello = HelloResult {
+            daemon_version: "0.0.1".into(),
+            api_version: API_VERSION,
+            protocol_version: 1,
+            capabilities: vec![],
+            pid: 1,
+        };
         assert!(outdated(Ok(&hello)).is_some_and(|reason| reason.contains("0.0.1")));
     }
 }

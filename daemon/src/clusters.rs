@@ -48,7 +48,9 @@ impl Clusters {
     pub fn kubeconfig_paths() -> Vec<PathBuf> {
         match std::env::var_os("KUBECONFIG") {
             Some(list) => std::env::split_paths(&list).filter(|path| !path.as_os_str().is_empty()).collect(),
-            None => directories::BaseDirs::new().map(|dirs| vec![dirs.home_dir().join(".kube/config")]).unwrap_or_default(),
+            None => {
+                directories::BaseDirs::new().map(|dirs| vec![dirs.home_dir().join(".kube/config")]).unwrap_or_default()
+            }
         }
     }
 
@@ -110,15 +112,15 @@ impl Clusters {
     async fn client(&self, context: Option<&str>) -> Result<(String, Client), ClusterError> {
         let contexts = self.contexts()?;
         if contexts.is_empty() {
-            return Err(ClusterError::Kubeconfig("no kubeconfig found; set KUBECONFIG or create ~/.kube/config".to_string()));
+            return Err(ClusterError::Kubeconfig(
+                "no kubeconfig found; set KUBECONFIG or create ~/.kube/config".to_string(),
+            ));
         }
         let name = match context {
             Some(name) => name.to_string(),
-            None => contexts
-                .iter()
-                .find(|known| known.current)
-                .map(|known| known.name.clone())
-                .ok_or_else(|| ClusterError::Kubeconfig("the kubeconfig has no current context; pass a context".to_string()))?,
+            None => contexts.iter().find(|known| known.current).map(|known| known.name.clone()).ok_or_else(|| {
+                ClusterError::Kubeconfig("the kubeconfig has no current context; pass a context".to_string())
+            })?,
         };
         if !contexts.iter().any(|known| known.name == name) {
             return Err(ClusterError::Kubeconfig(format!("the kubeconfig has no context {name:?}")));
@@ -143,9 +145,12 @@ fn read_kubeconfig() -> Result<Option<Kubeconfig>, ClusterError> {
     let paths: Vec<PathBuf> = Clusters::kubeconfig_paths().into_iter().filter(|path| path.exists()).collect();
     let mut merged: Option<Kubeconfig> = None;
     for path in paths {
-        let file = Kubeconfig::read_from(&path).map_err(|err| ClusterError::Kubeconfig(format!("{}: {err}", path.display())))?;
+        let file = Kubeconfig::read_from(&path)
+            .map_err(|err| ClusterError::Kubeconfig(format!("{}: {err}", path.display())))?;
         merged = Some(match merged {
-            Some(so_far) => so_far.merge(file).map_err(|err| ClusterError::Kubeconfig(format!("{}: {err}", path.display())))?,
+            Some(so_far) => {
+                so_far.merge(file).map_err(|err| ClusterError::Kubeconfig(format!("{}: {err}", path.display())))?
+            }
             None => file,
         });
     }

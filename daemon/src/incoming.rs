@@ -84,7 +84,8 @@ impl Incoming {
                 return Err(IncomingError::Refused { port, errno: nix::errno::Errno::EADDRINUSE as i32, message });
             }
             // Registered before the agent intercepts, so no early connection finds it missing.
-            let subscription = Subscription { session: session.id.clone(), user_addr: user_addr(addr), link: link.clone() };
+            let subscription =
+                Subscription { session: session.id.clone(), user_addr: user_addr(addr), link: link.clone() };
             registry.subscriptions.insert(key, subscription);
         }
         let subscribe = Message::IncomingSubscribe { port, mode, filter: incoming.http_filter.clone() };
@@ -104,7 +105,9 @@ impl Incoming {
 
     /// The user process of `session` closed its listener on `user_port`.
     pub fn unlisten(&self, session: &str, user_port: u16) {
-        self.unsubscribe_where(|subscription| subscription.session == session && subscription.user_addr.port() == user_port);
+        self.unsubscribe_where(|subscription| {
+            subscription.session == session && subscription.user_addr.port() == user_port
+        });
     }
 
     /// `session` ended: every port it subscribed is released.
@@ -120,8 +123,12 @@ impl Incoming {
 
     fn unsubscribe_where(&self, matches: impl Fn(&Subscription) -> bool) {
         let mut registry = self.registry.lock().expect("incoming lock");
-        let ports: Vec<(usize, u16)> =
-            registry.subscriptions.iter().filter(|(_, subscription)| matches(subscription)).map(|(key, _)| *key).collect();
+        let ports: Vec<(usize, u16)> = registry
+            .subscriptions
+            .iter()
+            .filter(|(_, subscription)| matches(subscription))
+            .map(|(key, _)| *key)
+            .collect();
         for key in ports {
             let Some(subscription) = registry.subscriptions.remove(&key) else { continue };
             let port = key.1;
@@ -142,7 +149,12 @@ impl Incoming {
         tokio::spawn(async move {
             while let Some(incoming) = incoming_rx.recv().await {
                 let key = (link_id, incoming.port);
-                let found = registry.lock().expect("incoming lock").subscriptions.get(&key).map(|s| (s.session.clone(), s.user_addr));
+                let found = registry
+                    .lock()
+                    .expect("incoming lock")
+                    .subscriptions
+                    .get(&key)
+                    .map(|s| (s.session.clone(), s.user_addr));
                 match found {
                     Some((session, user_addr)) => {
                         tokio::spawn(deliver(registry.clone(), session, user_addr, incoming));
@@ -170,7 +182,8 @@ async fn deliver(registry: Arc<Mutex<Registry>>, session: String, user_addr: Soc
     let IncomingStream { peer, mirror, stream, .. } = incoming;
     let connected = async {
         let socket = if user_addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-        let loopback = if user_addr.is_ipv4() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { IpAddr::V6(Ipv6Addr::LOCALHOST) };
+        let loopback =
+            if user_addr.is_ipv4() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { IpAddr::V6(Ipv6Addr::LOCALHOST) };
         let bind = if user_addr.ip().is_loopback() { loopback } else { user_addr.ip() };
         socket.bind(SocketAddr::new(bind, 0))?;
         let source_port = socket.local_addr()?.port();

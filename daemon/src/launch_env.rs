@@ -40,9 +40,8 @@ pub fn compute(
     let exclude = glob_set(&rules.exclude)?;
     let mut set = BTreeMap::new();
     for (name, value) in target {
-        let taken = !is_host_specific(name)
-            && (rules.include.is_empty() || include.is_match(name))
-            && !exclude.is_match(name);
+        let taken =
+            !is_host_specific(name) && (rules.include.is_empty() || include.is_match(name)) && !exclude.is_match(name);
         if taken && host.get(name) != Some(value) {
             set.insert(name.clone(), value.clone());
         }
@@ -100,7 +99,8 @@ mod tests {
 
     #[test]
     fn compute_keeps_host_specific_variables_the_hosts() {
-        let target = vars(&[("PATH", "/pod/bin"), ("HOME", "/root"), ("XDG_X", "1"), ("SSH_AUTH_SOCK", "s"), ("DB", "pg")]);
+        let target =
+            vars(&[("PATH", "/pod/bin"), ("HOME", "/root"), ("XDG_X", "1"), ("SSH_AUTH_SOCK", "s"), ("DB", "pg")]);
         let env = compute(&host(), &target, &EnvConfig::default(), &session()).unwrap();
         assert_eq!(env.set.get("DB").map(String::as_str), Some("pg"));
         for name in ["PATH", "HOME", "XDG_X", "SSH_AUTH_SOCK"] {

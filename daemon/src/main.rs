@@ -82,10 +82,12 @@ fn main() {
             runtime.block_on(exec::run(exec::ExecArgs { target, config, command }))
         }
         Commands::Lsp => runtime.block_on(lsp::run()),
-        Commands::Rpc { method, params } => runtime.block_on(client::call_raw(&method, params.as_deref())).map(|result| {
-            println!("{result:#}");
-            0
-        }),
+        Commands::Rpc { method, params } => {
+            runtime.block_on(client::call_raw(&method, params.as_deref())).map(|result| {
+                println!("{result:#}");
+                0
+            })
+        }
     };
     match outcome {
         Ok(code) => std::process::exit(code),

@@ -15,7 +15,9 @@ pub enum PathError {
     #[error("{path} is owned by uid {owner}, not by you (uid {me}); remove it or set XDG_RUNTIME_DIR to a directory of yours")]
     NotOwned { path: PathBuf, owner: u32, me: u32 },
     /// The runtime directory is open to other users.
-    #[error("{path} has mode {mode:o}; it must be 0700 so other users cannot reach your daemon: run `chmod 700 {path}`")]
+    #[error(
+        "{path} has mode {mode:o}; it must be 0700 so other users cannot reach your daemon: run `chmod 700 {path}`"
+    )]
     TooOpen { path: PathBuf, mode: u32 },
     /// A directory could not be created or inspected.
     #[error("cannot prepare {path}: {source}")]
@@ -104,7 +106,11 @@ pub fn companion(file_name: &str, override_var: &str) -> io::Result<PathBuf> {
     } else {
         Err(io::Error::new(
             io::ErrorKind::NotFound,
-            format!("{} not found next to {}; build the whole workspace or set {override_var}", file_name, exe.display()),
+            format!(
+                "{} not found next to {}; build the whole workspace or set {override_var}",
+                file_name,
+                exe.display()
+            ),
         ))
     }
 }

@@ -30,7 +30,8 @@ pub fn for_launch(launch: &Launch) -> Preset {
         "lldb" | "lldb-dap" | "cppdbg" | "cppvsdbg" => &["lldb", "lldb-server", "lldb-dap", "gdb", "gdbserver"],
         _ => &[],
     };
-    let mut debugger_ports: Vec<u16> = words.iter().enumerate().filter_map(|(i, word)| port_of(word, words.get(i + 1))).collect();
+    let mut debugger_ports: Vec<u16> =
+        words.iter().enumerate().filter_map(|(i, word)| port_of(word, words.get(i + 1))).collect();
     if debug_type == "python" || debug_type == "debugpy" {
         debugger_ports.extend(debugpy_launcher_port(&words));
     }
@@ -74,7 +75,8 @@ fn port_of(word: &str, next: Option<&&str>) -> Option<u16> {
 
 /// VS Code starts `python .../debugpy/launcher <port> -- program`.
 fn debugpy_launcher_port(words: &[&str]) -> Option<u16> {
-    let launcher = words.iter().position(|word| word.ends_with("debugpy/launcher") || word.ends_with("debugpy/launcher/"))?;
+    let launcher =
+        words.iter().position(|word| word.ends_with("debugpy/launcher") || word.ends_with("debugpy/launcher/"))?;
     words.get(launcher + 1).and_then(|port| last_port(port))
 }
 
@@ -100,16 +102,23 @@ mod tests {
     fn node_inspector_ports_come_from_flags_and_node_options() {
         let preset = for_launch(&launch("pwa-node", "node", &["--inspect-brk=127.0.0.1:9339", "app.js"], &[]));
         assert_eq!(preset.debugger_ports, [9339]);
-        let preset = for_launch(&launch("node", "npm", &["run", "dev"], &[("NODE_OPTIONS", "--require x.js --inspect")]));
+        let preset =
+            for_launch(&launch("node", "npm", &["run", "dev"], &[("NODE_OPTIONS", "--require x.js --inspect")]));
         assert_eq!(preset.debugger_ports, [9229]);
         assert!(preset.skip_processes.is_empty());
     }
 
     #[test]
     fn debugpy_ports_come_from_listen_and_the_launcher() {
-        let preset = for_launch(&launch("python", "python3", &["-m", "debugpy", "--listen", "0.0.0.0:5678", "app.py"], &[]));
+        let preset =
+            for_launch(&launch("python", "python3", &["-m", "debugpy", "--listen", "0.0.0.0:5678", "app.py"], &[]));
         assert_eq!(preset.debugger_ports, [5678]);
-        let preset = for_launch(&launch("debugpy", "/usr/bin/python3", &["/ext/debugpy/launcher", "41235", "--", "app.py"], &[]));
+        let preset = for_launch(&launch(
+            "debugpy",
+            "/usr/bin/python3",
+            &["/ext/debugpy/launcher", "41235", "--", "app.py"],
+            &[],
+        ));
         assert_eq!(preset.debugger_ports, [41235]);
     }
 
@@ -122,15 +131,27 @@ mod tests {
 
     #[test]
     fn jdwp_address_is_a_debugger_port() {
-        let preset = for_launch(&launch("java", "java", &["-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=*:5005", "-jar", "a.jar"], &[]));
+        let preset = for_launch(&launch(
+            "java",
+            "java",
+            &["-agentlib:jdwp=transport=dt_socket,server=y,suspend=n,address=*:5005", "-jar", "a.jar"],
+            &[],
+        ));
         assert_eq!(preset.debugger_ports, [5005]);
-        let preset = for_launch(&launch("java", "java", &["-jar", "a.jar"], &[("JAVA_TOOL_OPTIONS", "-agentlib:jdwp=transport=dt_socket,address=8000")]));
+        let preset = for_launch(&launch(
+            "java",
+            "java",
+            &["-jar", "a.jar"],
+            &[("JAVA_TOOL_OPTIONS", "-agentlib:jdwp=transport=dt_socket,address=8000")],
+        ));
         assert_eq!(preset.debugger_ports, [8000]);
     }
 
     #[test]
     fn native_debuggers_are_skipped() {
-        assert!(for_launch(&launch("coreclr", "dotnet", &["app.dll"], &[])).skip_processes.contains(&"vsdbg".to_string()));
+        assert!(for_launch(&launch("coreclr", "dotnet", &["app.dll"], &[]))
+            .skip_processes
+            .contains(&"vsdbg".to_string()));
         let preset = for_launch(&launch("cppdbg", "gdbserver", &[":2345", "./app"], &[]));
         assert!(preset.skip_processes.contains(&"gdb".to_string()));
         assert_eq!(preset.debugger_ports, [2345]);

@@ -140,7 +140,9 @@ async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy: Arc
             Message::Bye => break,
             Message::Ping => Message::Pong,
             Message::OutgoingTcp { addr, local_port } => outgoing_tcp(&session, &tcp_proxy, addr, local_port).await,
-            Message::OutgoingUdp { addr, local_port } => outgoing_udp(&session, &mut udp_relays, addr, local_port).await,
+            Message::OutgoingUdp { addr, local_port } => {
+                outgoing_udp(&session, &mut udp_relays, addr, local_port).await
+            }
             Message::IncomingListen { addr } => incoming_listen(&sessions, &session, addr).await,
             Message::IncomingUnlisten { port } => {
                 sessions.incoming.unlisten(&session.id, port);
@@ -162,7 +164,10 @@ async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy: Arc
             | Message::FileRmdir { .. }
             | Message::FileRename { .. }
             | Message::DnsLookup { .. }) => session.agent.link.request(request).await.unwrap_or_else(link_failure),
-            other => Message::failure(nix::errno::Errno::ENOSYS as i32, format!("not a layer request: {}", variant_name(&other))),
+            other => Message::failure(
+                nix::errno::Errno::ENOSYS as i32,
+                format!("not a layer request: {}", variant_name(&other)),
+            ),
         };
         if framed.send(Envelope { id: envelope.id, message: response }).await.is_err() {
             break;
@@ -189,7 +194,9 @@ async fn outgoing_udp(session: &Session, relays: &mut JoinSet<()>, addr: SocketA
     };
     let relay_socket = match UdpSocket::bind((loopback, 0)).await {
         Ok(socket) => socket,
-        Err(err) => return Message::failure(err.raw_os_error().unwrap_or(nix::errno::Errno::EIO as i32), err.to_string()),
+        Err(err) => {
+            return Message::failure(err.raw_os_error().unwrap_or(nix::errno::Errno::EIO as i32), err.to_string())
+        }
     };
     let proxy_addr = match relay_socket.local_addr() {
         Ok(proxy_addr) => proxy_addr,

@@ -28,16 +28,15 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", paths.lock_file().display()))?;
     let _lock = match Flock::lock(lock_file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => lock,
-        Err(_) => bail!("another tether daemon is already running for this user (lock {})", paths.lock_file().display()),
+        Err(_) => {
+            bail!("another tether daemon is already running for this user (lock {})", paths.lock_file().display())
+        }
     };
     let api_listener = bind_private(&paths.api_socket())?;
     let proxy_listener = bind_private(&paths.proxy_socket())?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let daemon = Arc::new(Daemon {
-        agents: AgentPool::new(
-            paths::companion("tether-agent", "TETHER_AGENT_PATH")?,
-            paths.log_dir.join("agent.log"),
-        ),
+        agents: AgentPool::new(paths::companion("tether-agent", "TETHER_AGENT_PATH")?, paths.log_dir.join("agent.log")),
         layer_path: paths::companion("libtether_layer.so", "TETHER_LAYER_PATH")?,
         sessions: Arc::new(Sessions::default()),
         tcp_proxy: TcpProxy::start(shutdown_rx.clone()).await.context("binding the loopback proxy")?,

@@ -40,7 +40,13 @@ impl Session {
     /// Takes an edited config: its rules, plus what the launch's debug preset added.
     pub fn set_config(&self, config: &crate::config::Config) {
         let mut policy = config.layer_policy();
-        let preset_skips = self.policy.skip_processes.iter().filter(|name| !policy.skip_processes.contains(name)).cloned().collect::<Vec<_>>();
+        let preset_skips = self
+            .policy
+            .skip_processes
+            .iter()
+            .filter(|name| !policy.skip_processes.contains(name))
+            .cloned()
+            .collect::<Vec<_>>();
         policy.skip_processes.extend(preset_skips);
         *self.reloaded.write().expect("policy lock") = Some(policy);
     }

@@ -64,7 +64,11 @@ impl<T> Cache<Vec<T>> {
     /// What `daemon.status` reports about this cache.
     pub fn info(&self) -> Option<CacheInfo> {
         let slot = self.slot.lock().expect("cache lock");
-        slot.as_ref().map(|(at, value)| CacheInfo { name: self.name.to_string(), entries: value.len() as u64, age_secs: at.elapsed().as_secs() })
+        slot.as_ref().map(|(at, value)| CacheInfo {
+            name: self.name.to_string(),
+            entries: value.len() as u64,
+            age_secs: at.elapsed().as_secs(),
+        })
     }
 }
 

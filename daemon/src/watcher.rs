@@ -94,7 +94,14 @@ fn reload(daemon: &Daemon, session: &crate::sessions::Session, path: &Path) {
         }
         Err(diagnostics) => {
             let summary: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
-            (SessionEventKind::Warning, format!("{} changed but is invalid, the session keeps the previous config: {}", path.display(), summary.join("; ")))
+            (
+                SessionEventKind::Warning,
+                format!(
+                    "{} changed but is invalid, the session keeps the previous config: {}",
+                    path.display(),
+                    summary.join("; ")
+                ),
+            )
         }
     };
     tracing::info!(session = %session.id, %message, "session config changed");

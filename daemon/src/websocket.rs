@@ -21,7 +21,8 @@ use crate::state::Daemon;
 /// address files. Refuses addresses that are not loopback.
 pub async fn bind(daemon: &Daemon) -> anyhow::Result<Option<(TcpListener, String)>> {
     let Ok(wanted) = std::env::var("TETHER_WEBSOCKET") else { return Ok(None) };
-    let addr: SocketAddr = wanted.parse().with_context(|| format!("TETHER_WEBSOCKET={wanted:?} is not an address like 127.0.0.1:7077"))?;
+    let addr: SocketAddr =
+        wanted.parse().with_context(|| format!("TETHER_WEBSOCKET={wanted:?} is not an address like 127.0.0.1:7077"))?;
     if !addr.ip().is_loopback() {
         bail!("TETHER_WEBSOCKET={wanted} is not a loopback address; the API is only offered on loopback");
     }
@@ -34,7 +35,12 @@ pub async fn bind(daemon: &Daemon) -> anyhow::Result<Option<(TcpListener, String
 
 fn write_private(path: &std::path::Path, content: &str) -> anyhow::Result<()> {
     let _ = fs::remove_file(path);
-    let mut file = fs::OpenOptions::new().create_new(true).write(true).mode(0o600).open(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut file = fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     file.write_all(content.as_bytes())?;
     Ok(())
 }
@@ -101,10 +107,7 @@ fn presents_token<B>(request: &http::Request<B>, token: &str) -> bool {
         .get(http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
-    let query = request
-        .uri()
-        .query()
-        .and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("token=")));
+    let query = request.uri().query().and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("token=")));
     bearer.or(query).is_some_and(|given| crate::token::same(given, token))
 }
 

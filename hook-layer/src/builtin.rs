@@ -21,15 +21,33 @@ use crate::path::is_within;
 
 /// Directories (and everything below) that stay on the host.
 const HOST_DIRS: &[&[u8]] = &[
-    b"/proc", b"/dev", b"/sys", b"/tmp", b"/run/user", b"/usr", b"/bin", b"/sbin", b"/opt",
-    b"/nix", b"/snap", b"/etc/ssl", b"/etc/pki", b"/etc/ca-certificates", b"/etc/alternatives",
+    b"/proc",
+    b"/dev",
+    b"/sys",
+    b"/tmp",
+    b"/run/user",
+    b"/usr",
+    b"/bin",
+    b"/sbin",
+    b"/opt",
+    b"/nix",
+    b"/snap",
+    b"/etc/ssl",
+    b"/etc/pki",
+    b"/etc/ca-certificates",
+    b"/etc/alternatives",
     b"/etc/fonts",
 ];
 
 /// Single files that stay on the host.
 const HOST_FILES: &[&[u8]] = &[
-    b"/etc/passwd", b"/etc/group", b"/etc/shadow", b"/etc/nsswitch.conf", b"/etc/localtime",
-    b"/etc/host.conf", b"/etc/gai.conf",
+    b"/etc/passwd",
+    b"/etc/group",
+    b"/etc/shadow",
+    b"/etc/nsswitch.conf",
+    b"/etc/localtime",
+    b"/etc/host.conf",
+    b"/etc/gai.conf",
 ];
 
 /// Name prefixes that stay on the host (`/etc/ld.so.cache`, `/etc/python3.11/...`).
@@ -112,9 +130,14 @@ mod tests {
 
     #[test]
     fn is_target_matches_resolver_files_and_secrets() {
-        for path in ["/etc/resolv.conf", "/etc/hosts", "/etc/hostname", "/run/secrets",
-            "/run/secrets/kubernetes.io/token", "/var/run/secrets/x"]
-        {
+        for path in [
+            "/etc/resolv.conf",
+            "/etc/hosts",
+            "/etc/hostname",
+            "/run/secrets",
+            "/run/secrets/kubernetes.io/token",
+            "/var/run/secrets/x",
+        ] {
             assert!(is_target(path.as_bytes()), "{path}");
         }
         for path in ["/etc/hosts.allow", "/run/secretsx", "/etc/app.yaml"] {
@@ -125,15 +148,26 @@ mod tests {
     #[test]
     fn is_host_matches_system_and_process_dirs() {
         let dirs = HostDirs::new(Some(b"/work/app"), Some(b"/root"), &[Some(b"/opt2/bin/prog"), None]);
-        for path in ["/usr/lib/x.so", "/lib", "/lib64/ld.so", "/libx32", "/proc/self/exe", "/tmp",
-            "/etc/ld.so.cache", "/etc/python3.11/sitecustomize.py", "/etc/passwd",
-            "/etc/ssl/certs/ca.pem", "/work/app/src/main.c", "/root/.bashrc", "/opt2/bin/other"]
-        {
+        for path in [
+            "/usr/lib/x.so",
+            "/lib",
+            "/lib64/ld.so",
+            "/libx32",
+            "/proc/self/exe",
+            "/tmp",
+            "/etc/ld.so.cache",
+            "/etc/python3.11/sitecustomize.py",
+            "/etc/passwd",
+            "/etc/ssl/certs/ca.pem",
+            "/work/app/src/main.c",
+            "/root/.bashrc",
+            "/opt2/bin/other",
+        ] {
             assert!(is_host(path.as_bytes(), &dirs), "{path}");
         }
         assert!(is_host(b"/work", &dirs), "an ancestor of the cwd itself");
-        for path in ["/etc/app/config.yaml", "/var/lib/x", "/work/application", "/work/other/x", "/",
-            "/etc", "/run/secrets/x"]
+        for path in
+            ["/etc/app/config.yaml", "/var/lib/x", "/work/application", "/work/other/x", "/", "/etc", "/run/secrets/x"]
         {
             assert!(!is_host(path.as_bytes(), &dirs), "{path}");
         }

@@ -224,7 +224,8 @@ pub fn scandir(path: &CStr, namelist: *mut *mut *mut dirent64, filter: Filter, c
         }
     }
     // SAFETY: malloc of the pointer array (at least one slot so it is never null when empty).
-    let array = unsafe { libc::malloc(selected.len().max(1) * std::mem::size_of::<*mut dirent64>()) }.cast::<*mut dirent64>();
+    let array =
+        unsafe { libc::malloc(selected.len().max(1) * std::mem::size_of::<*mut dirent64>()) }.cast::<*mut dirent64>();
     if array.is_null() {
         free_all(&selected);
         return Outcome::Error(libc::ENOMEM);
@@ -235,8 +236,10 @@ pub fn scandir(path: &CStr, namelist: *mut *mut *mut dirent64, filter: Filter, c
         // SAFETY: qsort passes pointers to array elements (`*const dirent64` each), which is
         // exactly what a scandir comparison takes; glibc's scandir makes the same cast.
         let compare = unsafe {
-            std::mem::transmute::<unsafe extern "C" fn(*mut *const dirent64, *mut *const dirent64) -> c_int,
-                unsafe extern "C" fn(*const libc::c_void, *const libc::c_void) -> c_int>(compare)
+            std::mem::transmute::<
+                unsafe extern "C" fn(*mut *const dirent64, *mut *const dirent64) -> c_int,
+                unsafe extern "C" fn(*const libc::c_void, *const libc::c_void) -> c_int,
+            >(compare)
         };
         // SAFETY: `array` holds `selected.len()` valid elements of pointer size.
         guard::outside(|| unsafe {

@@ -4,7 +4,7 @@
 use std::ffi::CStr;
 use std::net::IpAddr;
 
-use libc::{addrinfo, c_int, c_char};
+use libc::{addrinfo, c_char, c_int};
 use tether_rpc_schema::wire::{Family, Message};
 
 use crate::guard::Outcome;
@@ -81,7 +81,12 @@ fn lookup(name: &str, family: Family) -> Result<(Option<String>, Vec<IpAddr>), i
 }
 
 /// `getaddrinfo`: the return code, with `*res` set on success.
-pub fn getaddrinfo(node: Option<&CStr>, service: Option<&CStr>, hints: Hints, res: *mut *mut addrinfo) -> Outcome<c_int> {
+pub fn getaddrinfo(
+    node: Option<&CStr>,
+    service: Option<&CStr>,
+    hints: Hints,
+    res: *mut *mut addrinfo,
+) -> Outcome<c_int> {
     let Some(name) = node.and_then(|node| target_name(node, hints.family, hints.flags)) else {
         return Outcome::Bypass;
     };
@@ -169,14 +174,21 @@ fn service_port(service: &CStr, proto: &CStr) -> Option<u16> {
     let mut buf = [0 as c_char; 1024];
     let mut result: *mut libc::servent = std::ptr::null_mut();
     // SAFETY: every pointer is valid for the duration of the call; buf's length is passed.
-    let rc = unsafe { getservbyname_r(service.as_ptr(), proto.as_ptr(), &mut entry, buf.as_mut_ptr(), buf.len(), &mut result) };
+    let rc = unsafe {
+        getservbyname_r(service.as_ptr(), proto.as_ptr(), &mut entry, buf.as_mut_ptr(), buf.len(), &mut result)
+    };
     (rc == 0 && !result.is_null()).then(|| u16::from_be(entry.s_port as u16))
 }
 
 /// Builds an addrinfo list glibc's `freeaddrinfo` can free: each node one malloc'd block
 /// (the `addrinfo`, then its sockaddr), the canonical name (first node only) malloc'd apart.
 /// One node per address and socket type, grouped by address. `None` when malloc fails.
-pub fn build_addrinfo(addrs: &[IpAddr], types: &[(c_int, c_int, u16)], flags: c_int, canonical: Option<&str>) -> Option<*mut addrinfo> {
+pub fn build_addrinfo(
+    addrs: &[IpAddr],
+    types: &[(c_int, c_int, u16)],
+    flags: c_int,
+    canonical: Option<&str>,
+) -> Option<*mut addrinfo> {
     let node_size = std::mem::size_of::<addrinfo>() + std::mem::size_of::<libc::sockaddr_in6>();
     let mut head: *mut addrinfo = std::ptr::null_mut();
     let mut tail: *mut *mut addrinfo = &mut head;

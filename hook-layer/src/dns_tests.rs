@@ -24,14 +24,17 @@ fn build_addrinfo_is_freed_by_glibc_freeaddrinfo() {
     // SAFETY: the first node's canonname was set from a valid string.
     let canonical = unsafe { CStr::from_ptr((*list).ai_canonname) };
     assert_eq!(canonical.to_str().unwrap(), "orders.shop.svc.cluster.local");
-    assert_eq!(seen, [
-        (libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_TCP, "10.96.0.7:8080".to_string()),
-        (libc::AF_INET, libc::SOCK_DGRAM, libc::IPPROTO_UDP, "10.96.0.7:8080".to_string()),
-        (libc::AF_INET, libc::SOCK_RAW, 0, "10.96.0.7:8080".to_string()),
-        (libc::AF_INET6, libc::SOCK_STREAM, libc::IPPROTO_TCP, "[fd00::7]:8080".to_string()),
-        (libc::AF_INET6, libc::SOCK_DGRAM, libc::IPPROTO_UDP, "[fd00::7]:8080".to_string()),
-        (libc::AF_INET6, libc::SOCK_RAW, 0, "[fd00::7]:8080".to_string()),
-    ]);
+    assert_eq!(
+        seen,
+        [
+            (libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_TCP, "10.96.0.7:8080".to_string()),
+            (libc::AF_INET, libc::SOCK_DGRAM, libc::IPPROTO_UDP, "10.96.0.7:8080".to_string()),
+            (libc::AF_INET, libc::SOCK_RAW, 0, "10.96.0.7:8080".to_string()),
+            (libc::AF_INET6, libc::SOCK_STREAM, libc::IPPROTO_TCP, "[fd00::7]:8080".to_string()),
+            (libc::AF_INET6, libc::SOCK_DGRAM, libc::IPPROTO_UDP, "[fd00::7]:8080".to_string()),
+            (libc::AF_INET6, libc::SOCK_RAW, 0, "[fd00::7]:8080".to_string()),
+        ]
+    );
     // SAFETY: the list was built to glibc's layout; freeaddrinfo must accept it.
     unsafe { libc::freeaddrinfo(list) };
 }

@@ -91,14 +91,22 @@ mod tests {
     #[test]
     fn augmented_adds_everything_to_an_empty_env() {
         let env = text(augmented(&[b"PATH=/bin"], &launch())).unwrap();
-        assert_eq!(env, ["PATH=/bin", "LD_PRELOAD=/opt/tether/libtether_layer.so",
-            "TETHER_PROXY=/run/user/1000/tether/proxy.sock", "TETHER_SESSION=token",
-            "TETHER_LAYER_LOG=/tmp/layer.log"]);
+        assert_eq!(
+            env,
+            [
+                "PATH=/bin",
+                "LD_PRELOAD=/opt/tether/libtether_layer.so",
+                "TETHER_PROXY=/run/user/1000/tether/proxy.sock",
+                "TETHER_SESSION=token",
+                "TETHER_LAYER_LOG=/tmp/layer.log"
+            ]
+        );
     }
 
     #[test]
     fn augmented_prepends_to_another_preload_and_keeps_present_values() {
-        let envp: [&[u8]; 4] = [b"LD_PRELOAD=/usr/lib/libasan.so", b"TETHER_PROXY=/x", b"TETHER_SESSION=other", b"TETHER_LAYER_LOG=/l"];
+        let envp: [&[u8]; 4] =
+            [b"LD_PRELOAD=/usr/lib/libasan.so", b"TETHER_PROXY=/x", b"TETHER_SESSION=other", b"TETHER_LAYER_LOG=/l"];
         let env = text(augmented(&envp, &launch())).unwrap();
         assert!(env.contains(&"LD_PRELOAD=/opt/tether/libtether_layer.so:/usr/lib/libasan.so".to_string()));
         assert!(env.contains(&"TETHER_SESSION=other".to_string()));
@@ -107,14 +115,22 @@ mod tests {
 
     #[test]
     fn augmented_restores_the_preload_list_the_process_started_with() {
-        let launch = LaunchEnv { ld_preload: Some(b"/opt/tether/libtether_layer.so /usr/lib/libjemalloc.so".to_vec()), ..launch() };
+        let launch = LaunchEnv {
+            ld_preload: Some(b"/opt/tether/libtether_layer.so /usr/lib/libjemalloc.so".to_vec()),
+            ..launch()
+        };
         let env = text(augmented(&[], &launch)).unwrap();
         assert_eq!(env[0], "LD_PRELOAD=/opt/tether/libtether_layer.so /usr/lib/libjemalloc.so");
     }
 
     #[test]
     fn augmented_complete_env_is_unchanged() {
-        let envp: [&[u8]; 4] = [b"LD_PRELOAD=libfoo.so libtether_layer.so", b"TETHER_PROXY=/x", b"TETHER_SESSION=t", b"TETHER_LAYER_LOG=/l"];
+        let envp: [&[u8]; 4] = [
+            b"LD_PRELOAD=libfoo.so libtether_layer.so",
+            b"TETHER_PROXY=/x",
+            b"TETHER_SESSION=t",
+            b"TETHER_LAYER_LOG=/l",
+        ];
         assert_eq!(augmented(&envp, &launch()), None);
     }
 

@@ -81,7 +81,10 @@ pub fn write_target(dirfd: c_int, path: &CStr) -> Result<Option<TargetPath<'_>>,
 }
 
 /// Lifts a `read_target`/`write_target` answer into an outcome: bypass for the host.
-fn routed<T>(target: Result<Option<TargetPath<'_>>, i32>, on_target: impl FnOnce(&[u8]) -> Result<T, i32>) -> Outcome<T> {
+fn routed<T>(
+    target: Result<Option<TargetPath<'_>>, i32>,
+    on_target: impl FnOnce(&[u8]) -> Result<T, i32>,
+) -> Outcome<T> {
     match target {
         Err(errno) => Outcome::Error(errno),
         Ok(None) => Outcome::Bypass,
@@ -231,9 +234,7 @@ pub fn stat_at(dirfd: c_int, path: &CStr, follow: bool) -> Outcome<FileMeta> {
 
 /// `access` family.
 pub fn access_at(dirfd: c_int, path: &CStr, mode: c_int) -> Outcome<c_int> {
-    routed(read_target(dirfd, path), |target| {
-        done(Message::FileAccess { path: target.to_vec(), mode })
-    })
+    routed(read_target(dirfd, path), |target| done(Message::FileAccess { path: target.to_vec(), mode }))
 }
 
 /// `readlink` family: the link's content.

@@ -39,7 +39,15 @@ fn resolve(name: &CStr, af: c_int) -> Option<Result<Found, c_int>> {
 }
 
 /// `gethostbyname2_r` (and `gethostbyname_r` with `AF_INET`).
-pub fn gethostbyname2_r(name: &CStr, af: c_int, ret: *mut hostent, buf: *mut c_char, buflen: usize, result: *mut *mut hostent, h_errnop: *mut c_int) -> Outcome<c_int> {
+pub fn gethostbyname2_r(
+    name: &CStr,
+    af: c_int,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: usize,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> Outcome<c_int> {
     let Some(answer) = resolve(name, af) else {
         return Outcome::Bypass;
     };
@@ -100,7 +108,11 @@ pub fn gethostbyname2(name: &CStr, af: c_int) -> Outcome<*mut hostent> {
 }
 
 fn addr_len(af: c_int) -> usize {
-    if af == libc::AF_INET { 4 } else { 16 }
+    if af == libc::AF_INET {
+        4
+    } else {
+        16
+    }
 }
 
 /// Bytes [`fill`] needs (alignment slack included).

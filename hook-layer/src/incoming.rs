@@ -54,7 +54,12 @@ fn is_listener(fd: c_int) -> bool {
 
 /// `accept`/`accept4` on `fd`: on a subscribed listener, a connection relayed by the daemon
 /// reports its real client in `addr` and, later, in `getpeername`.
-pub fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, accept_original: impl FnOnce() -> c_int) -> Outcome<c_int> {
+pub fn accept(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    accept_original: impl FnOnce() -> c_int,
+) -> Outcome<c_int> {
     if !is_listener(fd) {
         return Outcome::Bypass;
     }
@@ -80,7 +85,9 @@ fn real_peer(accepted: c_int) -> Option<(SocketAddr, SocketAddr)> {
     let mut storage_len = std::mem::size_of::<libc::sockaddr_storage>() as socklen_t;
     // SAFETY: `storage`/`storage_len` are valid out-pointers (inside the guard this is the
     // original getpeername).
-    if unsafe { libc::getpeername(accepted, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut storage_len) } != 0 {
+    if unsafe { libc::getpeername(accepted, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut storage_len) }
+        != 0
+    {
         return None;
     }
     let relay = net::read_sockaddr((&storage as *const libc::sockaddr_storage).cast(), storage_len)?;

@@ -56,7 +56,13 @@ pub fn read_sockaddr(addr: *const sockaddr, len: socklen_t) -> Option<SocketAddr
 pub unsafe fn write_sockaddr(addr: SocketAddr, out: *mut sockaddr) -> socklen_t {
     let (storage, len) = to_storage(addr);
     // SAFETY: the caller guarantees room for a sockaddr_in6, the largest length produced.
-    unsafe { std::ptr::copy_nonoverlapping((&storage as *const libc::sockaddr_storage).cast::<u8>(), out.cast::<u8>(), len as usize) };
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            (&storage as *const libc::sockaddr_storage).cast::<u8>(),
+            out.cast::<u8>(),
+            len as usize,
+        )
+    };
     len
 }
 
@@ -92,7 +98,9 @@ pub fn for_family(addr: SocketAddr, family: c_int) -> Option<SocketAddr> {
     match (family, addr) {
         (libc::AF_INET, SocketAddr::V4(_)) | (libc::AF_INET6, SocketAddr::V6(_)) => Some(addr),
         (libc::AF_INET6, SocketAddr::V4(v4)) => Some(SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())),
-        (libc::AF_INET, SocketAddr::V6(v6)) => v6.ip().to_ipv4_mapped().map(|ip| SocketAddr::new(IpAddr::V4(ip), v6.port())),
+        (libc::AF_INET, SocketAddr::V6(v6)) => {
+            v6.ip().to_ipv4_mapped().map(|ip| SocketAddr::new(IpAddr::V4(ip), v6.port()))
+        }
         _ => None,
     }
 }
@@ -223,7 +231,12 @@ pub fn remember_peer(fd: c_int, real: SocketAddr, relay: SocketAddr) {
 }
 
 /// `connect`: target destinations are connected to their relay instead.
-pub fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t, connect_original: impl FnOnce(*const sockaddr, socklen_t) -> c_int) -> Outcome<c_int> {
+pub fn connect(
+    fd: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+    connect_original: impl FnOnce(*const sockaddr, socklen_t) -> c_int,
+) -> Outcome<c_int> {
     let Some(dest) = read_sockaddr(addr, len) else {
         return Outcome::Bypass;
     };
@@ -240,11 +253,20 @@ pub fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t, connect_origina
     if rc == 0 || code == libc::EINPROGRESS {
         remember(fd, |state| state.peer = Some((dest, relay)));
     }
-    if rc == 0 { Outcome::Handled(0) } else { Outcome::Error(code) }
+    if rc == 0 {
+        Outcome::Handled(0)
+    } else {
+        Outcome::Error(code)
+    }
 }
 
 /// `getpeername` on a redirected socket: the real destination.
-pub fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, original: impl FnOnce() -> c_int) -> Outcome<c_int> {
+pub fn getpeername(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    original: impl FnOnce() -> c_int,
+) -> Outcome<c_int> {
     if !fds::is_marked(fd) {
         return Outcome::Bypass;
     }
@@ -260,13 +282,18 @@ pub fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, original
 }
 
 /// The relay for datagrams from `fd` to `dest`, opened on first use; `None` for host destinations.
-pub fn datagram_relay(fd: c_int, dest: *const sockaddr, len: socklen_t) -> Outcome<(libc::sockaddr_storage, socklen_t)> {
+pub fn datagram_relay(
+    fd: c_int,
+    dest: *const sockaddr,
+    len: socklen_t,
+) -> Outcome<(libc::sockaddr_storage, socklen_t)> {
     let Some(dest) = read_sockaddr(dest, len) else {
         return Outcome::Bypass;
     };
-    let known = SOCKETS.lock().ok().and_then(|sockets| {
-        sockets.get(&fd)?.routes.iter().find(|(real, _)| *real == dest).map(|(_, relay)| *relay)
-    });
+    let known = SOCKETS
+        .lock()
+        .ok()
+        .and_then(|sockets| sockets.get(&fd)?.routes.iter().find(|(real, _)| *real == dest).map(|(_, relay)| *relay));
     let relay = match known {
         Some(relay) => relay,
         None => {
@@ -289,7 +316,8 @@ pub fn datagram_relay(fd: c_int, dest: *const sockaddr, len: socklen_t) -> Outco
 pub fn real_source(fd: c_int, source: SocketAddr) -> Option<SocketAddr> {
     let sockets = SOCKETS.lock().ok()?;
     let state = sockets.get(&fd)?;
-    let same = |relay: &SocketAddr| relay.ip().to_canonical() == source.ip().to_canonical() && relay.port() == source.port();
+    let same =
+        |relay: &SocketAddr| relay.ip().to_canonical() == source.ip().to_canonical() && relay.port() == source.port();
     state.peer.iter().chain(&state.routes).find(|(_, relay)| same(relay)).map(|(real, _)| *real)
 }
 

@@ -56,13 +56,21 @@ pub struct Policy {
 
 impl Policy {
     /// Compiles `policy`. Invalid patterns are reported through `invalid` and skipped.
-    pub fn compile(policy: &LayerPolicy, host_dirs: HostDirs, hostname: Option<String>, invalid: &mut dyn FnMut(&str)) -> Policy {
+    pub fn compile(
+        policy: &LayerPolicy,
+        host_dirs: HostDirs,
+        hostname: Option<String>,
+        invalid: &mut dyn FnMut(&str),
+    ) -> Policy {
         let fs = &policy.fs;
         let mut patterns = Vec::new();
         let mut kinds = Vec::new();
-        for (kind, list) in [(Rule::NotFound, &fs.not_found), (Rule::Local, &fs.local),
-            (Rule::ReadWrite, &fs.read_write), (Rule::ReadOnly, &fs.read_only)]
-        {
+        for (kind, list) in [
+            (Rule::NotFound, &fs.not_found),
+            (Rule::Local, &fs.local),
+            (Rule::ReadWrite, &fs.read_write),
+            (Rule::ReadOnly, &fs.read_only),
+        ] {
             for pattern in list {
                 if Regex::new(pattern).is_ok() {
                     patterns.push(pattern.as_str());
@@ -128,10 +136,7 @@ pub struct DnsRules {
 
 impl DnsRules {
     fn new(enabled: bool, local: &[String], hostname: Option<String>) -> DnsRules {
-        let local = local
-            .iter()
-            .map(|name| normalise_name(name.strip_prefix('*').unwrap_or(name)))
-            .collect();
+        let local = local.iter().map(|name| normalise_name(name.strip_prefix('*').unwrap_or(name))).collect();
         DnsRules { enabled, local, hostname: hostname.map(|name| normalise_name(&name)) }
     }
 
@@ -198,11 +203,13 @@ impl OutgoingRules {
                 Destination::Net { .. } => None,
             });
             names
-                .flat_map(|(name, port)| resolve(name).into_iter().map(move |ip| Destination::Net {
-                    net: ip.to_canonical(),
-                    prefix: full_prefix(ip.to_canonical()),
-                    port,
-                }))
+                .flat_map(|(name, port)| {
+                    resolve(name).into_iter().map(move |ip| Destination::Net {
+                        net: ip.to_canonical(),
+                        prefix: full_prefix(ip.to_canonical()),
+                        port,
+                    })
+                })
                 .collect()
         });
         !self.local.iter().chain(resolved).any(|rule| matches_destination(rule, ip, addr.port()))
@@ -231,7 +238,11 @@ fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
 }
 
 fn full_prefix(ip: IpAddr) -> u8 {
-    if ip.is_ipv4() { 32 } else { 128 }
+    if ip.is_ipv4() {
+        32
+    } else {
+        128
+    }
 }
 
 /// Parses `ip`, `ip:port`, `[v6]:port`, `net/len`, `host`, `host:port`.

@@ -23,18 +23,18 @@ fn classify_follows_the_precedence_table() {
     use PathClass::*;
     let policy = compile(LayerPolicy { fs: fs(FsMode::Read), ..LayerPolicy::default() });
     let cases = [
-        ("/etc/app/secret.yaml", NotFound),       // not_found beats local and read_write
-        ("/etc/app/config.yaml", Host),           // local beats read_write
-        ("/etc/hosts", Host),                     // user local beats built-in target
-        ("/srv/data", TargetReadWrite),           // read_write beats read_only
+        ("/etc/app/secret.yaml", NotFound), // not_found beats local and read_write
+        ("/etc/app/config.yaml", Host),     // local beats read_write
+        ("/etc/hosts", Host),               // user local beats built-in target
+        ("/srv/data", TargetReadWrite),     // read_write beats read_only
         ("/srv/hidden/x", NotFound),
         ("/var/data/x", TargetRead),              // read_only
         ("/usr/share/target/x", TargetReadWrite), // user rule beats built-in host
         ("/etc/resolv.conf", TargetRead),         // built-in target, mode read
         ("/run/secrets/token", TargetRead),
-        ("/usr/lib/libc.so", Host),               // built-in host
-        ("/home/dev/app/src/main.rs", Host),      // cwd at start
-        ("/etc/other.conf", TargetRead),          // mode
+        ("/usr/lib/libc.so", Host),          // built-in host
+        ("/home/dev/app/src/main.rs", Host), // cwd at start
+        ("/etc/other.conf", TargetRead),     // mode
     ];
     for (path, want) in cases {
         assert_eq!(policy.classify(path.as_bytes()), want, "{path}");
@@ -43,7 +43,8 @@ fn classify_follows_the_precedence_table() {
 
 #[test]
 fn classify_mode_write_and_local() {
-    let write = compile(LayerPolicy { fs: FsPolicy { mode: FsMode::Write, ..FsPolicy::default() }, ..LayerPolicy::default() });
+    let write =
+        compile(LayerPolicy { fs: FsPolicy { mode: FsMode::Write, ..FsPolicy::default() }, ..LayerPolicy::default() });
     assert_eq!(write.classify(b"/etc/other.conf"), PathClass::TargetReadWrite);
     assert_eq!(write.classify(b"/etc/resolv.conf"), PathClass::TargetReadWrite);
     assert_eq!(write.classify(b"/tmp/x"), PathClass::Host);
@@ -72,8 +73,8 @@ fn dns_local_names_and_patterns_stay_on_the_host() {
         ..LayerPolicy::default()
     });
     let dns = &policy.dns;
-    for name in ["localhost", "LOCALHOST.", "app.localhost", "devbox", "registry.example.com",
-        "build.corp.lan", "a.b.corp.lan"]
+    for name in
+        ["localhost", "LOCALHOST.", "app.localhost", "devbox", "registry.example.com", "build.corp.lan", "a.b.corp.lan"]
     {
         assert!(!dns.is_target_name(name), "{name}");
     }
@@ -90,9 +91,15 @@ fn outgoing_local_matches_cidr_ports_names_and_mapped_v6() {
         outgoing: OutgoingPolicy {
             tcp: true,
             udp: false,
-            local: vec!["10.1.0.0/16".into(), "192.0.2.7:5432".into(), "fd00::/8".into(),
-                "[2001:db8::1]:443".into(), "db.host.lan".into(), "cache.host.lan:6379".into(),
-                "198.51.100.9".into()],
+            local: vec![
+                "10.1.0.0/16".into(),
+                "192.0.2.7:5432".into(),
+                "fd00::/8".into(),
+                "[2001:db8::1]:443".into(),
+                "db.host.lan".into(),
+                "cache.host.lan:6379".into(),
+                "198.51.100.9".into(),
+            ],
         },
         ..LayerPolicy::default()
     });
@@ -105,14 +112,25 @@ fn outgoing_local_matches_cidr_ports_names_and_mapped_v6() {
     };
     let target = |addr: &str, transport| policy.outgoing.is_target(addr.parse().unwrap(), transport, &resolve);
     use Transport::*;
-    let host = ["10.1.2.3:80", "[::ffff:10.1.2.3]:80", "192.0.2.7:5432", "[fd12::1]:1",
-        "[2001:db8::1]:443", "203.0.113.5:1", "203.0.113.6:6379", "198.51.100.9:22", "127.0.0.1:80",
-        "[::1]:80", "0.0.0.0:80", "[::ffff:127.0.0.1]:80"];
+    let host = [
+        "10.1.2.3:80",
+        "[::ffff:10.1.2.3]:80",
+        "192.0.2.7:5432",
+        "[fd12::1]:1",
+        "[2001:db8::1]:443",
+        "203.0.113.5:1",
+        "203.0.113.6:6379",
+        "198.51.100.9:22",
+        "127.0.0.1:80",
+        "[::1]:80",
+        "0.0.0.0:80",
+        "[::ffff:127.0.0.1]:80",
+    ];
     for addr in host {
         assert!(!target(addr, Tcp), "{addr}");
     }
-    let remote = ["10.2.0.1:80", "192.0.2.7:5433", "[2001:db8::1]:80", "203.0.113.6:1",
-        "[::ffff:10.96.0.10]:53", "[fe80::1]:1"];
+    let remote =
+        ["10.2.0.1:80", "192.0.2.7:5433", "[2001:db8::1]:80", "203.0.113.6:1", "[::ffff:10.96.0.10]:53", "[fe80::1]:1"];
     for addr in remote {
         assert!(target(addr, Tcp), "{addr}");
     }

@@ -102,7 +102,8 @@ fn connect() -> Result<UnixStream, TransportError> {
     let (Some(path), Some(token)) = (&launch.proxy, &launch.session) else {
         return Err(TransportError::Connect(io::Error::from(io::ErrorKind::NotFound)));
     };
-    let mut stream = UnixStream::connect(std::ffi::OsStr::from_bytes(path.to_bytes())).map_err(TransportError::Connect)?;
+    let mut stream =
+        UnixStream::connect(std::ffi::OsStr::from_bytes(path.to_bytes())).map_err(TransportError::Connect)?;
     stream.set_read_timeout(Some(launch.timeout)).map_err(TransportError::Connect)?;
     stream.set_write_timeout(Some(launch.timeout)).map_err(TransportError::Connect)?;
     fds::mark(stream.as_raw_fd());

@@ -77,7 +77,8 @@ fn compile(policy: &LayerPolicy) -> Policy {
 
 /// The basename of the executable or of `argv[0]` when it is in `skip`.
 fn skipped_name(launch: &LaunchEnv, skip: &[String]) -> Option<String> {
-    let basename = |path: &[u8]| String::from_utf8_lossy(path.rsplit(|b| *b == b'/').next().unwrap_or(path)).into_owned();
+    let basename =
+        |path: &[u8]| String::from_utf8_lossy(path.rsplit(|b| *b == b'/').next().unwrap_or(path)).into_owned();
     [launch.exe.as_deref(), launch.argv0.as_deref()]
         .into_iter()
         .flatten()

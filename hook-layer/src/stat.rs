@@ -88,7 +88,10 @@ mod tests {
     #[test]
     fn to_stat_fills_every_field() {
         let st = to_stat(&meta());
-        assert_eq!((st.st_dev, st.st_ino, st.st_mode, st.st_nlink), (libc::makedev(8, 1), 42, libc::S_IFREG | 0o640, 2));
+        assert_eq!(
+            (st.st_dev, st.st_ino, st.st_mode, st.st_nlink),
+            (libc::makedev(8, 1), 42, libc::S_IFREG | 0o640, 2)
+        );
         assert_eq!((st.st_uid, st.st_gid, st.st_rdev), (1000, 100, libc::makedev(259, 70000)));
         assert_eq!((st.st_size, st.st_blksize, st.st_blocks), (12345, 4096, 32));
         assert_eq!((st.st_atime, st.st_atime_nsec, st.st_mtime, st.st_mtime_nsec), (1, 2, 3, 4));

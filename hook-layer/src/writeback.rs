@@ -63,7 +63,8 @@ pub fn track(fd: c_int, path: &[u8], mode: u32) {
     };
     // SAFETY: getpid has no preconditions.
     let owner_pid = unsafe { libc::getpid() } as u32;
-    let file = OpenFile { path: path.to_vec(), mode, owner_pid, memfd: (st.st_dev, st.st_ino), sent: AtomicU64::new(0) };
+    let file =
+        OpenFile { path: path.to_vec(), mode, owner_pid, memfd: (st.st_dev, st.st_ino), sent: AtomicU64::new(0) };
     if let Ok(mut table) = TABLE.lock() {
         table.insert(fd, Arc::new(file));
         fds::mark(fd);

@@ -29,8 +29,7 @@ pub enum CodecError {
 /// Encodes `envelope` as one frame, length prefix included.
 pub fn encode(envelope: &Envelope) -> Result<Vec<u8>, CodecError> {
     let mut frame = vec![0u8; HEADER_LEN];
-    ciborium::into_writer(envelope, &mut frame)
-        .map_err(|err| CodecError::Malformed(err.to_string()))?;
+    ciborium::into_writer(envelope, &mut frame).map_err(|err| CodecError::Malformed(err.to_string()))?;
     let len = frame.len() - HEADER_LEN;
     if len > MAX_FRAME {
         return Err(CodecError::TooLarge(len));

@@ -114,12 +114,7 @@ impl IncomingPolicy {
 
 impl Default for IncomingPolicy {
     fn default() -> Self {
-        IncomingPolicy {
-            mode: mirror(),
-            http_filter: None,
-            port_mapping: BTreeMap::new(),
-            ignore_ports: Vec::new(),
-        }
+        IncomingPolicy { mode: mirror(), http_filter: None, port_mapping: BTreeMap::new(), ignore_ports: Vec::new() }
     }
 }
 

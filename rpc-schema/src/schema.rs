@@ -67,8 +67,10 @@ mod tests {
             .map(|entries| entries.map(|entry| entry.unwrap().file_name().into_string().unwrap()).collect())
             .unwrap_or_default();
         // The config file's schema comes from the daemon's config types (see its `config` module).
-        let unknown: Vec<&String> =
-            committed.iter().filter(|name| !all().contains_key(name.as_str()) && *name != "config.schema.json").collect();
+        let unknown: Vec<&String> = committed
+            .iter()
+            .filter(|name| !all().contains_key(name.as_str()) && *name != "config.schema.json")
+            .collect();
         assert!(
             stale.is_empty() && unknown.is_empty(),
             "stale schema files {stale:?}, unknown files {unknown:?} in {}; run TETHER_UPDATE_SCHEMA=1 cargo test -p tether-rpc-schema schema",

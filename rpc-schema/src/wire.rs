@@ -341,9 +341,6 @@ pub const FILE_READ_CHUNK: u64 = 4 * 1024 * 1024;
 impl Message {
     /// A failure response carrying `errno`.
     pub fn failure(errno: i32, message: impl Into<String>) -> Message {
-        Message::Failure {
-            errno,
-            message: message.into(),
-        }
+        Message::Failure { errno, message: message.into() }
     }
 }

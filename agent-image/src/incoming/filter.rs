@@ -22,18 +22,8 @@ impl Filter {
             HttpFilter::Header(source) => Filter::Header(Regex::new(source)?),
             HttpFilter::Path(source) => Filter::Path(Regex::new(source)?),
             HttpFilter::Method(method) => Filter::Method(method.clone()),
-            HttpFilter::AllOf(filters) => Filter::AllOf(
-                filters
-                    .iter()
-                    .map(Filter::compile)
-                    .collect::<Result<_, _>>()?,
-            ),
-            HttpFilter::AnyOf(filters) => Filter::AnyOf(
-                filters
-                    .iter()
-                    .map(Filter::compile)
-                    .collect::<Result<_, _>>()?,
-            ),
+            HttpFilter::AllOf(filters) => Filter::AllOf(filters.iter().map(Filter::compile).collect::<Result<_, _>>()?),
+            HttpFilter::AnyOf(filters) => Filter::AnyOf(filters.iter().map(Filter::compile).collect::<Result<_, _>>()?),
         })
     }
 
@@ -51,10 +41,7 @@ impl Filter {
                     || regex.is_match(&format!("{}: {value}", canonical_case(lower)))
             }),
             Filter::Path(regex) => {
-                let path = request
-                    .uri()
-                    .path_and_query()
-                    .map_or("/", |path| path.as_str());
+                let path = request.uri().path_and_query().map_or("/", |path| path.as_str());
                 regex.is_match(path)
             }
             Filter::Method(method) => request.method().as_str().eq_ignore_ascii_case(method),
@@ -69,11 +56,7 @@ fn canonical_case(name: &str) -> String {
     let mut upper_next = true;
     name.chars()
         .map(|c| {
-            let out = if upper_next {
-                c.to_ascii_uppercase()
-            } else {
-                c
-            };
+            let out = if upper_next { c.to_ascii_uppercase() } else { c };
             upper_next = c == '-';
             out
         })
@@ -103,10 +86,7 @@ mod tests {
         let filter = || HttpFilter::Header("X-Tether-User: alice".into());
         assert!(check(filter(), &alice));
         assert!(!check(filter(), &bob));
-        assert!(check(
-            HttpFilter::Header("^x-tether-user: (alice|bob)$".into()),
-            &bob
-        ));
+        assert!(check(HttpFilter::Header("^x-tether-user: (alice|bob)$".into()), &bob));
     }
 
     #[test]
@@ -115,15 +95,9 @@ mod tests {
         assert!(check(HttpFilter::Path("^/orders/\\d+".into()), &get));
         assert!(check(HttpFilter::Path("full=1$".into()), &get));
         assert!(check(HttpFilter::Method("get".into()), &get));
-        let both = HttpFilter::AllOf(vec![
-            HttpFilter::Method("GET".into()),
-            HttpFilter::Path("^/users".into()),
-        ]);
+        let both = HttpFilter::AllOf(vec![HttpFilter::Method("GET".into()), HttpFilter::Path("^/users".into())]);
         assert!(!check(both, &get));
-        let either = HttpFilter::AnyOf(vec![
-            HttpFilter::Method("POST".into()),
-            HttpFilter::Path("^/orders".into()),
-        ]);
+        let either = HttpFilter::AnyOf(vec![HttpFilter::Method("POST".into()), HttpFilter::Path("^/orders".into())]);
         assert!(check(either, &get));
         assert!(check(HttpFilter::AllOf(Vec::new()), &get));
         assert!(!check(HttpFilter::AnyOf(Vec::new()), &get));

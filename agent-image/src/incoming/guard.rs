@@ -18,18 +18,9 @@ pub const GUARD_COMMAND: &str = "incoming-guard";
 /// Starts the guard of `table`; the agent keeps the returned pipe open for the rest of its life.
 pub async fn start(net: &TargetNet, nft: &Path, table: &str) -> std::io::Result<ChildStdin> {
     let mut command = Command::new("/proc/self/exe");
-    command
-        .arg(GUARD_COMMAND)
-        .arg(nft)
-        .arg(table)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .process_group(0);
+    command.arg(GUARD_COMMAND).arg(nft).arg(table).stdin(Stdio::piped()).stdout(Stdio::null()).process_group(0);
     let mut child = net.spawn_process(command).await?;
-    child
-        .stdin
-        .take()
-        .ok_or_else(|| std::io::Error::other("the guard has no stdin pipe"))
+    child.stdin.take().ok_or_else(|| std::io::Error::other("the guard has no stdin pipe"))
 }
 
 /// The guard's whole life: wait for the agent to go, then delete its table.
@@ -42,10 +33,7 @@ pub fn run(args: &[String]) -> std::process::ExitCode {
     let mut stdin = std::io::stdin().lock();
     // The agent never writes: any return means its end of the pipe is closed.
     while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
-    let deleted = Command::new(nft)
-        .args(["delete", "table", "inet", table])
-        .stdout(Stdio::null())
-        .output();
+    let deleted = Command::new(nft).args(["delete", "table", "inet", table]).stdout(Stdio::null()).output();
     match deleted {
         Ok(output) if output.status.success() => {
             tracing::info!(%table, "agent gone; removed its incoming redirect rules");

@@ -39,12 +39,7 @@ const MIRROR_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 const MIRROR_QUEUE: usize = 16;
 
 /// Serves one client connection until it closes.
-pub async fn serve(
-    client: TcpStream,
-    peer: SocketAddr,
-    original: SocketAddr,
-    subscription: Arc<Subscription>,
-) {
+pub async fn serve(client: TcpStream, peer: SocketAddr, original: SocketAddr, subscription: Arc<Subscription>) {
     let router = Arc::new(Router {
         subscription,
         peer,
@@ -78,9 +73,8 @@ impl Upstream {
     ) -> Result<Upstream, String> {
         let io = TokioIo::new(io);
         if version == Version::HTTP_2 {
-            let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
-                .await
-                .map_err(|err| err.to_string())?;
+            let (sender, connection) =
+                http2::handshake(TokioExecutor::new(), io).await.map_err(|err| err.to_string())?;
             tokio::spawn(connection);
             Ok(Upstream::H2(sender))
         } else {
@@ -110,11 +104,7 @@ struct Router {
 
 impl Router {
     async fn route(self: &Arc<Self>, request: Request<Incoming>) -> Response<Body> {
-        let matched = self
-            .subscription
-            .filter
-            .as_ref()
-            .is_some_and(|filter| filter.matches(&request));
+        let matched = self.subscription.filter.as_ref().is_some_and(|filter| filter.matches(&request));
         let response = match (self.subscription.mode, matched) {
             (IncomingMode::Steal, true) => self.to_user(request.map(BodyExt::boxed)).await,
             (IncomingMode::Mirror, true) => match copyable_length(&request) {
@@ -141,10 +131,7 @@ impl Router {
                 // Not a byte-level mirror stream even in mirror mode: the user process's answers
                 // must come back to pace the copies (the agent discards them, see `queue_copy`).
                 let streams = &subscription.streams;
-                if let Err(err) = streams
-                    .open_incoming(subscription.port, peer, false, theirs)
-                    .await
-                {
+                if let Err(err) = streams.open_incoming(subscription.port, peer, false, theirs).await {
                     tracing::debug!(%err, "stream to the user process ended with an error");
                 }
             });
@@ -168,16 +155,9 @@ impl Router {
     }
 
     /// Sends `request` to the target and queues a copy for the user process.
-    async fn mirror(
-        self: &Arc<Self>,
-        request: Request<Incoming>,
-    ) -> Result<Response<Body>, String> {
+    async fn mirror(self: &Arc<Self>, request: Request<Incoming>) -> Result<Response<Body>, String> {
         let (parts, body) = request.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|err| err.to_string())?
-            .to_bytes();
+        let body = body.collect().await.map_err(|err| err.to_string())?.to_bytes();
         let mut copy = Request::builder()
             .method(parts.method.clone())
             .uri(parts.uri.clone())
@@ -237,9 +217,7 @@ async fn send(
         }
         None => return Err("no upstream connection".into()),
     };
-    response
-        .map(|response| response.map(BodyExt::boxed))
-        .map_err(|err| err.to_string())
+    response.map(|response| response.map(BodyExt::boxed)).map_err(|err| err.to_string())
 }
 
 /// The body length when a request's body may be buffered for a copy: empty, or declared and
@@ -250,16 +228,9 @@ fn copyable_length(request: &Request<Incoming>) -> Option<u64> {
         return Some(0);
     }
     let length = request.headers().get(hyper::header::CONTENT_LENGTH)?;
-    length
-        .to_str()
-        .ok()?
-        .parse::<u64>()
-        .ok()
-        .filter(|length| *length <= MIRROR_BODY_LIMIT)
+    length.to_str().ok()?.parse::<u64>().ok().filter(|length| *length <= MIRROR_BODY_LIMIT)
 }
 
 fn full(data: impl Into<Bytes>) -> Body {
-    Full::new(data.into())
-        .map_err(|never| match never {})
-        .boxed()
+    Full::new(data.into()).map_err(|never| match never {}).boxed()
 }

@@ -66,9 +66,7 @@ pub async fn accept(listener: TcpListener, subscription: Arc<Subscription>) {
 
 async fn handle(client: TcpStream, peer: SocketAddr, subscription: Arc<Subscription>) {
     let original = original_destination(&client).unwrap_or_else(|| {
-        let ip = client
-            .local_addr()
-            .map_or([127, 0, 0, 1].into(), |addr| addr.ip());
+        let ip = client.local_addr().map_or([127, 0, 0, 1].into(), |addr| addr.ip());
         SocketAddr::new(ip, subscription.port)
     });
     let port = subscription.port;
@@ -77,12 +75,7 @@ async fn handle(client: TcpStream, peer: SocketAddr, subscription: Arc<Subscript
             super::http::serve(client, peer, original, subscription.clone()).await;
             Ok(())
         }
-        (None, IncomingMode::Steal) => {
-            subscription
-                .streams
-                .open_incoming(port, peer, false, client)
-                .await
-        }
+        (None, IncomingMode::Steal) => subscription.streams.open_incoming(port, peer, false, client).await,
         (None, IncomingMode::Mirror) => mirror(client, peer, original, &subscription).await,
     };
     if let Err(err) = result {
@@ -175,25 +168,11 @@ pub struct CopyIo {
 pub fn copy_pipe() -> (CopyTx, CopyIo) {
     let (tx, rx) = mpsc::channel(MIRROR_QUEUE);
     let overflowed = Arc::new(AtomicBool::new(false));
-    (
-        CopyTx {
-            tx: Some(tx),
-            overflowed: overflowed.clone(),
-        },
-        CopyIo {
-            rx,
-            overflowed,
-            pending: Bytes::new(),
-        },
-    )
+    (CopyTx { tx: Some(tx), overflowed: overflowed.clone() }, CopyIo { rx, overflowed, pending: Bytes::new() })
 }
 
 impl AsyncRead for CopyIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if self.pending.is_empty() {
             match self.rx.poll_recv(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -213,11 +192,7 @@ impl AsyncRead for CopyIo {
 
 impl AsyncWrite for CopyIo {
     /// What the user process answers a mirrored connection is discarded.
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         Poll::Ready(Ok(data.len()))
     }
 
@@ -240,19 +215,10 @@ fn original_destination(client: &TcpStream) -> Option<SocketAddr> {
         let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
         // SAFETY: `addr`/`len` are valid out-pointers of the size given.
         let rc = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_IP,
-                SO_ORIGINAL_DST,
-                (&mut addr as *mut libc::sockaddr_in).cast(),
-                &mut len,
-            )
+            libc::getsockopt(fd, libc::SOL_IP, SO_ORIGINAL_DST, (&mut addr as *mut libc::sockaddr_in).cast(), &mut len)
         };
         (rc == 0).then(|| {
-            SocketAddr::V4(SocketAddrV4::new(
-                u32::from_be(addr.sin_addr.s_addr).into(),
-                u16::from_be(addr.sin_port),
-            ))
+            SocketAddr::V4(SocketAddrV4::new(u32::from_be(addr.sin_addr.s_addr).into(), u16::from_be(addr.sin_port)))
         })
     } else {
         // SAFETY: sockaddr_in6 is plain data; all-zero is valid.

@@ -69,12 +69,7 @@ impl Drop for Port {
 
 impl Incoming {
     pub fn new(net: TargetNet) -> Incoming {
-        Incoming {
-            net,
-            table: rules::table_name(std::process::id()),
-            nft: rules::nft_path(),
-            state: Mutex::default(),
-        }
+        Incoming { net, table: rules::table_name(std::process::id()), nft: rules::nft_path(), state: Mutex::default() }
     }
 
     /// Removes the tables of agents that died without their guard cleaning up (a guard killed
@@ -117,35 +112,21 @@ impl Incoming {
     ) -> Message {
         let filter = match filter.as_ref().map(Filter::compile).transpose() {
             Ok(filter) => filter,
-            Err(err) => {
-                return Message::failure(libc::EINVAL, format!("invalid http filter: {err}"))
-            }
+            Err(err) => return Message::failure(libc::EINVAL, format!("invalid http filter: {err}")),
         };
         let mut state = self.state.lock().await;
         if state.ports.contains_key(&port) {
-            return Message::failure(
-                libc::EADDRINUSE,
-                format!("port {port} is subscribed already"),
-            );
+            return Message::failure(libc::EADDRINUSE, format!("port {port} is subscribed already"));
         }
         if state.guard.is_none() {
             match guard::start(&self.net, &self.nft, &self.table).await {
                 Ok(pipe) => state.guard = Some(pipe),
                 Err(err) => {
-                    return Message::failure(
-                        libc::EIO,
-                        format!("cannot start the guard of the incoming rules: {err}"),
-                    )
+                    return Message::failure(libc::EIO, format!("cannot start the guard of the incoming rules: {err}"))
                 }
             }
         }
-        let subscription = Arc::new(Subscription {
-            port,
-            mode,
-            filter,
-            streams,
-            net: self.net.clone(),
-        });
+        let subscription = Arc::new(Subscription { port, mode, filter, streams, net: self.net.clone() });
         let v4 = self.net.tcp_listen(SocketAddr::from(([0u8; 4], 0))).await;
         let v6 = self.net.tcp_listen(SocketAddr::from(([0u16; 8], 0))).await;
         let v4 = match v4.and_then(listen_port) {
@@ -153,35 +134,19 @@ impl Incoming {
             Err(err) => return intercept_failure(&err),
         };
         let v6 = v6.and_then(listen_port).ok();
-        let redirect = Redirect {
-            port,
-            to_v4: v4.1,
-            to_v6: v6.as_ref().map(|(_, port)| *port),
-        };
+        let redirect = Redirect { port, to_v4: v4.1, to_v6: v6.as_ref().map(|(_, port)| *port) };
         let listeners = [Some(v4.0), v6.map(|(listener, _)| listener)]
             .into_iter()
             .flatten()
             .filter_map(|listener| tokio::net::TcpListener::from_std(listener).ok())
             .map(|listener| tokio::spawn(intercept::accept(listener, subscription.clone())))
             .collect();
-        state.ports.insert(
-            port,
-            Port {
-                owner,
-                redirect,
-                listeners,
-            },
-        );
+        state.ports.insert(port, Port { owner, redirect, listeners });
         if let Err(message) = self.apply(&state).await {
             state.ports.remove(&port);
             return Message::failure(libc::EPERM, message);
         }
-        tracing::info!(
-            port,
-            ?mode,
-            filtered = subscription.filter.is_some(),
-            "intercepting incoming connections"
-        );
+        tracing::info!(port, ?mode, filtered = subscription.filter.is_some(), "intercepting incoming connections");
         Message::Done
     }
 

@@ -40,17 +40,10 @@ pub fn script(table: &str, redirects: &[Redirect]) -> String {
     }
     let mut rules = String::new();
     for redirect in redirects {
-        let _ = writeln!(
-            rules,
-            "{{prefix}}meta nfproto ipv4 tcp dport {} redirect to :{}",
-            redirect.port, redirect.to_v4
-        );
+        let _ =
+            writeln!(rules, "{{prefix}}meta nfproto ipv4 tcp dport {} redirect to :{}", redirect.port, redirect.to_v4);
         if let Some(to_v6) = redirect.to_v6 {
-            let _ = writeln!(
-                rules,
-                "{{prefix}}meta nfproto ipv6 tcp dport {} redirect to :{to_v6}",
-                redirect.port
-            );
+            let _ = writeln!(rules, "{{prefix}}meta nfproto ipv6 tcp dport {} redirect to :{to_v6}", redirect.port);
         }
     }
     let chain = |name: &str, hook: &str, prefix: &str| {
@@ -81,8 +74,7 @@ pub fn stale_tables(listing: &str, own: &str, alive: impl Fn(u32) -> bool) -> Ve
 
 /// Whether process `pid` is a running tether agent (a reused pid does not count).
 pub fn agent_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .is_ok_and(|comm| comm.trim_end() == "tether-agent")
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim_end() == "tether-agent")
 }
 
 /// The `nft` binary: `TETHER_NFT` when set, else the first of the usual places.
@@ -103,14 +95,7 @@ mod tests {
 
     #[test]
     fn script_replaces_the_table_with_both_hooks() {
-        let text = script(
-            "tether_42",
-            &[Redirect {
-                port: 8080,
-                to_v4: 40001,
-                to_v6: Some(40002),
-            }],
-        );
+        let text = script("tether_42", &[Redirect { port: 8080, to_v4: 40001, to_v6: Some(40002) }]);
         let expected = "add table inet tether_42
 delete table inet tether_42
 table inet tether_42 {
@@ -133,15 +118,13 @@ table inet tether_42 {
 
     #[test]
     fn script_without_redirects_removes_the_table() {
-        assert_eq!(
-            script("tether_42", &[]),
-            "add table inet tether_42\ndelete table inet tether_42\n"
-        );
+        assert_eq!(script("tether_42", &[]), "add table inet tether_42\ndelete table inet tether_42\n");
     }
 
     #[test]
     fn stale_tables_keeps_own_live_and_foreign_tables() {
-        let listing = "table inet tether_1\ntable inet tether_2\ntable ip nat\ntable inet tether_x\ntable inet tether_3\n";
+        let listing =
+            "table inet tether_1\ntable inet tether_2\ntable ip nat\ntable inet tether_x\ntable inet tether_3\n";
         let stale = stale_tables(listing, "tether_3", |pid| pid == 2);
         assert_eq!(stale, ["tether_1"]);
     }

@@ -25,11 +25,7 @@ pub struct Candidate {
 
 /// The PID of the running task of the container `query` (exact id, unique id prefix or name),
 /// searched in `namespace` or in every namespace.
-pub async fn container_pid(
-    socket: &Path,
-    namespace: Option<&str>,
-    query: &str,
-) -> Result<u32, RuntimeError> {
+pub async fn container_pid(socket: &Path, namespace: Option<&str>, query: &str) -> Result<u32, RuntimeError> {
     let client = Client::from_path(socket)
         .await
         .map_err(|err| RuntimeError::unreachable(RUNTIME, socket, source_chain(&err)))?;
@@ -39,12 +35,7 @@ pub async fn container_pid(
     };
     let mut candidates = Vec::new();
     for namespace in namespaces {
-        let request = with_namespace(
-            ListContainersRequest {
-                filters: Vec::new(),
-            },
-            &namespace,
-        )?;
+        let request = with_namespace(ListContainersRequest { filters: Vec::new() }, &namespace)?;
         let containers = client
             .containers()
             .list(request)
@@ -68,11 +59,7 @@ pub async fn container_pid(
 pub fn pick<'a>(candidates: &'a [Candidate], query: &str) -> Result<&'a Candidate, RuntimeError> {
     let rules: [&dyn Fn(&Candidate) -> bool; 3] = [
         &|c| c.id == query,
-        &|c| {
-            NAME_LABELS
-                .iter()
-                .any(|label| c.labels.get(*label).is_some_and(|name| name == query))
-        },
+        &|c| NAME_LABELS.iter().any(|label| c.labels.get(*label).is_some_and(|name| name == query)),
         &|c| !query.is_empty() && c.id.starts_with(query),
     ];
     for rule in rules {
@@ -81,15 +68,9 @@ pub fn pick<'a>(candidates: &'a [Candidate], query: &str) -> Result<&'a Candidat
             [] => continue,
             [one] => return Ok(one),
             several => {
-                let matches = several
-                    .iter()
-                    .map(|c| format!("{}/{}", c.namespace, c.id))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(RuntimeError::Ambiguous {
-                    query: query.to_owned(),
-                    matches,
-                });
+                let matches =
+                    several.iter().map(|c| format!("{}/{}", c.namespace, c.id)).collect::<Vec<_>>().join(", ");
+                return Err(RuntimeError::Ambiguous { query: query.to_owned(), matches });
             }
         }
     }
@@ -99,25 +80,15 @@ pub fn pick<'a>(candidates: &'a [Candidate], query: &str) -> Result<&'a Candidat
 async fn list_namespaces(client: &Client) -> Result<Vec<String>, RuntimeError> {
     let response = client
         .namespaces()
-        .list(ListNamespacesRequest {
-            filter: String::new(),
-        })
+        .list(ListNamespacesRequest { filter: String::new() })
         .await
         .map_err(|status| api_error("the namespace list", status))?;
-    Ok(response
-        .into_inner()
-        .namespaces
-        .into_iter()
-        .map(|ns| ns.name)
-        .collect())
+    Ok(response.into_inner().namespaces.into_iter().map(|ns| ns.name).collect())
 }
 
 async fn task_pid(client: &Client, container: &Candidate) -> Result<u32, RuntimeError> {
     let request = with_namespace(
-        GetRequest {
-            container_id: container.id.clone(),
-            exec_id: String::new(),
-        },
+        GetRequest { container_id: container.id.clone(), exec_id: String::new() },
         &container.namespace,
     )?;
     let process = match client.tasks().get(request).await {
@@ -126,9 +97,7 @@ async fn task_pid(client: &Client, container: &Candidate) -> Result<u32, Runtime
         Err(status) => return Err(api_error("the task lookup", status)),
     };
     match process {
-        Some(process) if process.status == Status::Running as i32 && process.pid != 0 => {
-            Ok(process.pid)
-        }
+        Some(process) if process.status == Status::Running as i32 && process.pid != 0 => Ok(process.pid),
         _ => Err(RuntimeError::NotRunning(container.id.clone())),
     }
 }
@@ -145,11 +114,7 @@ fn with_namespace<T>(message: T, namespace: &str) -> Result<Request<T>, RuntimeE
 }
 
 fn api_error(request: &'static str, status: tonic::Status) -> RuntimeError {
-    RuntimeError::Api {
-        runtime: RUNTIME,
-        request,
-        reason: status.message().to_owned(),
-    }
+    RuntimeError::Api { runtime: RUNTIME, request, reason: status.message().to_owned() }
 }
 
 /// tonic's transport errors say little at the top level; the cause (e.g. "no such file") is
@@ -170,14 +135,8 @@ mod tests {
     use super::*;
 
     fn candidate(namespace: &str, id: &str, name: Option<&str>) -> Candidate {
-        let labels = name
-            .map(|name| HashMap::from([("nerdctl/name".to_owned(), name.to_owned())]))
-            .unwrap_or_default();
-        Candidate {
-            namespace: namespace.into(),
-            id: id.into(),
-            labels,
-        }
+        let labels = name.map(|name| HashMap::from([("nerdctl/name".to_owned(), name.to_owned())])).unwrap_or_default();
+        Candidate { namespace: namespace.into(), id: id.into(), labels }
     }
 
     fn ids(found: Result<&Candidate, RuntimeError>) -> Result<String, String> {
@@ -186,67 +145,42 @@ mod tests {
 
     #[test]
     fn pick_exact_id_beats_prefix_of_another() {
-        let all = [
-            candidate("default", "abc", None),
-            candidate("default", "abcdef", None),
-        ];
+        let all = [candidate("default", "abc", None), candidate("default", "abcdef", None)];
         assert_eq!(ids(pick(&all, "abc")), Ok("abc".into()));
     }
 
     #[test]
     fn pick_by_name_label_in_any_namespace() {
-        let all = [
-            candidate("default", "111", Some("db")),
-            candidate("k8s.io", "222", Some("web")),
-        ];
+        let all = [candidate("default", "111", Some("db")), candidate("k8s.io", "222", Some("web"))];
         assert_eq!(ids(pick(&all, "web")), Ok("222".into()));
     }
 
     #[test]
     fn pick_kubernetes_container_name_label() {
         let mut pod = candidate("k8s.io", "333", None);
-        pod.labels
-            .insert("io.kubernetes.container.name".into(), "orders".into());
+        pod.labels.insert("io.kubernetes.container.name".into(), "orders".into());
         assert_eq!(ids(pick(&[pod], "orders")), Ok("333".into()));
     }
 
     #[test]
     fn pick_unique_prefix() {
-        let all = [
-            candidate("default", "abc123", None),
-            candidate("default", "def456", None),
-        ];
+        let all = [candidate("default", "abc123", None), candidate("default", "def456", None)];
         assert_eq!(ids(pick(&all, "de")), Ok("def456".into()));
     }
 
     #[test]
     fn pick_ambiguous_prefix_is_usage_error() {
-        let all = [
-            candidate("default", "abc1", None),
-            candidate("default", "abc2", None),
-        ];
+        let all = [candidate("default", "abc1", None), candidate("default", "abc2", None)];
         let err = pick(&all, "abc").unwrap_err();
-        assert_eq!(
-            err.kind(),
-            tether_rpc_schema::startup::StartupFailure::Usage
-        );
-        assert!(
-            err.to_string().contains("default/abc1, default/abc2"),
-            "{err}"
-        );
+        assert_eq!(err.kind(), tether_rpc_schema::startup::StartupFailure::Usage);
+        assert!(err.to_string().contains("default/abc1, default/abc2"), "{err}");
     }
 
     #[test]
     fn pick_unknown_is_not_found() {
         let all = [candidate("default", "abc", None)];
         let err = pick(&all, "zzz").unwrap_err();
-        assert_eq!(
-            err.kind(),
-            tether_rpc_schema::startup::StartupFailure::TargetNotFound
-        );
-        assert_eq!(
-            ids(pick(&all, "")).unwrap_err(),
-            err.to_string().replace("\"zzz\"", "\"\"")
-        );
+        assert_eq!(err.kind(), tether_rpc_schema::startup::StartupFailure::TargetNotFound);
+        assert_eq!(ids(pick(&all, "")).unwrap_err(), err.to_string().replace("\"zzz\"", "\"\""));
     }
 }

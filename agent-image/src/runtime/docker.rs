@@ -33,9 +33,7 @@ struct State {
 
 /// The PID of the main process of the running container `name_or_id`.
 pub async fn container_pid(socket: &Path, name_or_id: &str) -> Result<u32, RuntimeError> {
-    let stream = UnixStream::connect(socket)
-        .await
-        .map_err(|err| RuntimeError::unreachable(RUNTIME, socket, err))?;
+    let stream = UnixStream::connect(socket).await.map_err(|err| RuntimeError::unreachable(RUNTIME, socket, err))?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|err| RuntimeError::unreachable(RUNTIME, socket, err))?;
@@ -48,17 +46,9 @@ pub async fn container_pid(socket: &Path, name_or_id: &str) -> Result<u32, Runti
         .header(hyper::header::HOST, "docker")
         .body(Empty::<Bytes>::new())
         .map_err(|err| api_error(err.to_string()))?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|err| api_error(err.to_string()))?;
+    let response = sender.send_request(request).await.map_err(|err| api_error(err.to_string()))?;
     let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|err| api_error(err.to_string()))?
-        .to_bytes();
+    let body = response.into_body().collect().await.map_err(|err| api_error(err.to_string()))?.to_bytes();
     parse_inspect(status, &body, name_or_id)
 }
 
@@ -74,8 +64,8 @@ fn parse_inspect(status: StatusCode, body: &[u8], name_or_id: &str) -> Result<u3
             .unwrap_or_else(|| format!("http status {status}"));
         return Err(api_error(reason));
     }
-    let inspect: Inspect = serde_json::from_slice(body)
-        .map_err(|err| api_error(format!("unexpected inspect answer: {err}")))?;
+    let inspect: Inspect =
+        serde_json::from_slice(body).map_err(|err| api_error(format!("unexpected inspect answer: {err}")))?;
     if !inspect.state.running || inspect.state.pid == 0 {
         return Err(RuntimeError::NotRunning(inspect.id));
     }
@@ -83,20 +73,14 @@ fn parse_inspect(status: StatusCode, body: &[u8], name_or_id: &str) -> Result<u3
 }
 
 fn api_error(reason: String) -> RuntimeError {
-    RuntimeError::Api {
-        runtime: RUNTIME,
-        request: "the container inspection",
-        reason,
-    }
+    RuntimeError::Api { runtime: RUNTIME, request: "the container inspection", reason }
 }
 
 /// Escapes everything but RFC 3986 unreserved characters, so a name cannot change the path.
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (byte as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (byte as char).to_string(),
             other => format!("%{other:02X}"),
         })
         .collect()
@@ -109,7 +93,8 @@ mod tests {
 
     #[test]
     fn parse_inspect_running_container_gives_pid() {
-        let body = br#"{"Id":"4f1c","Name":"/web","State":{"Status":"running","Running":true,"Pid":4321,"ExitCode":0}}"#;
+        let body =
+            br#"{"Id":"4f1c","Name":"/web","State":{"Status":"running","Running":true,"Pid":4321,"ExitCode":0}}"#;
         assert_eq!(parse_inspect(StatusCode::OK, body, "web").unwrap(), 4321);
     }
 
@@ -118,10 +103,7 @@ mod tests {
         let body = br#"{"Id":"4f1c","State":{"Status":"exited","Running":false,"Pid":0}}"#;
         let err = parse_inspect(StatusCode::OK, body, "web").unwrap_err();
         assert_eq!(err.kind(), StartupFailure::TargetNotFound);
-        assert_eq!(
-            err.to_string(),
-            "container 4f1c is not running; start it first"
-        );
+        assert_eq!(err.to_string(), "container 4f1c is not running; start it first");
     }
 
     #[test]

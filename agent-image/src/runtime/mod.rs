@@ -16,18 +16,10 @@ use tether_rpc_schema::startup::StartupFailure;
 pub enum RuntimeError {
     /// The runtime's socket could not be reached.
     #[error("cannot reach {runtime} at {socket}: {reason}; check --runtime-socket and that {runtime} is running")]
-    Unreachable {
-        runtime: &'static str,
-        socket: String,
-        reason: String,
-    },
+    Unreachable { runtime: &'static str, socket: String, reason: String },
     /// The runtime answered a request with an error.
     #[error("{runtime} refused {request}: {reason}")]
-    Api {
-        runtime: &'static str,
-        request: &'static str,
-        reason: String,
-    },
+    Api { runtime: &'static str, request: &'static str, reason: String },
     /// No container has that id, id prefix or name.
     #[error("no container named or with id {0:?}; check the name and --runtime-namespace")]
     NotFound(String),
@@ -44,18 +36,12 @@ impl RuntimeError {
     pub fn kind(&self) -> StartupFailure {
         match self {
             RuntimeError::Unreachable { .. } | RuntimeError::Api { .. } => StartupFailure::Runtime,
-            RuntimeError::NotFound(_) | RuntimeError::NotRunning(_) => {
-                StartupFailure::TargetNotFound
-            }
+            RuntimeError::NotFound(_) | RuntimeError::NotRunning(_) => StartupFailure::TargetNotFound,
             RuntimeError::Ambiguous { .. } => StartupFailure::Usage,
         }
     }
 
     fn unreachable(runtime: &'static str, socket: &Path, reason: impl ToString) -> RuntimeError {
-        RuntimeError::Unreachable {
-            runtime,
-            socket: socket.display().to_string(),
-            reason: reason.to_string(),
-        }
+        RuntimeError::Unreachable { runtime, socket: socket.display().to_string(), reason: reason.to_string() }
     }
 }

@@ -25,8 +25,7 @@ struct Containerd {
 impl Containerd {
     fn start() -> Containerd {
         require_root();
-        let dir =
-            std::env::temp_dir().join(format!("tether-agent-containerd-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("tether-agent-containerd-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let socket = dir.join("containerd.sock");
@@ -45,15 +44,8 @@ impl Containerd {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|err| {
-                panic!("cannot start containerd ({err}); this test needs containerd, ctr and runc")
-            });
-        let containerd = Containerd {
-            child,
-            dir,
-            socket,
-            containers: Vec::new(),
-        };
+            .unwrap_or_else(|err| panic!("cannot start containerd ({err}); this test needs containerd, ctr and runc"));
+        let containerd = Containerd { child, dir, socket, containers: Vec::new() };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !containerd.ctr(&["version"]).status.success() {
             assert!(
@@ -78,11 +70,7 @@ impl Containerd {
 
     fn ctr_ok(&self, args: &[&str]) -> String {
         let output = self.ctr(args);
-        assert!(
-            output.status.success(),
-            "ctr {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "ctr {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).unwrap()
     }
 
@@ -90,20 +78,10 @@ impl Containerd {
     fn import_sleeper_image(&self) {
         let build = self.dir.join("build");
         std::fs::create_dir_all(&build).unwrap();
-        std::fs::write(
-            build.join("sleeper.c"),
-            "#include <unistd.h>\nint main(void) { for (;;) pause(); }\n",
-        )
-        .unwrap();
-        run(Command::new("gcc")
-            .args(["-static", "-O2", "-o"])
-            .arg(build.join("sleeper"))
-            .arg(build.join("sleeper.c")));
-        std::fs::write(
-            build.join("Containerfile"),
-            "FROM scratch\nCOPY sleeper /sleeper\nENTRYPOINT [\"/sleeper\"]\n",
-        )
-        .unwrap();
+        std::fs::write(build.join("sleeper.c"), "#include <unistd.h>\nint main(void) { for (;;) pause(); }\n").unwrap();
+        run(Command::new("gcc").args(["-static", "-O2", "-o"]).arg(build.join("sleeper")).arg(build.join("sleeper.c")));
+        std::fs::write(build.join("Containerfile"), "FROM scratch\nCOPY sleeper /sleeper\nENTRYPOINT [\"/sleeper\"]\n")
+            .unwrap();
         let storage = [
             "--root".to_owned(),
             self.dir.join("buildah-root").display().to_string(),
@@ -112,10 +90,7 @@ impl Containerd {
             "--storage-driver".to_owned(),
             "vfs".to_owned(),
         ];
-        run(Command::new("buildah")
-            .args(&storage)
-            .args(["bud", "--quiet", "--tag", IMAGE])
-            .arg(&build));
+        run(Command::new("buildah").args(&storage).args(["bud", "--quiet", "--tag", IMAGE]).arg(&build));
         let archive = self.dir.join("sleeper.tar");
         run(Command::new("buildah")
             .args(&storage)
@@ -126,16 +101,7 @@ impl Containerd {
 
     fn run_container(&mut self, id: &str, name: &str) {
         let label = format!("nerdctl/name={name}");
-        self.ctr_ok(&[
-            "run",
-            "--detach",
-            "--label",
-            &label,
-            "--env",
-            "TETHER_IN_CONTAINER=yes",
-            IMAGE,
-            id,
-        ]);
+        self.ctr_ok(&["run", "--detach", "--label", &label, "--env", "TETHER_IN_CONTAINER=yes", IMAGE, id]);
         self.containers.push(id.to_owned());
     }
 
@@ -146,10 +112,7 @@ impl Containerd {
 
     fn task_pid(&self, id: &str) -> u32 {
         let tasks = self.ctr_ok(&["tasks", "list"]);
-        let line = tasks
-            .lines()
-            .find(|line| line.starts_with(id))
-            .unwrap_or_else(|| panic!("no task {id} in {tasks}"));
+        let line = tasks.lines().find(|line| line.starts_with(id)).unwrap_or_else(|| panic!("no task {id} in {tasks}"));
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 }
@@ -159,8 +122,7 @@ impl Drop for Containerd {
         for id in &self.containers {
             let _ = self.ctr(&["tasks", "kill", "--signal", "SIGKILL", id]);
             let deadline = Instant::now() + Duration::from_secs(10);
-            while !self.ctr(&["tasks", "delete", id]).status.success() && Instant::now() < deadline
-            {
+            while !self.ctr(&["tasks", "delete", id]).status.success() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(100));
             }
             let _ = self.ctr(&["containers", "delete", id]);
@@ -172,23 +134,12 @@ impl Drop for Containerd {
 }
 
 fn run(command: &mut Command) {
-    let output = command
-        .output()
-        .unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = command.output().unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"));
+    assert!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 fn agent_for(socket: &Path, container: &str) -> (AgentStartup, Child) {
-    start_agent(agent_command(&[
-        "--container-id",
-        container,
-        "--runtime-socket",
-        socket.to_str().unwrap(),
-    ]))
+    start_agent(agent_command(&["--container-id", container, "--runtime-socket", socket.to_str().unwrap()]))
 }
 
 #[tokio::test]
@@ -201,28 +152,14 @@ async fn container_id_resolves_a_containerd_container_by_name_and_prefix() {
 
     for query in ["web", "tether-sleeper-0", "tether-sleeper-0123"] {
         let (startup, mut child) = agent_for(&containerd.socket, query);
-        let AgentStartup::Ready { listen, target_pid } = startup else {
-            panic!("{query}: {startup:?}")
-        };
+        let AgentStartup::Ready { listen, target_pid } = startup else { panic!("{query}: {startup:?}") };
         assert_eq!(target_pid, pid, "{query}");
         if query == "web" {
             let mut client = Client::connect(listen.parse::<SocketAddr>().unwrap()).await;
             assert!(matches!(client.hello(TOKEN).await, Message::HelloOk(_)));
-            let Message::EnvVars(vars) = client.request(2, Message::EnvGet).await else {
-                panic!("no env")
-            };
-            assert!(vars.contains(&EnvVar {
-                name: b"TETHER_IN_CONTAINER".to_vec(),
-                value: b"yes".to_vec()
-            }));
-            let Message::DirEntries(entries) = client
-                .request(
-                    3,
-                    Message::FileReadDir {
-                        path: b"/".to_vec(),
-                    },
-                )
-                .await
+            let Message::EnvVars(vars) = client.request(2, Message::EnvGet).await else { panic!("no env") };
+            assert!(vars.contains(&EnvVar { name: b"TETHER_IN_CONTAINER".to_vec(), value: b"yes".to_vec() }));
+            let Message::DirEntries(entries) = client.request(3, Message::FileReadDir { path: b"/".to_vec() }).await
             else {
                 panic!("no listing of the container root")
             };
@@ -246,14 +183,5 @@ async fn container_id_resolves_a_containerd_container_by_name_and_prefix() {
     );
     let (startup, mut child) = agent_for(&containerd.socket, "no-such-container");
     let _ = child.wait();
-    assert!(
-        matches!(
-            startup,
-            AgentStartup::Failed {
-                kind: StartupFailure::TargetNotFound,
-                ..
-            }
-        ),
-        "{startup:?}"
-    );
+    assert!(matches!(startup, AgentStartup::Failed { kind: StartupFailure::TargetNotFound, .. }), "{startup:?}");
 }

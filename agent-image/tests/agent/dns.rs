@@ -32,7 +32,9 @@ impl Dnsmasq {
             .arg(format!("--pid-file={}", target.scratch().join("dnsmasq.pid").display()))
             .stdout(Stdio::null())
             .spawn()
-            .unwrap_or_else(|err| panic!("cannot start dnsmasq ({err}); the dns test needs it: apt-get install -y dnsmasq"));
+            .unwrap_or_else(|err| {
+                panic!("cannot start dnsmasq ({err}); the dns test needs it: apt-get install -y dnsmasq")
+            });
         Dnsmasq(child)
     }
 }
@@ -49,15 +51,7 @@ fn addrs(text: &[&str]) -> Vec<IpAddr> {
 }
 
 async fn lookup(client: &mut Client, id: u64, name: &str, family: Family) -> Message {
-    client
-        .request(
-            id,
-            Message::DnsLookup {
-                name: name.into(),
-                family,
-            },
-        )
-        .await
+    client.request(id, Message::DnsLookup { name: name.into(), family }).await
 }
 
 #[tokio::test]
@@ -66,13 +60,7 @@ async fn dns_lookup_short_name_resolves_through_target_search_list() {
     let agent = Agent::for_target(&target);
     let mut client = agent.client().await;
     // A lookup while no name server runs fails and must not poison later lookups.
-    assert!(matches!(
-        lookup(&mut client, 1, "svc", Family::V4).await,
-        Message::Failure {
-            errno: libc::EAGAIN,
-            ..
-        }
-    ));
+    assert!(matches!(lookup(&mut client, 1, "svc", Family::V4).await, Message::Failure { errno: libc::EAGAIN, .. }));
     let _dnsmasq = Dnsmasq::start(&target);
     // dnsmasq needs a moment to bind; the first lookups may fail with EAGAIN.
     let mut answer = lookup(&mut client, 2, "svc", Family::V4).await;
@@ -85,24 +73,15 @@ async fn dns_lookup_short_name_resolves_through_target_search_list() {
     }
     assert_eq!(
         answer,
-        Message::DnsAnswer {
-            canonical_name: Some("svc.test.internal".into()),
-            addrs: addrs(&["10.1.2.3"])
-        }
+        Message::DnsAnswer { canonical_name: Some("svc.test.internal".into()), addrs: addrs(&["10.1.2.3"]) }
     );
     assert_eq!(
         lookup(&mut client, 50, "svc.test.internal", Family::Any).await,
-        Message::DnsAnswer {
-            canonical_name: Some("svc.test.internal".into()),
-            addrs: addrs(&["10.1.2.3"])
-        }
+        Message::DnsAnswer { canonical_name: Some("svc.test.internal".into()), addrs: addrs(&["10.1.2.3"]) }
     );
     assert_eq!(
         lookup(&mut client, 51, "nothere.test.internal.", Family::Any).await,
-        Message::DnsAnswer {
-            canonical_name: None,
-            addrs: Vec::new()
-        }
+        Message::DnsAnswer { canonical_name: None, addrs: Vec::new() }
     );
 }
 
@@ -113,18 +92,10 @@ async fn dns_lookup_consults_target_hosts_file_with_search_list_and_rereads_it()
     let mut client = agent.client().await;
     assert_eq!(
         lookup(&mut client, 2, "hosty", Family::Any).await,
-        Message::DnsAnswer {
-            canonical_name: Some("hosty.test.internal".into()),
-            addrs: addrs(&["10.9.8.7"])
-        }
+        Message::DnsAnswer { canonical_name: Some("hosty.test.internal".into()), addrs: addrs(&["10.9.8.7"]) }
     );
     let hosts = b"10.9.8.8 hosty.test.internal\nfd00::8 hosty.test.internal\n".to_vec();
-    let write = Message::FileWrite {
-        path: b"/etc/hosts".to_vec(),
-        data: hosts,
-        append: false,
-        mode: 0o644,
-    };
+    let write = Message::FileWrite { path: b"/etc/hosts".to_vec(), data: hosts, append: false, mode: 0o644 };
     assert_eq!(client.request(3, write).await, Message::Done);
     assert_eq!(
         lookup(&mut client, 4, "hosty", Family::Any).await,

@@ -22,10 +22,8 @@ use tokio_util::bytes::{Buf, BytesMut};
 pub const TOKEN: &str = "harness-token-0123456789";
 
 /// Environment variables the target is started with.
-pub const TARGET_ENV: [(&str, &str); 2] = [
-    ("TETHER_TEST_GREETING", "hello from the target"),
-    ("TETHER_TEST_URL", "db://x?a=b"),
-];
+pub const TARGET_ENV: [(&str, &str); 2] =
+    [("TETHER_TEST_GREETING", "hello from the target"), ("TETHER_TEST_URL", "db://x?a=b")];
 
 /// How long any single step may take before the test fails instead of hanging.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -82,42 +80,20 @@ impl Target {
         require_root();
         let dir = scratch_dir("target");
         let mut child = Command::new("unshare")
-            .args([
-                "--net",
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                TARGET_SCRIPT,
-                "target",
-            ])
+            .args(["--net", "--mount", "--propagation", "private", "sh", "-c", TARGET_SCRIPT, "target"])
             .arg(dir.join("root"))
             .envs(TARGET_ENV)
             .stdout(Stdio::piped())
             .spawn()
             .expect("unshare (util-linux) must be installed");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "the target script failed; see its stderr above"
-        );
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "the target script failed; see its stderr above");
         let pid = child.id();
         // "ready" comes just before the exec into the chroot; the agent must see the final root.
         let deadline = std::time::Instant::now() + STEP_TIMEOUT;
-        while std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .unwrap_or_default()
-            .trim()
-            != "sleep"
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the target did not exec into its root"
-            );
+        while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim() != "sleep" {
+            assert!(std::time::Instant::now() < deadline, "the target did not exec into its root");
             std::thread::sleep(Duration::from_millis(10));
         }
         Target { child, pid, dir }
@@ -130,8 +106,7 @@ impl Target {
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    move_into_link_name_space(netns.as_fd(), Some(LinkNameSpaceType::Network))
-                        .unwrap();
+                    move_into_link_name_space(netns.as_fd(), Some(LinkNameSpaceType::Network)).unwrap();
                     work()
                 })
                 .join()
@@ -155,16 +130,12 @@ impl Drop for Target {
 /// The agent binary under test (`TETHER_AGENT_BIN`, e.g. the static release build, or the
 /// one cargo built for the tests), started with the harness token.
 pub fn agent_command(args: &[&str]) -> Command {
-    let binary = std::env::var_os("TETHER_AGENT_BIN")
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_tether-agent").into());
+    let binary = std::env::var_os("TETHER_AGENT_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_tether-agent").into());
     let mut command = Command::new(binary);
     command
         .args(args)
         .env("TETHER_AGENT_TOKEN", TOKEN)
-        .env(
-            "TETHER_AGENT_LOG",
-            std::env::var("TETHER_AGENT_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .env("TETHER_AGENT_LOG", std::env::var("TETHER_AGENT_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     command
@@ -180,10 +151,7 @@ impl Agent {
     pub fn start(args: &[&str]) -> Agent {
         let (startup, child) = start_agent(agent_command(args));
         match startup {
-            AgentStartup::Ready { listen, .. } => Agent {
-                child,
-                addr: listen.parse().unwrap(),
-            },
+            AgentStartup::Ready { listen, .. } => Agent { child, addr: listen.parse().unwrap() },
             failed => panic!("the agent did not start: {failed:?}"),
         }
     }
@@ -217,10 +185,7 @@ impl Agent {
     pub async fn client(&self) -> Client {
         let mut client = Client::connect(self.addr).await;
         let answer = client.hello(TOKEN).await;
-        assert!(
-            matches!(answer, Message::HelloOk(_)),
-            "hello refused: {answer:?}"
-        );
+        assert!(matches!(answer, Message::HelloOk(_)), "hello refused: {answer:?}");
         client
     }
 }
@@ -242,11 +207,8 @@ pub fn start_agent(mut command: Command) -> (AgentStartup, Child) {
         let _ = BufReader::new(stdout).read_line(&mut line);
         let _ = line_tx.send(line);
     });
-    let line = line_rx
-        .recv_timeout(STEP_TIMEOUT)
-        .expect("the agent printed no start-up line");
-    let startup = serde_json::from_str(&line)
-        .unwrap_or_else(|err| panic!("bad start-up line {line:?}: {err}"));
+    let line = line_rx.recv_timeout(STEP_TIMEOUT).expect("the agent printed no start-up line");
+    let startup = serde_json::from_str(&line).unwrap_or_else(|err| panic!("bad start-up line {line:?}: {err}"));
     (startup, child)
 }
 
@@ -262,11 +224,7 @@ impl Client {
         let socket = TcpStream::connect(addr).await.unwrap();
         socket.set_nodelay(true).unwrap();
         let (read_half, write_half) = socket.into_split();
-        Client {
-            read_half,
-            write_half,
-            buf: BytesMut::new(),
-        }
+        Client { read_half, write_half, buf: BytesMut::new() }
     }
 
     pub async fn hello(&mut self, token: &str) -> Message {
@@ -287,17 +245,12 @@ impl Client {
 
     /// The next frame, or `None` when the agent closed the connection.
     pub async fn recv(&mut self) -> Option<Envelope> {
-        tokio::time::timeout(STEP_TIMEOUT, self.next_frame())
-            .await
-            .expect("no frame from the agent in time")
+        tokio::time::timeout(STEP_TIMEOUT, self.next_frame()).await.expect("no frame from the agent in time")
     }
 
     /// The next frame if one arrives within `wait`. Cancel-safe.
     pub async fn recv_within(&mut self, wait: Duration) -> Option<Envelope> {
-        tokio::time::timeout(wait, self.next_frame())
-            .await
-            .ok()
-            .flatten()
+        tokio::time::timeout(wait, self.next_frame()).await.ok().flatten()
     }
 
     async fn next_frame(&mut self) -> Option<Envelope> {

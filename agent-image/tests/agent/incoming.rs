@@ -18,10 +18,7 @@ fn nft_tables(target: &Target) -> String {
         .args(["-t", &target.pid.to_string(), "-n", "nft", "list", "tables"])
         .output()
         .expect("nsenter and nft must be installed");
-    assert!(
-        output.status.success(),
-        "nft list tables failed: {output:?}"
-    );
+    assert!(output.status.success(), "nft list tables failed: {output:?}");
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -38,32 +35,15 @@ fn within_5s(mut done: impl FnMut() -> bool) -> bool {
 }
 
 async fn subscribe(client: &mut Client, port: u16, mode: IncomingMode) {
-    let answer = client
-        .request(
-            2,
-            Message::IncomingSubscribe {
-                port,
-                mode,
-                filter: None,
-            },
-        )
-        .await;
+    let answer = client.request(2, Message::IncomingSubscribe { port, mode, filter: None }).await;
     assert_eq!(answer, Message::Done);
 }
 
 /// Stream messages from the agent until `StreamEof`: the announced connection and its bytes.
 async fn incoming_stream(client: &mut Client) -> (u64, bool, Vec<u8>) {
     let (stream, mirror) = match client.recv().await.map(|envelope| envelope.message) {
-        Some(Message::IncomingConnection {
-            stream,
-            port: _,
-            peer,
-            mirror,
-        }) => {
-            assert!(
-                peer.ip().is_loopback(),
-                "the client connected over loopback: {peer}"
-            );
+        Some(Message::IncomingConnection { stream, port: _, peer, mirror }) => {
+            assert!(peer.ip().is_loopback(), "the client connected over loopback: {peer}");
             (stream, mirror)
         }
         other => panic!("expected an incoming connection, got {other:?}"),
@@ -71,15 +51,10 @@ async fn incoming_stream(client: &mut Client) -> (u64, bool, Vec<u8>) {
     let mut data = Vec::new();
     loop {
         match client.recv().await.map(|envelope| envelope.message) {
-            Some(Message::StreamData {
-                stream: id,
-                data: chunk,
-            }) if id == stream => {
+            Some(Message::StreamData { stream: id, data: chunk }) if id == stream => {
                 data.extend(chunk);
             }
-            Some(Message::StreamEof { stream: id }) if id == stream => {
-                return (stream, mirror, data)
-            }
+            Some(Message::StreamEof { stream: id }) if id == stream => return (stream, mirror, data),
             other => panic!("unexpected frame on the incoming stream: {other:?}"),
         }
     }
@@ -92,11 +67,7 @@ async fn incoming_steal_relays_loopback_clients_and_kill_9_removes_the_rules() {
     let mut client = agent.client().await;
     subscribe(&mut client, 8080, IncomingMode::Steal).await;
     let table = format!("table inet tether_{}", agent.pid());
-    assert!(
-        nft_tables(&target).contains(&table),
-        "{}",
-        nft_tables(&target)
-    );
+    assert!(nft_tables(&target).contains(&table), "{}", nft_tables(&target));
 
     // Nothing listens on 8080 in the target: the connection reaches the agent anyway.
     let mut user = target.in_netns(|| TcpStream::connect("127.0.0.1:8080").unwrap());
@@ -104,15 +75,7 @@ async fn incoming_steal_relays_loopback_clients_and_kill_9_removes_the_rules() {
     user.shutdown(Shutdown::Write).unwrap();
     let (stream, mirror, data) = incoming_stream(&mut client).await;
     assert_eq!((mirror, data.as_slice()), (false, b"ping".as_slice()));
-    client
-        .send(
-            0,
-            Message::StreamData {
-                stream,
-                data: b"pong".to_vec(),
-            },
-        )
-        .await;
+    client.send(0, Message::StreamData { stream, data: b"pong".to_vec() }).await;
     client.send(0, Message::StreamEof { stream }).await;
     let reply = tokio::task::spawn_blocking(move || {
         let mut reply = Vec::new();
@@ -167,24 +130,11 @@ async fn incoming_startup_sweeps_tables_of_dead_agents() {
     // No process has this pid (above the kernel's pid_max), so its agent is surely dead.
     let stale = "tether_4194399";
     let status = Command::new("nsenter")
-        .args([
-            "-t",
-            &target.pid.to_string(),
-            "-n",
-            "nft",
-            "add",
-            "table",
-            "inet",
-            stale,
-        ])
+        .args(["-t", &target.pid.to_string(), "-n", "nft", "add", "table", "inet", stale])
         .status()
         .unwrap();
     assert!(status.success());
     assert!(nft_tables(&target).contains(stale));
     let _agent = Agent::for_target(&target);
-    assert!(
-        within_5s(|| !nft_tables(&target).contains(stale)),
-        "stale table left: {}",
-        nft_tables(&target)
-    );
+    assert!(within_5s(|| !nft_tables(&target).contains(stale)), "stale table left: {}", nft_tables(&target));
 }

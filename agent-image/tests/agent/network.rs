@@ -50,18 +50,7 @@ async fn tcp_connect_relays_megabytes_both_ways_within_the_window() {
     let echo = start_echo_server(&target);
     let agent = Agent::for_target(&target);
     let mut client = agent.client().await;
-    assert_eq!(
-        client
-            .request(
-                2,
-                Message::TcpConnect {
-                    stream: 5,
-                    addr: echo
-                }
-            )
-            .await,
-        Message::Done
-    );
+    assert_eq!(client.request(2, Message::TcpConnect { stream: 5, addr: echo }).await, Message::Done);
 
     let sent_payload = payload();
     let (mut sent, mut acked_by_agent, mut eof_sent) = (0usize, 0u64, false);
@@ -71,50 +60,28 @@ async fn tcp_connect_relays_megabytes_both_ways_within_the_window() {
         while sent < PAYLOAD_LEN && ((sent as u64) - acked_by_agent) < STREAM_WINDOW {
             let room = (STREAM_WINDOW - (sent as u64 - acked_by_agent)) as usize;
             let n = CHUNK.min(PAYLOAD_LEN - sent).min(room);
-            client
-                .send(
-                    0,
-                    Message::StreamData {
-                        stream: 5,
-                        data: sent_payload[sent..sent + n].to_vec(),
-                    },
-                )
-                .await;
+            client.send(0, Message::StreamData { stream: 5, data: sent_payload[sent..sent + n].to_vec() }).await;
             sent += n;
         }
         if sent == PAYLOAD_LEN && !eof_sent {
             client.send(0, Message::StreamEof { stream: 5 }).await;
             eof_sent = true;
         }
-        let envelope = client
-            .recv()
-            .await
-            .expect("the agent closed the connection");
+        let envelope = client.recv().await.expect("the agent closed the connection");
         assert_eq!(envelope.id, 0);
         match envelope.message {
             Message::StreamAck { stream: 5, bytes } => acked_by_agent += bytes,
             Message::StreamData { stream: 5, data } => {
                 received.extend_from_slice(&data);
                 let unacked = received.len() as u64 - acked_to_agent;
-                assert!(
-                    unacked <= STREAM_WINDOW,
-                    "the agent sent {unacked} unacknowledged bytes"
-                );
+                assert!(unacked <= STREAM_WINDOW, "the agent sent {unacked} unacknowledged bytes");
                 // Acknowledge only a full window, so the agent has to stop and wait for credit.
                 if unacked == STREAM_WINDOW {
                     if !saw_agent_wait {
                         saw_agent_wait = no_data_within(&mut client, &mut acked_by_agent).await;
                         assert!(saw_agent_wait, "the agent sent data beyond the window");
                     }
-                    client
-                        .send(
-                            0,
-                            Message::StreamAck {
-                                stream: 5,
-                                bytes: unacked,
-                            },
-                        )
-                        .await;
+                    client.send(0, Message::StreamAck { stream: 5, bytes: unacked }).await;
                     acked_to_agent += unacked;
                 }
             }
@@ -122,10 +89,7 @@ async fn tcp_connect_relays_megabytes_both_ways_within_the_window() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert!(
-        received == sent_payload,
-        "the echoed bytes differ from the sent bytes"
-    );
+    assert!(received == sent_payload, "the echoed bytes differ from the sent bytes");
 }
 
 /// Reads frames for a moment; false if stream data arrives (acks are counted).
@@ -146,10 +110,7 @@ async fn tcp_connect_to_closed_port_fails_with_econnrefused() {
     let agent = Agent::for_target(&target);
     let mut client = agent.client().await;
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    match client
-        .request(2, Message::TcpConnect { stream: 1, addr })
-        .await
-    {
+    match client.request(2, Message::TcpConnect { stream: 1, addr }).await {
         Message::Failure { errno, .. } => assert_eq!(errno, libc::ECONNREFUSED),
         other => panic!("{other:?}"),
     }
@@ -162,26 +123,11 @@ async fn tcp_stream_reset_by_daemon_closes_the_socket() {
     let addr = listener.local_addr().unwrap();
     let agent = Agent::for_target(&target);
     let mut client = agent.client().await;
-    assert_eq!(
-        client
-            .request(2, Message::TcpConnect { stream: 9, addr })
-            .await,
-        Message::Done
-    );
+    assert_eq!(client.request(2, Message::TcpConnect { stream: 9, addr }).await, Message::Done);
     let (mut server_side, _) = listener.accept().unwrap();
-    client
-        .send(
-            0,
-            Message::StreamReset {
-                stream: 9,
-                errno: libc::ECONNRESET,
-            },
-        )
-        .await;
+    client.send(0, Message::StreamReset { stream: 9, errno: libc::ECONNRESET }).await;
     let closed = tokio::task::spawn_blocking(move || {
-        server_side
-            .set_read_timeout(Some(crate::harness::STEP_TIMEOUT))
-            .unwrap();
+        server_side.set_read_timeout(Some(crate::harness::STEP_TIMEOUT)).unwrap();
         let mut buf = [0u8; 16];
         matches!(server_side.read(&mut buf), Ok(0) | Err(_))
     })
@@ -204,27 +150,8 @@ async fn udp_connect_round_trips_a_datagram_in_the_target_netns() {
     });
     let agent = Agent::for_target(&target);
     let mut client = agent.client().await;
-    assert_eq!(
-        client
-            .request(2, Message::UdpConnect { stream: 3, addr })
-            .await,
-        Message::Done
-    );
-    client
-        .send(
-            0,
-            Message::StreamData {
-                stream: 3,
-                data: b"ping".to_vec(),
-            },
-        )
-        .await;
+    assert_eq!(client.request(2, Message::UdpConnect { stream: 3, addr }).await, Message::Done);
+    client.send(0, Message::StreamData { stream: 3, data: b"ping".to_vec() }).await;
     let envelope = client.recv().await.expect("no datagram back");
-    assert_eq!(
-        envelope.message,
-        Message::StreamData {
-            stream: 3,
-            data: b"echo:ping".to_vec()
-        }
-    );
+    assert_eq!(envelope.message, Message::StreamData { stream: 3, data: b"echo:ping".to_vec() });
 }

@@ -33,8 +33,7 @@ fn startup_missing_pid_reports_target_not_found() {
 #[test]
 fn startup_unprivileged_agent_reports_not_permitted() {
     let target = Target::start();
-    let binary = std::env::var_os("TETHER_AGENT_BIN")
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_tether-agent").into());
+    let binary = std::env::var_os("TETHER_AGENT_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_tether-agent").into());
     let mut command = Command::new("setpriv");
     command
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -47,10 +46,7 @@ fn startup_unprivileged_agent_reports_not_permitted() {
     match startup {
         AgentStartup::Failed { kind, message } => {
             assert_eq!(kind, StartupFailure::NotPermitted);
-            assert!(
-                message.contains("CAP_SYS_ADMIN and CAP_SYS_PTRACE"),
-                "{message}"
-            );
+            assert!(message.contains("CAP_SYS_ADMIN and CAP_SYS_PTRACE"), "{message}");
         }
         ready => panic!("an unprivileged agent started: {ready:?}"),
     }
@@ -79,20 +75,10 @@ fn startup_bad_arguments_report_usage() {
 
 #[test]
 fn startup_unreachable_containerd_reports_runtime() {
-    let (kind, message, _) = failure_of(
-        &[
-            "--container-id",
-            "x",
-            "--runtime-socket",
-            "/nonexistent/containerd.sock",
-        ],
-        Some("t"),
-    );
+    let (kind, message, _) =
+        failure_of(&["--container-id", "x", "--runtime-socket", "/nonexistent/containerd.sock"], Some("t"));
     assert_eq!(kind, StartupFailure::Runtime);
-    assert!(
-        message.contains("/nonexistent/containerd.sock"),
-        "{message}"
-    );
+    assert!(message.contains("/nonexistent/containerd.sock"), "{message}");
 }
 
 #[test]
@@ -104,14 +90,7 @@ fn startup_ready_reports_loopback_address_and_pid() {
     match startup {
         AgentStartup::Ready { listen, target_pid } => {
             assert_eq!(target_pid, target.pid);
-            assert!(
-                listen
-                    .parse::<std::net::SocketAddr>()
-                    .unwrap()
-                    .ip()
-                    .is_loopback(),
-                "{listen}"
-            );
+            assert!(listen.parse::<std::net::SocketAddr>().unwrap().ip().is_loopback(), "{listen}");
         }
         failed => panic!("{failed:?}"),
     }
@@ -126,10 +105,7 @@ async fn hello_with_wrong_token_is_refused() {
         Message::HelloRefused { reason } => assert!(reason.contains("token"), "{reason}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
-    assert!(
-        client.recv().await.is_none(),
-        "the agent keeps a refused connection open"
-    );
+    assert!(client.recv().await.is_none(), "the agent keeps a refused connection open");
 }
 
 #[tokio::test]
@@ -149,8 +125,6 @@ async fn idle_agent_exits_after_last_connection_closes() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(client.request(2, Message::Ping).await, Message::Pong);
     drop(client);
-    let status = tokio::task::spawn_blocking(move || agent.wait_exit(Duration::from_secs(20)))
-        .await
-        .unwrap();
+    let status = tokio::task::spawn_blocking(move || agent.wait_exit(Duration::from_secs(20))).await.unwrap();
     assert!(status.expect("the idle agent did not exit").success());
 }

@@ -14,7 +14,12 @@ pub fn handle_contexts_list(daemon: &Daemon) -> RpcResult<Vec<ContextInfo>> {
     let contexts = daemon.clusters.contexts().map_err(cluster_error)?;
     Ok(contexts
         .into_iter()
-        .map(|context| ContextInfo { name: context.name, cluster: context.cluster, namespace: context.namespace, current: context.current })
+        .map(|context| ContextInfo {
+            name: context.name,
+            cluster: context.cluster,
+            namespace: context.namespace,
+            current: context.current,
+        })
         .collect())
 }
 

@@ -23,7 +23,10 @@ pub async fn complete(daemon: &DaemonLink, schema: &Value, text: &str, position:
             let range = content_range(text, &string);
             let names = match key.as_str() {
                 "target" | "namespace" | "context" => live_names(daemon, &key).await,
-                _ => schema_docs::values_at(schema, &location.path, &key).into_iter().map(|value| (value, None)).collect(),
+                _ => schema_docs::values_at(schema, &location.path, &key)
+                    .into_iter()
+                    .map(|value| (value, None))
+                    .collect(),
             };
             names.into_iter().map(|(label, detail)| value_item(label, detail, range)).collect()
         }

@@ -57,7 +57,11 @@ impl DaemonLink {
         }
         let connection = Arc::new(client::connect_or_start(&self.paths).await.map_err(|err| {
             tracing::error!("cannot reach the tether daemon: {err:#}");
-            LspError { code: ErrorCode::InternalError, message: format!("cannot reach the tether daemon: {err:#}").into(), data: None }
+            LspError {
+                code: ErrorCode::InternalError,
+                message: format!("cannot reach the tether daemon: {err:#}").into(),
+                data: None,
+            }
         })?);
         tracing::info!("connected to the tether daemon");
         self.subscribe(&connection).await;
@@ -107,7 +111,9 @@ impl DaemonLink {
             tokio::spawn(async move {
                 while let Some(item) = subscription.next().await {
                     match item {
-                        Ok(payload) if forwarded_as == SessionEvent::METHOD => editor.send_notification::<SessionEvent>(payload).await,
+                        Ok(payload) if forwarded_as == SessionEvent::METHOD => {
+                            editor.send_notification::<SessionEvent>(payload).await
+                        }
                         Ok(payload) => editor.send_notification::<TargetsChanged>(payload).await,
                         Err(err) => tracing::warn!(%err, "unreadable {subscribe} notification"),
                     }
@@ -128,7 +134,11 @@ fn to_lsp_error(method: &str, err: ClientError) -> LspError {
         },
         other => {
             tracing::warn!(%other, method, "daemon call failed");
-            LspError { code: ErrorCode::InternalError, message: format!("the tether daemon failed: {other}").into(), data: None }
+            LspError {
+                code: ErrorCode::InternalError,
+                message: format!("the tether daemon failed: {other}").into(),
+                data: None,
+            }
         }
     }
 }
@@ -145,7 +155,8 @@ mod tests {
         assert_eq!(err.code, ErrorCode::ServerError(-32001));
         assert_eq!(err.message, "no process 9");
         assert_eq!(err.data, Some(serde_json::json!({"reason": "gone"})));
-        let not_found = to_lsp_error("x", ClientError::Call(ErrorObjectOwned::owned::<()>(-32601, "Method not found", None)));
+        let not_found =
+            to_lsp_error("x", ClientError::Call(ErrorObjectOwned::owned::<()>(-32601, "Method not found", None)));
         assert_eq!((not_found.code, not_found.data), (ErrorCode::MethodNotFound, None));
     }
 }

@@ -156,7 +156,10 @@ mod tests {
         let text = "{\n  \"fs\": {\n    \"mdoe\": \"read\"\n  }\n}";
         let diagnostic = to_lsp(text, &daemon(3, 10));
         assert_eq!(diagnostic.range, Range::new(Position::new(2, 4), Position::new(2, 10)));
-        assert_eq!((diagnostic.severity, diagnostic.source.as_deref()), (Some(DiagnosticSeverity::ERROR), Some("tether")));
+        assert_eq!(
+            (diagnostic.severity, diagnostic.source.as_deref()),
+            (Some(DiagnosticSeverity::ERROR), Some("tether"))
+        );
         let empty = to_lsp("{\n", &daemon(2, 1));
         assert_eq!(empty.range, Range::new(Position::new(1, 0), Position::new(1, 0)));
     }

@@ -42,7 +42,9 @@ pub struct Location {
 enum Kind {
     Punct(u8),
     /// `terminated`: the closing quote is present.
-    String { terminated: bool },
+    String {
+        terminated: bool,
+    },
     /// Numbers, literals and anything unrecognised.
     Word,
 }
@@ -101,7 +103,10 @@ fn tokens(text: &str) -> Vec<Token> {
 
 /// Byte range of the token covering `offset` (an offset on a string's closing quote counts).
 pub fn token_at(text: &str, offset: usize) -> Option<Range<usize>> {
-    tokens(text).into_iter().find(|token| token.start <= offset && offset < token.end).map(|token| token.start..token.end)
+    tokens(text)
+        .into_iter()
+        .find(|token| token.start <= offset && offset < token.end)
+        .map(|token| token.start..token.end)
 }
 
 fn string_at(text: &str, token: Token) -> StringAt {
@@ -276,16 +281,27 @@ mod tests {
         let location = at(r#"{"incoming": {"http_filter": {"any_of": [{}, {"pa|"#);
         assert_eq!(
             location.path,
-            vec![Segment::Key("incoming".into()), Segment::Key("http_filter".into()), Segment::Key("any_of".into()), Segment::Index(1)]
+            vec![
+                Segment::Key("incoming".into()),
+                Segment::Key("http_filter".into()),
+                Segment::Key("any_of".into()),
+                Segment::Index(1)
+            ]
         );
         assert!(matches!(location.slot, Slot::Key { .. }));
-        assert_eq!(at(r#"["a", "b|"]"#).slot, Slot::Value { key: None, string: Some(StringAt { text: "b".into(), content: 7..8 }) });
+        assert_eq!(
+            at(r#"["a", "b|"]"#).slot,
+            Slot::Value { key: None, string: Some(StringAt { text: "b".into(), content: 7..8 }) }
+        );
     }
 
     #[test]
     fn locate_tolerates_a_missing_comma_and_escapes() {
         let location = at("{\"a\": \"x\\\"y\"\n \"b|\"}");
-        assert!(matches!(location.slot, Slot::Key { string: Some(StringAt { ref text, .. }) } if text == "b"), "{location:?}");
+        assert!(
+            matches!(location.slot, Slot::Key { string: Some(StringAt { ref text, .. }) } if text == "b"),
+            "{location:?}"
+        );
         let location = at(r#"{"a\"b": {"c|"#);
         assert_eq!(location.path, keys(&["a\"b"]));
     }

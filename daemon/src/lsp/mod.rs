@@ -79,7 +79,8 @@ pub async fn run() -> anyhow::Result<i32> {
     let (service, socket) = builder.finish();
     tracing::info!(pid = std::process::id(), "tether lsp serving on stdio");
     let exited = Arc::new(Notify::new());
-    let serving = Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(Edge { service, exited: exited.clone() });
+    let serving =
+        Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(Edge { service, exited: exited.clone() });
     // tower-lsp's loop only notices `exit` when the next message (or the end of stdin) comes.
     tokio::select! {
         () = serving => {}

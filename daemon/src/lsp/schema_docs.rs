@@ -21,7 +21,8 @@ pub struct KeyDoc {
 /// The schema node `node` refers to, `$ref`s followed.
 fn resolve<'a>(root: &'a Value, mut node: &'a Value) -> &'a Value {
     for _ in 0..MAX_DEPTH {
-        let Some(target) = node.get("$ref").and_then(Value::as_str).and_then(|pointer| pointer.strip_prefix('#')) else {
+        let Some(target) = node.get("$ref").and_then(Value::as_str).and_then(|pointer| pointer.strip_prefix('#'))
+        else {
             break;
         };
         match root.pointer(target) {
@@ -72,7 +73,11 @@ pub fn keys_at(root: &Value, path: &[Segment]) -> Vec<KeyDoc> {
     let mut keys: Vec<KeyDoc> = Vec::new();
     for (name, property) in all.iter().filter_map(|variant| variant.get("properties")?.as_object()).flatten() {
         if !keys.iter().any(|key| key.name == *name) {
-            keys.push(KeyDoc { name: name.clone(), description: description(root, property), detail: type_summary(root, property) });
+            keys.push(KeyDoc {
+                name: name.clone(),
+                description: description(root, property),
+                detail: type_summary(root, property),
+            });
         }
     }
     keys
@@ -80,7 +85,8 @@ pub fn keys_at(root: &Value, path: &[Segment]) -> Vec<KeyDoc> {
 
 /// The values the schema allows for `key` of the object at `path`, when it lists them (`enum`).
 pub fn values_at(root: &Value, path: &[Segment], key: &str) -> Vec<String> {
-    let Some(property) = node_at(root, path).and_then(|parent| child(root, parent, &Segment::Key(key.to_string()))) else {
+    let Some(property) = node_at(root, path).and_then(|parent| child(root, parent, &Segment::Key(key.to_string())))
+    else {
         return Vec::new();
     };
     let mut all = Vec::new();

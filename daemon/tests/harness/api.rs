@@ -13,7 +13,8 @@ use crate::support::{require_tier, Fixture, Tether};
 
 /// An API client of `tether`'s daemon, started on demand like editors do.
 pub async fn client(tether: &Tether) -> WsClient {
-    let hello = tether.command().args(["rpc", "daemon.hello", r#"{"client":"test","api_version":1}"#]).output().unwrap();
+    let hello =
+        tether.command().args(["rpc", "daemon.hello", r#"{"client":"test","api_version":1}"#]).output().unwrap();
     assert!(hello.status.success(), "{}", String::from_utf8_lossy(&hello.stderr));
     let stream = tokio::net::UnixStream::connect(tether.runtime_dir.join("tether/api.sock")).await.unwrap();
     WsClientBuilder::default().build_with_stream("ws://localhost/", stream).await.unwrap()
@@ -110,7 +111,8 @@ fn api_targets_watch_sends_the_list_and_its_changes() {
     let tether = Tether::new();
     runtime().block_on(async {
         let client = client(&tether).await;
-        let mut watch = client.subscribe::<Value, _>("targets.watch", params(json!({})), "targets.unwatch").await.unwrap();
+        let mut watch =
+            client.subscribe::<Value, _>("targets.watch", params(json!({})), "targets.unwatch").await.unwrap();
         let first = tokio::time::timeout(Duration::from_secs(10), watch.next()).await.unwrap().unwrap().unwrap();
         assert!(first["targets"].is_array());
         let pod = Fixture::pod("api-watch");
@@ -134,14 +136,24 @@ fn api_config_methods_validate_and_resolve() {
     let tether = Tether::new();
     runtime().block_on(async {
         let client = client(&tether).await;
-        let bad = call(&client, "config.validate", json!({"path": "/ws/.tether/config.json", "text": "{\"dns\": {\"enabled\": 1}}"})).await.unwrap();
+        let bad = call(
+            &client,
+            "config.validate",
+            json!({"path": "/ws/.tether/config.json", "text": "{\"dns\": {\"enabled\": 1}}"}),
+        )
+        .await
+        .unwrap();
         let diagnostic = &bad["diagnostics"][0];
-        assert_eq!((diagnostic["file"].as_str(), diagnostic["line"].as_u64()), (Some("/ws/.tether/config.json"), Some(1)));
+        assert_eq!(
+            (diagnostic["file"].as_str(), diagnostic["line"].as_u64()),
+            (Some("/ws/.tether/config.json"), Some(1))
+        );
         assert!(diagnostic["message"].as_str().unwrap().contains("expected a boolean"), "{bad}");
         let good = call(&client, "config.validate", json!({"text": "{}"})).await.unwrap();
         assert_eq!(good["diagnostics"], json!([]));
 
-        let resolved = call(&client, "config.resolve", json!({"text": "{\"fs\": {\"mode\": \"write\"}}"})).await.unwrap();
+        let resolved =
+            call(&client, "config.resolve", json!({"text": "{\"fs\": {\"mode\": \"write\"}}"})).await.unwrap();
         assert_eq!(resolved["fs"]["mode"], "write");
         assert_eq!(resolved["dns"]["enabled"], true, "defaults are filled in: {resolved}");
         let invalid = call(&client, "config.resolve", json!({"text": "{\"nope\": 1}"})).await.unwrap_err();
@@ -156,15 +168,22 @@ fn api_errors_carry_stable_codes() {
     runtime().block_on(async {
         let client = client(&tether).await;
         let launch = json!({"program": "true"});
-        let missing = call(&client, "session.prepare", json!({"target": "pid/999999999", "launch": launch})).await.unwrap_err();
+        let missing =
+            call(&client, "session.prepare", json!({"target": "pid/999999999", "launch": launch})).await.unwrap_err();
         assert_eq!(missing.0, codes::TARGET_NOT_FOUND, "{missing:?}");
-        let container = call(&client, "session.prepare", json!({"target": "container/nope", "launch": launch})).await.unwrap_err();
+        let container =
+            call(&client, "session.prepare", json!({"target": "container/nope", "launch": launch})).await.unwrap_err();
         assert_eq!(container.0, codes::TARGET_NOT_FOUND, "{container:?}");
-        let bad_config = call(&client, "session.prepare", json!({"target": "pid/1", "config": {"fs": {"mode": "sideways"}}, "launch": launch}))
-            .await
-            .unwrap_err();
+        let bad_config = call(
+            &client,
+            "session.prepare",
+            json!({"target": "pid/1", "config": {"fs": {"mode": "sideways"}}, "launch": launch}),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(bad_config.0, codes::CONFIG_INVALID, "{bad_config:?}");
-        let version = call(&client, "daemon.hello", json!({"client": "old-editor", "api_version": 0})).await.unwrap_err();
+        let version =
+            call(&client, "daemon.hello", json!({"client": "old-editor", "api_version": 0})).await.unwrap_err();
         assert_eq!(version.0, codes::INCOMPATIBLE_VERSION);
         assert!(version.1.contains("old-editor speaks API 0"), "{version:?}");
     });
@@ -224,7 +243,8 @@ fn api_over_websocket_requires_the_token() {
 fn api_websocket_refuses_a_non_loopback_address() {
     require_tier();
     let tether = Tether::new();
-    let output = tether.command().env("TETHER_WEBSOCKET", "0.0.0.0:0").args(["daemon", "--foreground"]).output().unwrap();
+    let output =
+        tether.command().env("TETHER_WEBSOCKET", "0.0.0.0:0").args(["daemon", "--foreground"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a loopback address"), "{output:?}");
 }

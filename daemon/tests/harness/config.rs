@@ -34,7 +34,10 @@ fn fs_rules_choose_between_target_host_and_not_found() {
     let read = tether.probe(&target, Some(&local), Lang::C, &["read", "/etc/demo/secret.txt"]);
     assert_eq!(read["code"], "ENOENT", "mode local reads the host, which has no such file: {read}");
 
-    let rules = tether.config("rules.json", r#"{"fs": {"not_found": ["^/etc/demo/secret\\.txt$"], "local": ["^/etc/demo/conf\\.d(/|$)"]}}"#);
+    let rules = tether.config(
+        "rules.json",
+        r#"{"fs": {"not_found": ["^/etc/demo/secret\\.txt$"], "local": ["^/etc/demo/conf\\.d(/|$)"]}}"#,
+    );
     let hidden = tether.probe(&target, Some(&rules), Lang::C, &["read", "/etc/demo/secret.txt"]);
     assert_eq!(hidden["code"], "ENOENT", "{hidden}");
     let kept_local = tether.probe(&target, Some(&rules), Lang::C, &["listdir", "/etc/demo/conf.d"]);
@@ -54,7 +57,8 @@ fn fs_write_mode_writes_into_the_target_and_read_mode_keeps_writes_on_the_host()
     let in_target = format!("/proc/{}/root/etc/demo/written.txt", pod.get("/pid"));
 
     let write = tether.config("write.json", r#"{"fs": {"mode": "write"}}"#);
-    let shell = tether.probe(&target, Some(&write), Lang::C, &["shell", "echo written-by-tether > /etc/demo/written.txt"]);
+    let shell =
+        tether.probe(&target, Some(&write), Lang::C, &["shell", "echo written-by-tether > /etc/demo/written.txt"]);
     assert_eq!(shell["exit_code"], 0, "{shell}");
     assert_eq!(std::fs::read_to_string(&in_target).unwrap(), "written-by-tether\n");
     let read_back = tether.probe(&target, Some(&write), Lang::Python, &["read", "/etc/demo/written.txt"]);

@@ -197,5 +197,9 @@ fn everyday_tools_see_the_pod_and_the_hosts_own_name_stays_local() {
 
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
     let on_host = std::process::Command::new("getent").args(["ahosts", &hostname]).output().unwrap();
-    assert_eq!(run(&["getent", "ahosts", &hostname]), String::from_utf8_lossy(&on_host.stdout), "the host's own name resolves on the host");
+    assert_eq!(
+        run(&["getent", "ahosts", &hostname]),
+        String::from_utf8_lossy(&on_host.stdout),
+        "the host's own name resolves on the host"
+    );
 }

@@ -9,7 +9,8 @@ use crate::support::{require_tier, Tether};
 fn daemon_sockets_are_private_and_a_second_daemon_is_refused() {
     require_tier();
     let tether = Tether::new();
-    let hello = tether.command().args(["rpc", "daemon.hello", r#"{"client":"test","api_version":1}"#]).output().unwrap();
+    let hello =
+        tether.command().args(["rpc", "daemon.hello", r#"{"client":"test","api_version":1}"#]).output().unwrap();
     assert!(hello.status.success(), "{}", String::from_utf8_lossy(&hello.stderr));
     let dir = tether.runtime_dir.join("tether");
     assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
@@ -18,14 +19,19 @@ fn daemon_sockets_are_private_and_a_second_daemon_is_refused() {
     }
     let second = tether.command().args(["daemon", "--foreground"]).output().unwrap();
     assert_eq!(second.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&second.stderr).contains("already running"), "{}", String::from_utf8_lossy(&second.stderr));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("already running"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
 }
 
 #[test]
 fn daemon_drops_api_connections_from_another_user() {
     require_tier();
     let tether = Tether::new();
-    let hello = tether.command().args(["rpc", "daemon.hello", r#"{"client":"test","api_version":1}"#]).output().unwrap();
+    let hello =
+        tether.command().args(["rpc", "daemon.hello", r#"{"client":"test","api_version":1}"#]).output().unwrap();
     assert!(hello.status.success());
     let dir = tether.runtime_dir.join("tether");
     // Open the way through the file system on purpose: the peer-uid check must still refuse.
@@ -62,7 +68,11 @@ fn daemon_shutdown_stops_its_agents() {
     require_tier();
     let pod = crate::support::Fixture::pod("daemon-agents");
     let tether = Tether::new();
-    let prewarm = tether.command().args(["rpc", "targets.prewarm", &format!(r#"{{"target":"{}"}}"#, pod.pid_target())]).output().unwrap();
+    let prewarm = tether
+        .command()
+        .args(["rpc", "targets.prewarm", &format!(r#"{{"target":"{}"}}"#, pod.pid_target())])
+        .output()
+        .unwrap();
     assert!(prewarm.status.success(), "{}", String::from_utf8_lossy(&prewarm.stderr));
     let agent_running = || {
         let pattern = format!("tether-agent --pid {} ", pod.get("/pid"));

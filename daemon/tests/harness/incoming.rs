@@ -81,7 +81,11 @@ fn target_server(pod: &Fixture, args: &[&str]) -> Server {
 /// The user process: `incoming.js ARGS` under `tether exec` with `config`.
 fn user_server(tether: &Tether, pod: &Fixture, config: &std::path::Path, args: &[&str]) -> Server {
     let mut command = tether.command();
-    command.args(["exec", "--target", &pod.pid_target(), "--config"]).arg(config).args(["--", &node(), &program()]).args(args);
+    command
+        .args(["exec", "--target", &pod.pid_target(), "--config"])
+        .arg(config)
+        .args(["--", &node(), &program()])
+        .args(args);
     Server::start(command)
 }
 
@@ -95,7 +99,9 @@ fn client(pod: &Fixture, args: &[&str]) -> Value {
     let stdout = String::from_utf8_lossy(&output.stdout);
     match serde_json::from_str(stdout.trim()) {
         Ok(report) if output.status.success() => report,
-        _ => panic!("client {args:?} failed ({}): {stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr)),
+        _ => {
+            panic!("client {args:?} failed ({}): {stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr))
+        }
     }
 }
 
@@ -120,7 +126,8 @@ fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// `nft list tables` in the pod's network namespace.
 fn nft_tables(pod: &Fixture) -> String {
-    let output = Command::new("ip").args(["netns", "exec", &pod.get("/pod_netns"), "nft", "list", "tables"]).output().unwrap();
+    let output =
+        Command::new("ip").args(["netns", "exec", &pod.get("/pod_netns"), "nft", "list", "tables"]).output().unwrap();
     assert!(output.status.success(), "nft list tables: {output:?}");
     String::from_utf8(output.stdout).unwrap()
 }
@@ -217,16 +224,24 @@ fn incoming_never_subscribes_the_debuggers_port() {
     let config = tether.config("steal.json", r#"{"incoming": {"mode": "steal"}}"#);
     // Node's inspector listens on 9229, named by --inspect on the command line; the program on 9500.
     let mut command = tether.command();
-    command
-        .args(["exec", "--target", &pod.pid_target(), "--config"])
-        .arg(&config)
-        .args(["--", &node(), "--inspect=0.0.0.0:9229", &program(), "tcp-hash-server", "9500", "user"]);
+    command.args(["exec", "--target", &pod.pid_target(), "--config"]).arg(&config).args([
+        "--",
+        &node(),
+        "--inspect=0.0.0.0:9229",
+        &program(),
+        "tcp-hash-server",
+        "9500",
+        "user",
+    ]);
     let user = Server::start(command);
     let pod_ip = pod.get("/pod_ip");
     let stolen = client(&pod, &["tcp-hash-clients", &pod_ip, "9500", "1", "1024"]);
     assert!(stolen["results"][0]["reply"].as_str().unwrap_or_default().starts_with("user:"), "{stolen}");
     let debugger = client(&pod, &["tcp-hash-clients", &pod_ip, "9229", "1", "16"]);
-    assert_eq!(debugger["results"][0]["reply"], "error: ECONNREFUSED", "the inspector must not be reachable through the target: {debugger}");
+    assert_eq!(
+        debugger["results"][0]["reply"], "error: ECONNREFUSED",
+        "the inspector must not be reachable through the target: {debugger}"
+    );
     user.stop();
 }
 
@@ -267,7 +282,8 @@ fn filter_routes_alice(protocol: &str, port: &str) {
         server_args.push("h2c");
     }
     let _target = target_server(&pod, &server_args);
-    let config = tether.config("filter.json", r#"{"incoming": {"mode": "steal", "http_filter": {"header": "X-Tether-User: alice"}}}"#);
+    let config = tether
+        .config("filter.json", r#"{"incoming": {"mode": "steal", "http_filter": {"header": "X-Tether-User: alice"}}}"#);
     server_args[2] = "user";
     let user = user_server(&tether, &pod, &config, &server_args);
 

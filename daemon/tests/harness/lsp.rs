@@ -79,7 +79,9 @@ impl Lsp {
             message["params"] = params;
         }
         self.send(message);
-        self.wait_for(&format!("the response to {method}"), |message| message["id"] == id && message.get("method").is_none())
+        self.wait_for(&format!("the response to {method}"), |message| {
+            message["id"] == id && message.get("method").is_none()
+        })
     }
 
     /// The first message (earlier unconsumed ones first) that `wanted` accepts; others are kept.
@@ -100,7 +102,9 @@ impl Lsp {
     }
 
     fn notification(&mut self, method: &str, wanted: impl Fn(&Value) -> bool) -> Value {
-        self.wait_for(method, |message| message["method"] == method && message.get("id").is_none() && wanted(&message["params"]))
+        self.wait_for(method, |message| {
+            message["method"] == method && message.get("id").is_none() && wanted(&message["params"])
+        })
     }
 
     /// Drops the notifications of `method` received so far (after a short grace for ones in
@@ -172,7 +176,10 @@ fn read_frames(mut stdout: impl BufRead, messages_tx: mpsc::Sender<Value>) {
 }
 
 fn open(lsp: &mut Lsp, uri: &str, text: &str) {
-    lsp.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": "json", "version": 1, "text": text}}));
+    lsp.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "json", "version": 1, "text": text}}),
+    );
 }
 
 fn at(uri: &str, line: u32, character: u32) -> Value {
@@ -190,7 +197,8 @@ fn lsp_forwards_requests_and_daemon_errors_and_exits_cleanly() {
     assert!(status["result"]["pid"].as_u64().is_some_and(|pid| pid > 0), "{status}");
     assert_eq!(status["result"]["daemon_version"], env!("CARGO_PKG_VERSION"));
 
-    let missing = lsp.request("tether/session.prepare", json!({"target": "pid/999999999", "launch": {"program": "/bin/true"}}));
+    let missing =
+        lsp.request("tether/session.prepare", json!({"target": "pid/999999999", "launch": {"program": "/bin/true"}}));
     let error = &missing["error"];
     assert_eq!(error["code"], codes::TARGET_NOT_FOUND, "{missing}");
     assert!(error["message"].as_str().is_some_and(|message| !message.is_empty()), "{missing}");
@@ -218,19 +226,26 @@ fn lsp_config_documents_get_diagnostics_hover_and_completion() {
     require_tier();
     let tether = Tether::new();
     let mut lsp = Lsp::start(&tether);
-    let published = |version: i64| {
-        move |params: &Value| params["uri"] == CONFIG_URI && params["version"] == version
-    };
+    let published = |version: i64| move |params: &Value| params["uri"] == CONFIG_URI && params["version"] == version;
 
     open(&mut lsp, CONFIG_URI, "{\n  \"fs\": {\n    \"mdoe\": \"read\"\n  },\n  \"dns\": {}\n}");
     let diagnostics = lsp.notification("textDocument/publishDiagnostics", published(1));
     let diagnostic = &diagnostics["params"]["diagnostics"][0];
-    assert_eq!(diagnostic["range"], json!({"start": {"line": 2, "character": 4}, "end": {"line": 2, "character": 10}}), "{diagnostics}");
-    assert_eq!((diagnostic["severity"].as_u64(), diagnostic["source"].as_str()), (Some(1), Some("tether")), "{diagnostic}");
+    assert_eq!(
+        diagnostic["range"],
+        json!({"start": {"line": 2, "character": 4}, "end": {"line": 2, "character": 10}}),
+        "{diagnostics}"
+    );
+    assert_eq!(
+        (diagnostic["severity"].as_u64(), diagnostic["source"].as_str()),
+        (Some(1), Some("tether")),
+        "{diagnostic}"
+    );
     assert!(diagnostic["message"].as_str().unwrap().contains("unknown field `mdoe`"), "{diagnostic}");
 
     let hover = lsp.request("textDocument/hover", at(CONFIG_URI, 4, 4));
-    let shown = hover["result"]["contents"]["value"].as_str().unwrap_or_else(|| panic!("no hover: {hover}")).to_string();
+    let shown =
+        hover["result"]["contents"]["value"].as_str().unwrap_or_else(|| panic!("no hover: {hover}")).to_string();
     assert!(shown.starts_with("**dns**"), "{shown}");
     if let Some(description) = committed_description("dns") {
         assert!(shown.contains(&description), "the schema's description {description:?} is missing: {shown}");
@@ -269,7 +284,10 @@ fn lsp_completes_live_targets_and_forwards_session_events() {
         .as_array()
         .and_then(|items| items.iter().find(|item| item["label"] == pod_target.as_str()))
         .unwrap_or_else(|| panic!("{pod_target} is not offered: {completion}"));
-    assert_eq!(item["textEdit"]["range"], json!({"start": {"line": 1, "character": 13}, "end": {"line": 1, "character": 17}}));
+    assert_eq!(
+        item["textEdit"]["range"],
+        json!({"start": {"line": 1, "character": 13}, "end": {"line": 1, "character": 17}})
+    );
     assert!(item["detail"].as_str().is_some_and(|detail| !detail.is_empty()), "the description: {item}");
 
     // Namespaces come from a method the daemon may not have yet: nothing offered, no error.
@@ -280,10 +298,13 @@ fn lsp_completes_live_targets_and_forwards_session_events() {
     let namespaces = lsp.request("textDocument/completion", at("file:///w/.tether/launch.json", 0, 15));
     assert!(namespaces.get("error").is_none() && namespaces["result"].is_array(), "{namespaces}");
 
-    let listed = |params: &Value| params["targets"].as_array().is_some_and(|targets| targets.iter().any(|t| t["target"] == pod_target.as_str()));
+    let listed = |params: &Value| {
+        params["targets"].as_array().is_some_and(|targets| targets.iter().any(|t| t["target"] == pod_target.as_str()))
+    };
     lsp.notification("tether/targets.changed", listed);
 
-    let prepared = lsp.request("tether/session.prepare", json!({"target": pod_target, "launch": {"program": "/bin/true"}}));
+    let prepared =
+        lsp.request("tether/session.prepare", json!({"target": pod_target, "launch": {"program": "/bin/true"}}));
     let session_id = prepared["result"]["session_id"].as_str().unwrap_or_else(|| panic!("{prepared}")).to_string();
     let ready = lsp.notification("tether/session.event", |event| event["session_id"] == session_id.as_str());
     assert_eq!(ready["params"]["kind"], "ready", "{ready}");
@@ -291,7 +312,9 @@ fn lsp_completes_live_targets_and_forwards_session_events() {
 
     let ended = lsp.request("tether/session.end", json!({"session_id": session_id}));
     assert_eq!(ended["result"], Value::Null, "{ended}");
-    lsp.notification("tether/session.event", |event| event["session_id"] == session_id.as_str() && event["kind"] == "ended");
+    lsp.notification("tether/session.event", |event| {
+        event["session_id"] == session_id.as_str() && event["kind"] == "ended"
+    });
 
     assert_eq!(lsp.shutdown_and_exit().code(), Some(0));
 }

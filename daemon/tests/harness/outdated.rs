@@ -29,12 +29,14 @@ fn cli_restarts_a_daemon_whose_executable_was_replaced() {
         .unwrap();
     let socket = tether.runtime_dir.join("tether/api.sock");
     wait_until("the copied daemon's socket", || socket.exists());
-    let untouched = tether.command().args(["rpc", "daemon.hello", r#"{"client":"test","api_version":1}"#]).output().unwrap();
+    let untouched =
+        tether.command().args(["rpc", "daemon.hello", r#"{"client":"test","api_version":1}"#]).output().unwrap();
     let untouched: Value = serde_json::from_slice(&untouched.stdout).unwrap();
     assert_eq!(untouched["pid"].as_u64(), Some(u64::from(old.id())), "another copy of the same version is kept");
     std::fs::remove_file(&copy).unwrap();
 
-    let hello = tether.command().args(["rpc", "daemon.hello", r#"{"client":"test","api_version":1}"#]).output().unwrap();
+    let hello =
+        tether.command().args(["rpc", "daemon.hello", r#"{"client":"test","api_version":1}"#]).output().unwrap();
     assert!(hello.status.success(), "{}", String::from_utf8_lossy(&hello.stderr));
     let hello: Value = serde_json::from_slice(&hello.stdout).unwrap();
     let new_pid = hello["pid"].as_u64().unwrap();

@@ -25,9 +25,15 @@ pub fn require_tier() {
     // layer would make these tests judge old code.
     for (companion, crate_dir) in [("tether-agent", "agent-image"), ("libtether_layer.so", "hook-layer")] {
         let built = std::fs::metadata(tether.with_file_name(companion)).and_then(|meta| meta.modified());
-        let built = built.unwrap_or_else(|_| panic!("{companion} is missing next to {}; run `cargo build --workspace` first", tether.display()));
-        let newest = [crate_dir, "rpc-schema"].iter().filter_map(|dir| newest_source(&repo().join(dir).join("src"))).max();
-        assert!(newest.is_none_or(|newest| newest <= built), "{companion} is older than its sources; run `cargo build --workspace` first");
+        let built = built.unwrap_or_else(|_| {
+            panic!("{companion} is missing next to {}; run `cargo build --workspace` first", tether.display())
+        });
+        let newest =
+            [crate_dir, "rpc-schema"].iter().filter_map(|dir| newest_source(&repo().join(dir).join("src"))).max();
+        assert!(
+            newest.is_none_or(|newest| newest <= built),
+            "{companion} is older than its sources; run `cargo build --workspace` first"
+        );
     }
     build_probes();
 }
@@ -39,7 +45,11 @@ fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
         .flatten()
         .filter_map(|entry| {
             let meta = entry.metadata().ok()?;
-            if meta.is_dir() { newest_source(&entry.path()) } else { meta.modified().ok() }
+            if meta.is_dir() {
+                newest_source(&entry.path())
+            } else {
+                meta.modified().ok()
+            }
         })
         .max()
 }
@@ -47,7 +57,8 @@ fn newest_source(dir: &Path) -> Option<std::time::SystemTime> {
 fn build_probes() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let status = Command::new(repo().join("fixtures/programs/build")).status().expect("running fixtures/programs/build");
+        let status =
+            Command::new(repo().join("fixtures/programs/build")).status().expect("running fixtures/programs/build");
         assert!(status.success(), "building the probe programs failed");
     });
 }
@@ -90,8 +101,11 @@ pub struct Tether {
 impl Tether {
     pub fn new() -> Tether {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let base = std::env::temp_dir()
-            .join(format!("tether-harness-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+        let base = std::env::temp_dir().join(format!(
+            "tether-harness-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         let runtime_dir = base.join("run");
         let state_dir = base.join("state");
         std::fs::create_dir_all(&state_dir).unwrap();
@@ -184,11 +198,7 @@ impl Fixture {
             .args(["up", &name])
             .output()
             .expect("running the fixture harness");
-        assert!(
-            output.status.success(),
-            "{script} up {name} failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "{script} up {name} failed:\n{}", String::from_utf8_lossy(&output.stderr));
         let info = serde_json::from_slice(&output.stdout).expect("the harness prints one JSON line");
         Fixture { script, name, info }
     }

@@ -34,7 +34,9 @@ fn replay(name: &str) {
             let outcome: Result<Value, ClientError> = client.request(method, params).await;
             let (actual, expected) = match (outcome, step.get("result"), step.get("error")) {
                 (Ok(result), Some(expected), None) => (result, expected),
-                (Err(ClientError::Call(call)), None, Some(expected)) => (serde_json::to_value(&call).unwrap(), expected),
+                (Err(ClientError::Call(call)), None, Some(expected)) => {
+                    (serde_json::to_value(&call).unwrap(), expected)
+                }
                 (outcome, _, _) => panic!("{name} step {index} ({method}): unexpected outcome {outcome:?}"),
             };
             let expected = substitute(expected, &vars);
@@ -60,7 +62,9 @@ fn substitute(value: &Value, vars: &BTreeMap<String, Value>) -> Value {
             Value::String(text.clone())
         }
         Value::Array(items) => Value::Array(items.iter().map(|item| substitute(item, vars)).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(key, item)| (key.clone(), substitute(item, vars))).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(key, item)| (key.clone(), substitute(item, vars))).collect())
+        }
         other => other.clone(),
     }
 }

@@ -10,10 +10,14 @@ use crate::api::{call, client};
 use crate::support::{require_tier, Fixture, Tether};
 
 fn kubeconfig(contexts: &[&str]) -> String {
-    let mut text = String::from("apiVersion: v1\nkind: Config\nclusters:\n- name: nowhere\n  cluster:\n    server: https://127.0.0.1:1\n");
+    let mut text = String::from(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: nowhere\n  cluster:\n    server: https://127.0.0.1:1\n",
+    );
     text.push_str("users:\n- name: dev\n  user:\n    token: not-a-secret\ncontexts:\n");
     for name in contexts {
-        text.push_str(&format!("- name: {name}\n  context:\n    cluster: nowhere\n    user: dev\n    namespace: shop\n"));
+        text.push_str(&format!(
+            "- name: {name}\n  context:\n    cluster: nowhere\n    user: dev\n    namespace: shop\n"
+        ));
     }
     text.push_str(&format!("current-context: {}\n", contexts[0]));
     text
@@ -31,7 +35,9 @@ fn kubeconfig_edits_reach_contexts_list_and_unreachable_clusters_say_which_and_w
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let client = client(&tether).await;
-        let names = |contexts: &Value| contexts.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        let names = |contexts: &Value| {
+            contexts.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        };
         let contexts = call(&client, "contexts.list", json!({})).await.unwrap();
         assert_eq!(names(&contexts), ["dev-a", "dev-b"], "every file of KUBECONFIG is merged");
         assert_eq!(contexts[0]["current"], true);

@@ -8,14 +8,17 @@ use super::on_path;
 use crate::dirs::{self, Compare, Filter};
 use crate::guard;
 
-
 type ScandirFn = unsafe extern "C" fn(*const c_char, *mut *mut *mut dirent64, Filter, Compare) -> c_int;
 
 /// `opendir(3)`.
 #[no_mangle]
 pub unsafe extern "C" fn opendir(path: *const c_char) -> *mut DIR {
     let original = original!("opendir", unsafe extern "C" fn(*const c_char) -> *mut DIR);
-    guard::run(std::ptr::null_mut(), || on_path(path, dirs::opendir), || call_original!(original, std::ptr::null_mut(), path))
+    guard::run(
+        std::ptr::null_mut(),
+        || on_path(path, dirs::opendir),
+        || call_original!(original, std::ptr::null_mut(), path),
+    )
 }
 
 /// `fdopendir(3)`.
@@ -29,7 +32,11 @@ pub unsafe extern "C" fn fdopendir(fd: c_int) -> *mut DIR {
 #[no_mangle]
 pub unsafe extern "C" fn readdir(dir: *mut DIR) -> *mut libc::dirent {
     let original = original!("readdir", unsafe extern "C" fn(*mut DIR) -> *mut libc::dirent);
-    guard::run(std::ptr::null_mut(), || dirs::readdir(dir).map(|entry| entry.cast()), || call_original!(original, std::ptr::null_mut(), dir))
+    guard::run(
+        std::ptr::null_mut(),
+        || dirs::readdir(dir).map(|entry| entry.cast()),
+        || call_original!(original, std::ptr::null_mut(), dir),
+    )
 }
 
 /// `readdir64(3)`.
@@ -62,7 +69,12 @@ pub unsafe extern "C" fn closedir(dir: *mut DIR) -> c_int {
 
 /// `scandir(3)` (used by libuv, hence Node's `fs.readdir`).
 #[no_mangle]
-pub unsafe extern "C" fn scandir(path: *const c_char, namelist: *mut *mut *mut dirent64, filter: Filter, compare: Compare) -> c_int {
+pub unsafe extern "C" fn scandir(
+    path: *const c_char,
+    namelist: *mut *mut *mut dirent64,
+    filter: Filter,
+    compare: Compare,
+) -> c_int {
     let original = original!("scandir", ScandirFn);
     let logic = || on_path(path, |path| dirs::scandir(path, namelist, filter, compare));
     guard::run(-1, logic, || call_original!(original, -1, path, namelist, filter, compare))
@@ -70,7 +82,12 @@ pub unsafe extern "C" fn scandir(path: *const c_char, namelist: *mut *mut *mut d
 
 /// `scandir64(3)`.
 #[no_mangle]
-pub unsafe extern "C" fn scandir64(path: *const c_char, namelist: *mut *mut *mut dirent64, filter: Filter, compare: Compare) -> c_int {
+pub unsafe extern "C" fn scandir64(
+    path: *const c_char,
+    namelist: *mut *mut *mut dirent64,
+    filter: Filter,
+    compare: Compare,
+) -> c_int {
     let original = original!("scandir64", ScandirFn);
     let logic = || on_path(path, |path| dirs::scandir(path, namelist, filter, compare));
     guard::run(-1, logic, || call_original!(original, -1, path, namelist, filter, compare))

@@ -3,11 +3,18 @@
 
 use libc::{c_char, c_int, pid_t, posix_spawn_file_actions_t, posix_spawnattr_t};
 
-use crate::guard::{self, Outcome};
 use crate::exec;
+use crate::guard::{self, Outcome};
 
 type ExecFn = unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
-type SpawnFn = unsafe extern "C" fn(*mut pid_t, *const c_char, *const posix_spawn_file_actions_t, *const posix_spawnattr_t, *const *const c_char, *const *const c_char) -> c_int;
+type SpawnFn = unsafe extern "C" fn(
+    *mut pid_t,
+    *const c_char,
+    *const posix_spawn_file_actions_t,
+    *const posix_spawnattr_t,
+    *const *const c_char,
+    *const *const c_char,
+) -> c_int;
 
 /// Runs an exec-like original with the (possibly augmented) environment; exec returns only
 /// on failure (-1 and errno).
@@ -23,28 +30,56 @@ fn exec_with(envp: *const *const c_char, run: impl FnOnce(*const *const c_char) 
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
     let original = original!("execve", ExecFn);
-    guard::run(-1, || exec_with(envp, |env| call_original!(original, -1, path, argv, env)), || call_original!(original, -1, path, argv, envp))
+    guard::run(
+        -1,
+        || exec_with(envp, |env| call_original!(original, -1, path, argv, env)),
+        || call_original!(original, -1, path, argv, envp),
+    )
 }
 
 /// `execvpe(3)`.
 #[no_mangle]
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
     let original = original!("execvpe", ExecFn);
-    guard::run(-1, || exec_with(envp, |env| call_original!(original, -1, file, argv, env)), || call_original!(original, -1, file, argv, envp))
+    guard::run(
+        -1,
+        || exec_with(envp, |env| call_original!(original, -1, file, argv, env)),
+        || call_original!(original, -1, file, argv, envp),
+    )
 }
 
 /// `posix_spawn(3)`: returns an error number, not -1/errno.
 #[no_mangle]
-pub unsafe extern "C" fn posix_spawn(pid: *mut pid_t, path: *const c_char, actions: *const posix_spawn_file_actions_t, attr: *const posix_spawnattr_t, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+pub unsafe extern "C" fn posix_spawn(
+    pid: *mut pid_t,
+    path: *const c_char,
+    actions: *const posix_spawn_file_actions_t,
+    attr: *const posix_spawnattr_t,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
     let original = original!("posix_spawn", SpawnFn);
-    let logic = || exec::with_env(envp, |env| call_original!(original, libc::ENOSYS, pid, path, actions, attr, argv, env)).map_or(Outcome::Bypass, Outcome::Handled);
+    let logic = || {
+        exec::with_env(envp, |env| call_original!(original, libc::ENOSYS, pid, path, actions, attr, argv, env))
+            .map_or(Outcome::Bypass, Outcome::Handled)
+    };
     guard::run(libc::EIO, logic, || call_original!(original, libc::ENOSYS, pid, path, actions, attr, argv, envp))
 }
 
 /// `posix_spawnp(3)`.
 #[no_mangle]
-pub unsafe extern "C" fn posix_spawnp(pid: *mut pid_t, file: *const c_char, actions: *const posix_spawn_file_actions_t, attr: *const posix_spawnattr_t, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+pub unsafe extern "C" fn posix_spawnp(
+    pid: *mut pid_t,
+    file: *const c_char,
+    actions: *const posix_spawn_file_actions_t,
+    attr: *const posix_spawnattr_t,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
     let original = original!("posix_spawnp", SpawnFn);
-    let logic = || exec::with_env(envp, |env| call_original!(original, libc::ENOSYS, pid, file, actions, attr, argv, env)).map_or(Outcome::Bypass, Outcome::Handled);
+    let logic = || {
+        exec::with_env(envp, |env| call_original!(original, libc::ENOSYS, pid, file, actions, attr, argv, env))
+            .map_or(Outcome::Bypass, Outcome::Handled)
+    };
     guard::run(libc::EIO, logic, || call_original!(original, libc::ENOSYS, pid, file, actions, attr, argv, envp))
 }

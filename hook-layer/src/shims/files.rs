@@ -4,8 +4,8 @@
 use libc::{c_char, c_int, c_uint, FILE};
 
 use super::on_path;
-use crate::guard::{self, Outcome};
 use crate::files;
+use crate::guard::{self, Outcome};
 
 type OpenFn = unsafe extern "C" fn(*const c_char, c_int, c_uint) -> c_int;
 type OpenAtFn = unsafe extern "C" fn(c_int, *const c_char, c_int, c_uint) -> c_int;
@@ -92,7 +92,9 @@ pub unsafe extern "C" fn creat64(path: *const c_char, mode: libc::mode_t) -> c_i
 
 /// `fopen` on a target file: our fd wrapped by the original `fdopen`.
 fn fopen_logic(path: *const c_char, mode: *const c_char) -> Outcome<*mut FILE> {
-    let Some(flags) = on_path(mode, |mode| files::fopen_flags(mode.to_bytes()).map_or(Outcome::Bypass, Outcome::Handled)).handled() else {
+    let Some(flags) =
+        on_path(mode, |mode| files::fopen_flags(mode.to_bytes()).map_or(Outcome::Bypass, Outcome::Handled)).handled()
+    else {
         return Outcome::Bypass;
     };
     let fd = match open_at(libc::AT_FDCWD, path, flags, 0o666) {
@@ -114,14 +116,22 @@ fn fopen_logic(path: *const c_char, mode: *const c_char) -> Outcome<*mut FILE> {
 #[no_mangle]
 pub unsafe extern "C" fn fopen(path: *const c_char, mode: *const c_char) -> *mut FILE {
     let original = original!("fopen", FopenFn);
-    guard::run(std::ptr::null_mut(), || fopen_logic(path, mode), || call_original!(original, std::ptr::null_mut(), path, mode))
+    guard::run(
+        std::ptr::null_mut(),
+        || fopen_logic(path, mode),
+        || call_original!(original, std::ptr::null_mut(), path, mode),
+    )
 }
 
 /// `fopen64(3)`.
 #[no_mangle]
 pub unsafe extern "C" fn fopen64(path: *const c_char, mode: *const c_char) -> *mut FILE {
     let original = original!("fopen64", FopenFn);
-    guard::run(std::ptr::null_mut(), || fopen_logic(path, mode), || call_original!(original, std::ptr::null_mut(), path, mode))
+    guard::run(
+        std::ptr::null_mut(),
+        || fopen_logic(path, mode),
+        || call_original!(original, std::ptr::null_mut(), path, mode),
+    )
 }
 
 /// `close(2)`.
@@ -139,7 +149,19 @@ pub unsafe extern "C" fn fclose(stream: *mut FILE) -> c_int {
     let fd = if stream.is_null() { -1 } else { unsafe { libc::fileno(stream) } };
     // SAFETY: as above.
     let flush = || unsafe { libc::fflush(stream) };
-    guard::run(libc::EOF, || files::fclose(fd, || { flush(); }, || call_original!(original, libc::EOF, stream)), || call_original!(original, libc::EOF, stream))
+    guard::run(
+        libc::EOF,
+        || {
+            files::fclose(
+                fd,
+                || {
+                    flush();
+                },
+                || call_original!(original, libc::EOF, stream),
+            )
+        },
+        || call_original!(original, libc::EOF, stream),
+    )
 }
 
 /// `dup(2)`: a duplicate of a writable target file shares it.
@@ -154,14 +176,22 @@ pub unsafe extern "C" fn dup(oldfd: c_int) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn dup2(oldfd: c_int, newfd: c_int) -> c_int {
     let original = original!("dup2", unsafe extern "C" fn(c_int, c_int) -> c_int);
-    guard::run(-1, || files::dup2(oldfd, newfd, || call_original!(original, -1, oldfd, newfd)), || call_original!(original, -1, oldfd, newfd))
+    guard::run(
+        -1,
+        || files::dup2(oldfd, newfd, || call_original!(original, -1, oldfd, newfd)),
+        || call_original!(original, -1, oldfd, newfd),
+    )
 }
 
 /// `dup3(2)`.
 #[no_mangle]
 pub unsafe extern "C" fn dup3(oldfd: c_int, newfd: c_int, flags: c_int) -> c_int {
     let original = original!("dup3", unsafe extern "C" fn(c_int, c_int, c_int) -> c_int);
-    guard::run(-1, || files::dup2(oldfd, newfd, || call_original!(original, -1, oldfd, newfd, flags)), || call_original!(original, -1, oldfd, newfd, flags))
+    guard::run(
+        -1,
+        || files::dup2(oldfd, newfd, || call_original!(original, -1, oldfd, newfd, flags)),
+        || call_original!(original, -1, oldfd, newfd, flags),
+    )
 }
 
 /// The variadic `fcntl`, called with its optional argument.

@@ -52,7 +52,11 @@ macro_rules! xstat_shim {
         #[no_mangle]
         pub unsafe extern "C" fn $name(version: c_int, path: *const c_char, buf: *mut libc::stat) -> c_int {
             let original = original!($symbol, XstatFn);
-            guard::run(-1, || stat_into(libc::AT_FDCWD, path, buf, $flags), || call_original!(original, -1, version, path, buf))
+            guard::run(
+                -1,
+                || stat_into(libc::AT_FDCWD, path, buf, $flags),
+                || call_original!(original, -1, version, path, buf),
+            )
         }
     };
 }
@@ -78,16 +82,36 @@ pub unsafe extern "C" fn fstatat64(dirfd: c_int, path: *const c_char, buf: *mut 
 
 /// `__fxstatat`: the pre-2.33 ABI of `fstatat`.
 #[no_mangle]
-pub unsafe extern "C" fn __fxstatat(version: c_int, dirfd: c_int, path: *const c_char, buf: *mut libc::stat, flags: c_int) -> c_int {
+pub unsafe extern "C" fn __fxstatat(
+    version: c_int,
+    dirfd: c_int,
+    path: *const c_char,
+    buf: *mut libc::stat,
+    flags: c_int,
+) -> c_int {
     let original = original!("__fxstatat", FxstatAtFn);
-    guard::run(-1, || stat_into(dirfd, path, buf, flags), || call_original!(original, -1, version, dirfd, path, buf, flags))
+    guard::run(
+        -1,
+        || stat_into(dirfd, path, buf, flags),
+        || call_original!(original, -1, version, dirfd, path, buf, flags),
+    )
 }
 
 /// `__fxstatat64`.
 #[no_mangle]
-pub unsafe extern "C" fn __fxstatat64(version: c_int, dirfd: c_int, path: *const c_char, buf: *mut libc::stat, flags: c_int) -> c_int {
+pub unsafe extern "C" fn __fxstatat64(
+    version: c_int,
+    dirfd: c_int,
+    path: *const c_char,
+    buf: *mut libc::stat,
+    flags: c_int,
+) -> c_int {
     let original = original!("__fxstatat64", FxstatAtFn);
-    guard::run(-1, || stat_into(dirfd, path, buf, flags), || call_original!(original, -1, version, dirfd, path, buf, flags))
+    guard::run(
+        -1,
+        || stat_into(dirfd, path, buf, flags),
+        || call_original!(original, -1, version, dirfd, path, buf, flags),
+    )
 }
 
 pub(super) fn statx_logic(dirfd: c_int, path: *const c_char, flags: c_int, buf: *mut libc::statx) -> Outcome<c_int> {
@@ -105,9 +129,20 @@ pub(super) fn statx_logic(dirfd: c_int, path: *const c_char, flags: c_int, buf: 
 
 /// `statx(2)`.
 #[no_mangle]
-pub unsafe extern "C" fn statx(dirfd: c_int, path: *const c_char, flags: c_int, mask: libc::c_uint, buf: *mut libc::statx) -> c_int {
-    let original = original!("statx", unsafe extern "C" fn(c_int, *const c_char, c_int, libc::c_uint, *mut libc::statx) -> c_int);
-    guard::run(-1, || statx_logic(dirfd, path, flags, buf), || call_original!(original, -1, dirfd, path, flags, mask, buf))
+pub unsafe extern "C" fn statx(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mask: libc::c_uint,
+    buf: *mut libc::statx,
+) -> c_int {
+    let original =
+        original!("statx", unsafe extern "C" fn(c_int, *const c_char, c_int, libc::c_uint, *mut libc::statx) -> c_int);
+    guard::run(
+        -1,
+        || statx_logic(dirfd, path, flags, buf),
+        || call_original!(original, -1, dirfd, path, flags, mask, buf),
+    )
 }
 
 fn access_logic(dirfd: c_int, path: *const c_char, mode: c_int) -> Outcome<c_int> {
@@ -199,15 +234,27 @@ fn realpath_logic(path: *const c_char, resolved: *mut c_char, limit: usize) -> O
 pub unsafe extern "C" fn realpath(path: *const c_char, resolved: *mut c_char) -> *mut c_char {
     let original = original!("realpath", unsafe extern "C" fn(*const c_char, *mut c_char) -> *mut c_char);
     let limit = libc::PATH_MAX as usize;
-    guard::run(std::ptr::null_mut(), || realpath_logic(path, resolved, limit), || call_original!(original, std::ptr::null_mut(), path, resolved))
+    guard::run(
+        std::ptr::null_mut(),
+        || realpath_logic(path, resolved, limit),
+        || call_original!(original, std::ptr::null_mut(), path, resolved),
+    )
 }
 
 /// `__realpath_chk` (fortified `realpath`).
 #[no_mangle]
-pub unsafe extern "C" fn __realpath_chk(path: *const c_char, resolved: *mut c_char, resolved_len: size_t) -> *mut c_char {
+pub unsafe extern "C" fn __realpath_chk(
+    path: *const c_char,
+    resolved: *mut c_char,
+    resolved_len: size_t,
+) -> *mut c_char {
     let original = original!("__realpath_chk", unsafe extern "C" fn(*const c_char, *mut c_char, size_t) -> *mut c_char);
     let limit = resolved_len.min(libc::PATH_MAX as usize);
-    guard::run(std::ptr::null_mut(), || realpath_logic(path, resolved, limit), || call_original!(original, std::ptr::null_mut(), path, resolved, resolved_len))
+    guard::run(
+        std::ptr::null_mut(),
+        || realpath_logic(path, resolved, limit),
+        || call_original!(original, std::ptr::null_mut(), path, resolved, resolved_len),
+    )
 }
 
 /// `unlink(2)`.

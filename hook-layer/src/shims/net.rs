@@ -33,7 +33,14 @@ pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut s
 
 /// `sendto(2)`: datagrams to a target destination go to its relay.
 #[no_mangle]
-pub unsafe extern "C" fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, dest: *const sockaddr, dest_len: socklen_t) -> ssize_t {
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    n: size_t,
+    flags: c_int,
+    dest: *const sockaddr,
+    dest_len: socklen_t,
+) -> ssize_t {
     let original = original!("sendto", SendtoFn);
     let logic = || {
         net::datagram_relay(fd, dest, dest_len).map(|(relay, relay_len)| {
@@ -64,7 +71,14 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
 
 /// `recvfrom(2)`: a datagram from a relay reports the real source.
 #[no_mangle]
-pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, src: *mut sockaddr, src_len: *mut socklen_t) -> ssize_t {
+pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    flags: c_int,
+    src: *mut sockaddr,
+    src_len: *mut socklen_t,
+) -> ssize_t {
     let original = original!("recvfrom", RecvfromFn);
     let logic = || {
         if src.is_null() || src_len.is_null() || !net::is_redirected(fd) {
@@ -73,7 +87,16 @@ pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags:
         // SAFETY: sockaddr_storage is plain data; a private buffer for the real source.
         let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         let mut storage_len = std::mem::size_of::<libc::sockaddr_storage>() as socklen_t;
-        let received = call_original!(original, -1, fd, buf, n, flags, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut storage_len);
+        let received = call_original!(
+            original,
+            -1,
+            fd,
+            buf,
+            n,
+            flags,
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut storage_len
+        );
         if received < 0 {
             return Outcome::Error(crate::errno::get());
         }
@@ -85,7 +108,11 @@ pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags:
             // SAFETY: as above; copies what the kernel reported, truncated the same way.
             None => unsafe {
                 let room = (*src_len).min(storage_len) as usize;
-                std::ptr::copy_nonoverlapping((&storage as *const libc::sockaddr_storage).cast::<u8>(), src.cast::<u8>(), room);
+                std::ptr::copy_nonoverlapping(
+                    (&storage as *const libc::sockaddr_storage).cast::<u8>(),
+                    src.cast::<u8>(),
+                    room,
+                );
                 *src_len = storage_len;
             },
         }

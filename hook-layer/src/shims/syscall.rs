@@ -27,7 +27,15 @@ type SyscallFn = unsafe extern "C" fn(c_long, ...) -> c_long;
 /// Hot path: any number but `SYS_statx` costs one comparison and the cached original, before
 /// any guard or thread-local access; errno is whatever the original sets.
 #[no_mangle]
-pub unsafe extern "C" fn syscall(number: c_long, a1: c_long, a2: c_long, a3: c_long, a4: c_long, a5: c_long, a6: c_long) -> c_long {
+pub unsafe extern "C" fn syscall(
+    number: c_long,
+    a1: c_long,
+    a2: c_long,
+    a3: c_long,
+    a4: c_long,
+    a5: c_long,
+    a6: c_long,
+) -> c_long {
     let original = original!("syscall", SyscallFn);
     let forward = || call_original!(original, -1, number, a1, a2, a3, a4, a5, a6);
     if number != libc::SYS_statx {

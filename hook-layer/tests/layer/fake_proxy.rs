@@ -42,7 +42,14 @@ impl Target {
         target.files.insert("/etc/hosts".into(), b"10.96.4.7 orders\n".to_vec());
         let big: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
         target.files.insert("/srv/data/big.bin".into(), big);
-        target.dirs.insert("/etc/app".into(), vec![("config.yaml".into(), libc::DT_REG), ("conf.d".into(), libc::DT_DIR), ("current".into(), libc::DT_LNK)]);
+        target.dirs.insert(
+            "/etc/app".into(),
+            vec![
+                ("config.yaml".into(), libc::DT_REG),
+                ("conf.d".into(), libc::DT_DIR),
+                ("current".into(), libc::DT_LNK),
+            ],
+        );
         target.dirs.insert("/etc/app/conf.d".into(), vec![("a.conf".into(), libc::DT_REG)]);
         target.dirs.insert("/srv/data".into(), vec![("big.bin".into(), libc::DT_REG)]);
         target.links.insert("/etc/app/current".into(), "config.yaml".into());
@@ -117,9 +124,15 @@ impl FakeProxy {
 
 fn request_path(message: &Message) -> Option<String> {
     let path = match message {
-        Message::FileRead { path, .. } | Message::FileStat { path, .. } | Message::FileAccess { path, .. }
-        | Message::FileReadlink { path } | Message::FileRealpath { path } | Message::FileReadDir { path }
-        | Message::FileWrite { path, .. } | Message::FileUnlink { path } | Message::FileMkdir { path, .. }
+        Message::FileRead { path, .. }
+        | Message::FileStat { path, .. }
+        | Message::FileAccess { path, .. }
+        | Message::FileReadlink { path }
+        | Message::FileRealpath { path }
+        | Message::FileReadDir { path }
+        | Message::FileWrite { path, .. }
+        | Message::FileUnlink { path }
+        | Message::FileMkdir { path, .. }
         | Message::FileRmdir { path } => path,
         _ => return None,
     };
@@ -153,8 +166,16 @@ fn serve(mut stream: UnixStream, state: &State) {
 
 fn meta(mode: u32, size: u64) -> FileMeta {
     FileMeta {
-        ino: 4242, mode, nlink: 1, uid: 1234, gid: 1234, size, blksize: 4096, blocks: size.div_ceil(512),
-        mtime: Timestamp { sec: 1_700_000_000, nsec: 0 }, ..FileMeta::default()
+        ino: 4242,
+        mode,
+        nlink: 1,
+        uid: 1234,
+        gid: 1234,
+        size,
+        blksize: 4096,
+        blocks: size.div_ceil(512),
+        mtime: Timestamp { sec: 1_700_000_000, nsec: 0 },
+        ..FileMeta::default()
     }
 }
 
@@ -174,7 +195,11 @@ fn answer(request: Message, state: &State) -> Message {
             let Some(content) = target.files.get(&path) else { return enoent() };
             let start = (offset as usize).min(content.len());
             let end = (start + len as usize).min(content.len());
-            Message::FileData { meta: meta(libc::S_IFREG | 0o644, content.len() as u64), data: content[start..end].to_vec(), eof: end == content.len() }
+            Message::FileData {
+                meta: meta(libc::S_IFREG | 0o644, content.len() as u64),
+                data: content[start..end].to_vec(),
+                eof: end == content.len(),
+            }
         }
         Message::FileStat { path, follow } => {
             let path = text(&path);
@@ -192,7 +217,11 @@ fn answer(request: Message, state: &State) -> Message {
         }
         Message::FileAccess { path, .. } => {
             let path = text(&path);
-            if target.files.contains_key(&path) || target.dirs.contains_key(&path) { Message::Done } else { enoent() }
+            if target.files.contains_key(&path) || target.dirs.contains_key(&path) {
+                Message::Done
+            } else {
+                enoent()
+            }
         }
         Message::FileReadlink { path } => match target.links.get(&text(&path)) {
             Some(link) => Message::Path(link.clone().into_bytes()),
@@ -207,7 +236,17 @@ fn answer(request: Message, state: &State) -> Message {
             }
         }
         Message::FileReadDir { path } => match target.dirs.get(&text(&path)) {
-            Some(entries) => Message::DirEntries(entries.iter().enumerate().map(|(i, (name, kind))| DirEntry { name: name.clone().into_bytes(), ino: 100 + i as u64, kind: *kind }).collect()),
+            Some(entries) => Message::DirEntries(
+                entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (name, kind))| DirEntry {
+                        name: name.clone().into_bytes(),
+                        ino: 100 + i as u64,
+                        kind: *kind,
+                    })
+                    .collect(),
+            ),
             None => enoent(),
         },
         Message::FileWrite { path, data, .. } => {
@@ -216,11 +255,14 @@ fn answer(request: Message, state: &State) -> Message {
         }
         Message::DnsLookup { name, family } => {
             let addrs = target.names.get(&name).cloned().unwrap_or_default();
-            let addrs = addrs.into_iter().filter(|a| match family {
-                tether_rpc_schema::wire::Family::V4 => a.is_ipv4(),
-                tether_rpc_schema::wire::Family::V6 => a.is_ipv6(),
-                tether_rpc_schema::wire::Family::Any => true,
-            }).collect();
+            let addrs = addrs
+                .into_iter()
+                .filter(|a| match family {
+                    tether_rpc_schema::wire::Family::V4 => a.is_ipv4(),
+                    tether_rpc_schema::wire::Family::V6 => a.is_ipv6(),
+                    tether_rpc_schema::wire::Family::Any => true,
+                })
+                .collect();
             Message::DnsAnswer { canonical_name: Some(format!("{name}.cluster.local")), addrs }
         }
         Message::OutgoingTcp { addr, local_port } => {

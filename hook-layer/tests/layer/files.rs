@@ -79,12 +79,18 @@ fn host_paths_are_never_asked_from_the_target() {
     assert_eq!(s.run("fileops", &["stat", "/usr/bin/env"]).0, 0);
     assert_eq!(s.run("fileops", &["cat", "/etc/passwd"]).0, 0);
     let asked = s.proxy.requested_paths();
-    assert!(asked.iter().all(|p| !p.starts_with("/usr") && !p.contains("local.txt") && p != "/etc/passwd"), "{asked:?}");
+    assert!(
+        asked.iter().all(|p| !p.starts_with("/usr") && !p.contains("local.txt") && p != "/etc/passwd"),
+        "{asked:?}"
+    );
 }
 
 #[test]
 fn not_found_rule_gives_enoent_without_asking() {
-    let policy = LayerPolicy { fs: FsPolicy { not_found: vec!["^/etc/app/config".into()], ..FsPolicy::default() }, ..LayerPolicy::default() };
+    let policy = LayerPolicy {
+        fs: FsPolicy { not_found: vec!["^/etc/app/config".into()], ..FsPolicy::default() },
+        ..LayerPolicy::default()
+    };
     let s = Session::start(Target::sample(), policy);
     assert_eq!(s.run("fileops", &["cat", "/etc/app/config.yaml"]).1, format!("errno={}\n", libc::ENOENT));
     assert!(s.proxy.requested_paths().is_empty());
@@ -122,7 +128,10 @@ fn cat_and_python_read_target_files() {
     cat.arg("/etc/app/config.yaml");
     assert_eq!(run(cat), (0, "mode: target\nreplicas: 3\n".into()));
     let mut python = s.command("python3");
-    python.args(["-c", "print(open('/etc/app/config.yaml').read(), end=''); import os; print(sorted(os.listdir('/etc/app')))"]);
+    python.args([
+        "-c",
+        "print(open('/etc/app/config.yaml').read(), end=''); import os; print(sorted(os.listdir('/etc/app')))",
+    ]);
     assert_eq!(run(python), (0, "mode: target\nreplicas: 3\n['conf.d', 'config.yaml', 'current']\n".into()));
 }
 
@@ -150,9 +159,12 @@ fn node_stat_and_lstat_of_target_paths_see_target_metadata() {
     }
     let s = session();
     let mut node = s.command("node");
-    node.args(["-e", "const fs = require('fs'); \
+    node.args([
+        "-e",
+        "const fs = require('fs'); \
         console.log(fs.statSync('/etc/app/config.yaml').size, fs.lstatSync('/etc/app/current').isSymbolicLink(), \
         fs.statSync('/etc/app/current').size, fs.existsSync('/etc/app/missing')); \
-        fs.stat('/etc/app/config.yaml', (err, st) => console.log(err ? err.code : st.size));"]);
+        fs.stat('/etc/app/config.yaml', (err, st) => console.log(err ? err.code : st.size));",
+    ]);
     assert_eq!(run(node), (0, "25 true 25 false\n25\n".into()));
 }

@@ -123,7 +123,12 @@ pub fn run(mut command: Command) -> (i32, String) {
 pub fn private_network() {
     // SAFETY: unshare affects only the calling thread's namespaces.
     let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    assert_eq!(rc, 0, "network tests need CAP_SYS_ADMIN (root) for a private network namespace: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "network tests need CAP_SYS_ADMIN (root) for a private network namespace: {}",
+        std::io::Error::last_os_error()
+    );
     let status = Command::new("ip").args(["link", "set", "lo", "up"]).status().expect("ip runs");
     assert!(status.success(), "cannot bring loopback up in the test namespace");
 }

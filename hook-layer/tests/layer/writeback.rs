@@ -17,10 +17,16 @@ fn write_session() -> Session {
 
 /// The contents of every `FileWrite` of `path`, in order.
 fn writes(s: &Session, path: &str) -> Vec<String> {
-    s.proxy.requests().iter().filter_map(|m| match m {
-        Message::FileWrite { path: p, data, .. } if p == path.as_bytes() => Some(String::from_utf8_lossy(data).into_owned()),
-        _ => None,
-    }).collect()
+    s.proxy
+        .requests()
+        .iter()
+        .filter_map(|m| match m {
+            Message::FileWrite { path: p, data, .. } if p == path.as_bytes() => {
+                Some(String::from_utf8_lossy(data).into_owned())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn content(s: &Session, path: &str) -> Option<String> {
@@ -54,7 +60,11 @@ fn shell_redirection_of_echo_writes_the_target_file() {
         let mut command = s.command(shell);
         command.args(["-c", &format!("echo 'last {shell}' > {PATH}")]);
         assert_eq!(run(command).0, 0, "{shell}");
-        assert_eq!(content(&s, PATH), Some(format!("last {shell}\n")), "{shell} with the redirection as its last command");
+        assert_eq!(
+            content(&s, PATH),
+            Some(format!("last {shell}\n")),
+            "{shell} with the redirection as its last command"
+        );
     }
 }
 
