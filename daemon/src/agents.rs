@@ -117,7 +117,16 @@ impl AgentPool {
         let mut command = Command::new(&self.agent_path);
         match target {
             Target::Pid(pid) => command.arg("--pid").arg(pid.to_string()),
-            Target::Container(name) => command.arg("--container-id").arg(name),
+            Target::Container { name, runtime } => {
+                command.arg("--container-id").arg(name).arg("--runtime").arg(runtime.runtime.as_arg());
+                if let Some(socket) = &runtime.socket {
+                    command.arg("--runtime-socket").arg(socket);
+                }
+                if let Some(namespace) = &runtime.namespace {
+                    command.arg("--runtime-namespace").arg(namespace);
+                }
+                &mut command
+            }
         };
         command
             .args(["--listen", "127.0.0.1:0", "--idle-timeout", &AGENT_IDLE_SECS.to_string()])
@@ -164,7 +173,9 @@ impl AgentPool {
         let addr = listen
             .parse()
             .map_err(|_| AgentError::StartFailed(format!("the agent reported a bad address {listen:?}")))?;
-        let link = AgentLink::connect(addr, &token).await.map_err(|err: LinkError| AgentError::StartFailed(err.to_string()))?;
+        let link = AgentLink::connect(addr, &token)
+            .await
+            .map_err(|err: LinkError| AgentError::StartFailed(err.to_string()))?;
         tracing::info!(%target, target_pid, "agent ready");
         Ok(Agent {
             id: token::random()[..12].to_string(),

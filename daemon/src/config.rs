@@ -35,6 +35,45 @@ pub struct Config {
     /// Traffic arriving at the target on the ports the process listens on.
     #[serde(default)]
     pub incoming: IncomingConfig,
+    /// How `container/` targets are found.
+    #[serde(default)]
+    pub container: ContainerConfig,
+}
+
+/// The container runtime that knows `container/` targets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerConfig {
+    /// `containerd` (default) or `docker`.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    /// The runtime's Unix socket (default `/run/containerd/containerd.sock` for containerd,
+    /// `/var/run/docker.sock` for docker).
+    #[serde(default)]
+    pub socket: Option<std::path::PathBuf>,
+    /// The containerd namespace to search, e.g. `k8s.io` (default: every namespace).
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeConfig {
+    /// containerd's API; Kubernetes nodes keep their pods in namespace `k8s.io`.
+    #[default]
+    Containerd,
+    /// Docker Engine's API.
+    Docker,
+}
+
+impl RuntimeConfig {
+    /// The agent's `--runtime` value.
+    pub fn as_arg(self) -> &'static str {
+        match self {
+            RuntimeConfig::Containerd => "containerd",
+            RuntimeConfig::Docker => "docker",
+        }
+    }
 }
 
 /// Which of the target's variables the user process gets.
@@ -193,7 +232,11 @@ impl IncomingConfig {
             },
             http_filter: self.http_filter.as_ref().map(HttpFilterConfig::to_wire),
             // Keys that are not ports are reported by `validate`.
-            port_mapping: self.port_mapping.iter().filter_map(|(target, local)| Some((target.parse().ok()?, *local))).collect(),
+            port_mapping: self
+                .port_mapping
+                .iter()
+                .filter_map(|(target, local)| Some((target.parse().ok()?, *local)))
+                .collect(),
             ignore_ports: self.ignore_ports.clone(),
         }
     }
@@ -219,7 +262,12 @@ fn yes() -> bool {
 pub fn load(path: &Path) -> Result<Config, Vec<Diagnostic>> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|err| {
-        vec![Diagnostic { file: file.clone(), line: 1, column: 1, message: format!("cannot read the config file: {err}") }]
+        vec![Diagnostic {
+            file: file.clone(),
+            line: 1,
+            column: 1,
+            message: format!("cannot read the config file: {err}"),
+        }]
     })?;
     parse(&file, &text)
 }
@@ -282,7 +330,8 @@ fn validate(file: &str, text: &str, config: &Config) -> Vec<Diagnostic> {
     }
     for target_port in config.incoming.port_mapping.keys() {
         if !target_port.parse::<u16>().is_ok_and(|port| port != 0) {
-            let message = format!("invalid incoming.port_mapping key {target_port:?}; use a target port number like \"80\"");
+            let message =
+                format!("invalid incoming.port_mapping key {target_port:?}; use a target port number like \"80\"");
             diagnostics.push(at_value(file, text, target_port, message));
         }
     }
@@ -293,7 +342,9 @@ fn validate(file: &str, text: &str, config: &Config) -> Vec<Diagnostic> {
     }
     for entry in &config.outgoing.local {
         if entry.trim().is_empty() || entry.contains('/') && entry.parse::<IpNetCheck>().is_err() {
-            let message = format!("invalid outgoing.local entry {entry:?}; use host, host:port, ip, ip:port or a CIDR like 10.0.0.0/8");
+            let message = format!(
+                "invalid outgoing.local entry {entry:?}; use host, host:port, ip, ip:port or a CIDR like 10.0.0.0/8"
+            );
             diagnostics.push(at_value(file, text, entry, message));
         }
     }
@@ -395,7 +446,11 @@ mod tests {
     #[test]
     fn parse_error_column_counts_characters_not_bytes() {
         let diagnostic = diagnose("{\"env\": {\"override\": {\"GRÜSSE\": \"hé\"}, \"bad\": 1}}");
-        assert_eq!(diagnostic.column, 44, "the closing quote of \"bad\", two two-byte letters earlier: {}", diagnostic.message);
+        assert_eq!(
+            diagnostic.column, 44,
+            "the closing quote of \"bad\", two two-byte letters earlier: {}",
+            diagnostic.message
+        );
     }
 
     #[test]
@@ -443,7 +498,8 @@ mod tests {
 
     #[test]
     fn parse_incoming_bad_filter_regex_and_mapping_are_reported_at_their_place() {
-        let text = "{\"incoming\": {\n  \"http_filter\": {\"path\": \"(oops\"},\n  \"port_mapping\": {\"http\": 8080}}}";
+        let text =
+            "{\"incoming\": {\n  \"http_filter\": {\"path\": \"(oops\"},\n  \"port_mapping\": {\"http\": 8080}}}";
         let diagnostics = parse("c.json", text).unwrap_err();
         assert_eq!((diagnostics[0].line, diagnostics[0].column), (2, 27));
         assert!(diagnostics[0].message.contains("invalid regular expression"), "{}", diagnostics[0].message);
@@ -483,6 +539,10 @@ mod schema_tests {
             std::fs::write(&path, &fresh).unwrap();
         }
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(committed == fresh, "{} is stale; run TETHER_UPDATE_SCHEMA=1 cargo test -p tether-daemon config_schema", path.display());
+        assert!(
+            committed == fresh,
+            "{} is stale; run TETHER_UPDATE_SCHEMA=1 cargo test -p tether-daemon config_schema",
+            path.display()
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use nix::fcntl::{Flock, FlockArg};
@@ -17,6 +17,9 @@ use crate::paths::{self, UserPaths};
 use crate::proxy::{self, TcpProxy};
 use crate::sessions::Sessions;
 use crate::state::Daemon;
+
+/// How long a stopping daemon waits for API calls in flight.
+const API_DRAIN: Duration = Duration::from_secs(2);
 
 /// Runs the daemon until `daemon.shutdown` or SIGTERM/SIGINT.
 pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
@@ -56,13 +59,17 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
         Err(err) => tracing::warn!(%err, "config files are not watched; edits need a new session"),
     }
     tokio::spawn(proxy::serve(proxy_listener, daemon.sessions.clone(), daemon.tcp_proxy.clone(), shutdown_rx.clone()));
-    tokio::spawn(serve_api(api_listener, daemon.clone(), shutdown_rx.clone()));
+    let api = tokio::spawn(serve_api(api_listener, daemon.clone(), shutdown_rx.clone()));
     if let Some((listener, token)) = crate::websocket::bind(&daemon).await? {
         tracing::info!(addr = %listener.local_addr()?, "api offered over websocket on loopback");
         tokio::spawn(crate::websocket::serve(listener, token, daemon.clone(), shutdown_rx.clone()));
     }
     tracing::info!(pid = std::process::id(), runtime_dir = %daemon.paths.runtime_dir.display(), "daemon started");
     wait_for_stop(shutdown_rx).await;
+    // Calls in flight, `daemon.shutdown` among them, get their answers before the process ends.
+    if tokio::time::timeout(API_DRAIN, api).await.is_err() {
+        tracing::warn!("api calls still running after {}s; stopping anyway", API_DRAIN.as_secs());
+    }
     for agent in daemon.agents.list().await {
         agent.kill();
     }
@@ -110,6 +117,9 @@ async fn serve_api(listener: UnixListener, daemon: Arc<Daemon>, mut shutdown_rx:
         });
     }
     let _ = server_handle.stop();
+    // Resolves once every connection, each holding a clone of the stop handle, has ended.
+    drop(stop_handle);
+    server_handle.stopped().await;
 }
 
 async fn wait_for_stop(mut shutdown_rx: watch::Receiver<bool>) {

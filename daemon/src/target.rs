@@ -2,13 +2,17 @@
 
 use std::fmt;
 
+use crate::config::ContainerConfig;
+
 /// A target the daemon can start an agent for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
     /// A local process, typically one in its own namespaces.
     Pid(u32),
-    /// A container of the host's containerd, by name or id.
-    Container(String),
+    /// A container of a local container runtime (by default the host's containerd), by name
+    /// or id. The runtime is part of the identity: the same name under another socket is
+    /// another container.
+    Container { name: String, runtime: ContainerConfig },
 }
 
 /// Why a target specification cannot be used.
@@ -35,8 +39,18 @@ impl std::str::FromStr for Target {
         }
         match kind {
             "pid" => name.parse().map(Target::Pid).map_err(|_| TargetError::BadPid(name.to_string())),
-            "container" => Ok(Target::Container(name.to_string())),
+            "container" => Ok(Target::Container { name: name.to_string(), runtime: ContainerConfig::default() }),
             other => Err(TargetError::UnknownKind(other.to_string())),
+        }
+    }
+}
+
+impl Target {
+    /// The same target, found through the runtime a config names (for containers).
+    pub fn with_runtime(self, runtime: &ContainerConfig) -> Target {
+        match self {
+            Target::Container { name, .. } => Target::Container { name, runtime: runtime.clone() },
+            pid => pid,
         }
     }
 }
@@ -45,7 +59,7 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Target::Pid(pid) => write!(f, "pid/{pid}"),
-            Target::Container(name) => write!(f, "container/{name}"),
+            Target::Container { name, .. } => write!(f, "container/{name}"),
         }
     }
 }
@@ -67,5 +81,16 @@ mod tests {
         assert_eq!("pid/abc".parse::<Target>(), Err(TargetError::BadPid("abc".into())));
         assert!(matches!("vm/x".parse::<Target>(), Err(TargetError::UnknownKind(_))));
         assert!("pid/".parse::<Target>().is_err());
+    }
+
+    #[test]
+    fn the_runtime_is_part_of_a_containers_identity() {
+        let plain: Target = "container/orders".parse().unwrap();
+        let runtime =
+            ContainerConfig { socket: Some("/run/k3s/containerd/containerd.sock".into()), ..Default::default() };
+        let elsewhere = plain.clone().with_runtime(&runtime);
+        assert_ne!(plain, elsewhere);
+        assert_eq!(elsewhere.to_string(), "container/orders");
+        assert_eq!("pid/7".parse::<Target>().unwrap().with_runtime(&runtime), Target::Pid(7));
     }
 }

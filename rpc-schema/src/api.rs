@@ -189,6 +189,13 @@ pub struct TargetsChanged {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TargetsPrewarmParams {
     pub target: String,
+    /// The config the session will use, when it says how to find the target (its `container`
+    /// section): the warmed agent is then the one `session.prepare` reuses.
+    #[serde(default)]
+    pub config_path: Option<String>,
+    /// A config given inline; wins over `config_path`.
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
 }
 
 /// `targets.prewarm` result.

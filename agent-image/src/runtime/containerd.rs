@@ -33,6 +33,7 @@ pub async fn container_pid(socket: &Path, namespace: Option<&str>, query: &str) 
         Some(namespace) => vec![namespace.to_owned()],
         None => list_namespaces(&client).await?,
     };
+    let searched = format!("containerd at {} (namespaces: {})", socket.display(), namespaces.join(", "));
     let mut candidates = Vec::new();
     for namespace in namespaces {
         let request = with_namespace(ListContainersRequest { filters: Vec::new() }, &namespace)?;
@@ -49,14 +50,14 @@ pub async fn container_pid(socket: &Path, namespace: Option<&str>, query: &str) 
             labels: container.labels,
         }));
     }
-    let found = pick(&candidates, query)?;
+    let found = pick(&candidates, query, &searched)?;
     tracing::info!(namespace = %found.namespace, container = %found.id, "found the target container");
     task_pid(&client, found).await
 }
 
 /// Chooses the container `query` names: an exact id wins, then a name label, then a unique
-/// id prefix.
-pub fn pick<'a>(candidates: &'a [Candidate], query: &str) -> Result<&'a Candidate, RuntimeError> {
+/// id prefix. `searched` says where the candidates come from, for the error.
+pub fn pick<'a>(candidates: &'a [Candidate], query: &str, searched: &str) -> Result<&'a Candidate, RuntimeError> {
     let rules: [&dyn Fn(&Candidate) -> bool; 3] = [
         &|c| c.id == query,
         &|c| NAME_LABELS.iter().any(|label| c.labels.get(*label).is_some_and(|name| name == query)),
@@ -74,7 +75,7 @@ pub fn pick<'a>(candidates: &'a [Candidate], query: &str) -> Result<&'a Candidat
             }
         }
     }
-    Err(RuntimeError::NotFound(query.to_owned()))
+    Err(RuntimeError::NotFound { query: query.to_owned(), searched: searched.to_owned() })
 }
 
 async fn list_namespaces(client: &Client) -> Result<Vec<String>, RuntimeError> {
@@ -146,32 +147,32 @@ mod tests {
     #[test]
     fn pick_exact_id_beats_prefix_of_another() {
         let all = [candidate("default", "abc", None), candidate("default", "abcdef", None)];
-        assert_eq!(ids(pick(&all, "abc")), Ok("abc".into()));
+        assert_eq!(ids(pick(&all, "abc", "containerd")), Ok("abc".into()));
     }
 
     #[test]
     fn pick_by_name_label_in_any_namespace() {
         let all = [candidate("default", "111", Some("db")), candidate("k8s.io", "222", Some("web"))];
-        assert_eq!(ids(pick(&all, "web")), Ok("222".into()));
+        assert_eq!(ids(pick(&all, "web", "containerd")), Ok("222".into()));
     }
 
     #[test]
     fn pick_kubernetes_container_name_label() {
         let mut pod = candidate("k8s.io", "333", None);
         pod.labels.insert("io.kubernetes.container.name".into(), "orders".into());
-        assert_eq!(ids(pick(&[pod], "orders")), Ok("333".into()));
+        assert_eq!(ids(pick(&[pod], "orders", "containerd")), Ok("333".into()));
     }
 
     #[test]
     fn pick_unique_prefix() {
         let all = [candidate("default", "abc123", None), candidate("default", "def456", None)];
-        assert_eq!(ids(pick(&all, "de")), Ok("def456".into()));
+        assert_eq!(ids(pick(&all, "de", "containerd")), Ok("def456".into()));
     }
 
     #[test]
     fn pick_ambiguous_prefix_is_usage_error() {
         let all = [candidate("default", "abc1", None), candidate("default", "abc2", None)];
-        let err = pick(&all, "abc").unwrap_err();
+        let err = pick(&all, "abc", "containerd").unwrap_err();
         assert_eq!(err.kind(), tether_rpc_schema::startup::StartupFailure::Usage);
         assert!(err.to_string().contains("default/abc1, default/abc2"), "{err}");
     }
@@ -179,8 +180,9 @@ mod tests {
     #[test]
     fn pick_unknown_is_not_found() {
         let all = [candidate("default", "abc", None)];
-        let err = pick(&all, "zzz").unwrap_err();
+        let err = pick(&all, "zzz", "containerd").unwrap_err();
         assert_eq!(err.kind(), tether_rpc_schema::startup::StartupFailure::TargetNotFound);
-        assert_eq!(ids(pick(&all, "")).unwrap_err(), err.to_string().replace("\"zzz\"", "\"\""));
+        assert_eq!(ids(pick(&all, "", "containerd")).unwrap_err(), err.to_string().replace("\"zzz\"", "\"\""));
+        assert!(err.to_string().contains("\"zzz\" in containerd;"), "{err}");
     }
 }

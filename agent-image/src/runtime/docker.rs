@@ -49,13 +49,13 @@ pub async fn container_pid(socket: &Path, name_or_id: &str) -> Result<u32, Runti
     let response = sender.send_request(request).await.map_err(|err| api_error(err.to_string()))?;
     let status = response.status();
     let body = response.into_body().collect().await.map_err(|err| api_error(err.to_string()))?.to_bytes();
-    parse_inspect(status, &body, name_or_id)
+    parse_inspect(status, &body, name_or_id, &format!("docker at {}", socket.display()))
 }
 
-/// Reads the PID out of an inspect answer.
-fn parse_inspect(status: StatusCode, body: &[u8], name_or_id: &str) -> Result<u32, RuntimeError> {
+/// Reads the PID out of an inspect answer; `searched` names the engine asked, for the error.
+fn parse_inspect(status: StatusCode, body: &[u8], name_or_id: &str, searched: &str) -> Result<u32, RuntimeError> {
     if status == StatusCode::NOT_FOUND {
-        return Err(RuntimeError::NotFound(name_or_id.to_owned()));
+        return Err(RuntimeError::NotFound { query: name_or_id.to_owned(), searched: searched.to_owned() });
     }
     if !status.is_success() {
         let reason = serde_json::from_slice::<serde_json::Value>(body)
@@ -95,13 +95,13 @@ mod tests {
     fn parse_inspect_running_container_gives_pid() {
         let body =
             br#"{"Id":"4f1c","Name":"/web","State":{"Status":"running","Running":true,"Pid":4321,"ExitCode":0}}"#;
-        assert_eq!(parse_inspect(StatusCode::OK, body, "web").unwrap(), 4321);
+        assert_eq!(parse_inspect(StatusCode::OK, body, "web", "docker").unwrap(), 4321);
     }
 
     #[test]
     fn parse_inspect_stopped_container_is_not_running() {
         let body = br#"{"Id":"4f1c","State":{"Status":"exited","Running":false,"Pid":0}}"#;
-        let err = parse_inspect(StatusCode::OK, body, "web").unwrap_err();
+        let err = parse_inspect(StatusCode::OK, body, "web", "docker").unwrap_err();
         assert_eq!(err.kind(), StartupFailure::TargetNotFound);
         assert_eq!(err.to_string(), "container 4f1c is not running; start it first");
     }
@@ -109,14 +109,14 @@ mod tests {
     #[test]
     fn parse_inspect_404_is_not_found() {
         let body = br#"{"message":"No such container: web"}"#;
-        let err = parse_inspect(StatusCode::NOT_FOUND, body, "web").unwrap_err();
+        let err = parse_inspect(StatusCode::NOT_FOUND, body, "web", "docker").unwrap_err();
         assert_eq!(err.kind(), StartupFailure::TargetNotFound);
     }
 
     #[test]
     fn parse_inspect_server_error_is_runtime_error_with_docker_message() {
         let body = br#"{"message":"daemon is shutting down"}"#;
-        let err = parse_inspect(StatusCode::INTERNAL_SERVER_ERROR, body, "web").unwrap_err();
+        let err = parse_inspect(StatusCode::INTERNAL_SERVER_ERROR, body, "web", "docker").unwrap_err();
         assert_eq!(err.kind(), StartupFailure::Runtime);
         assert!(err.to_string().contains("daemon is shutting down"), "{err}");
     }

@@ -20,9 +20,11 @@ pub enum RuntimeError {
     /// The runtime answered a request with an error.
     #[error("{runtime} refused {request}: {reason}")]
     Api { runtime: &'static str, request: &'static str, reason: String },
-    /// No container has that id, id prefix or name.
-    #[error("no container named or with id {0:?}; check the name and --runtime-namespace")]
-    NotFound(String),
+    /// No container has that id, id prefix or name where the agent looked.
+    #[error(
+        "no container named or with id {query:?} in {searched}; check the name, and the runtime's socket and namespace"
+    )]
+    NotFound { query: String, searched: String },
     /// The container exists but has no running process.
     #[error("container {0} is not running; start it first")]
     NotRunning(String),
@@ -36,7 +38,7 @@ impl RuntimeError {
     pub fn kind(&self) -> StartupFailure {
         match self {
             RuntimeError::Unreachable { .. } | RuntimeError::Api { .. } => StartupFailure::Runtime,
-            RuntimeError::NotFound(_) | RuntimeError::NotRunning(_) => StartupFailure::TargetNotFound,
+            RuntimeError::NotFound { .. } | RuntimeError::NotRunning(_) => StartupFailure::TargetNotFound,
             RuntimeError::Ambiguous { .. } => StartupFailure::Usage,
         }
     }

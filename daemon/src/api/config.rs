@@ -20,7 +20,7 @@ pub fn handle_resolve(params: Params) -> RpcResult<serde_json::Value> {
     let params: ConfigParams = params.parse()?;
     let config = match load(&params)? {
         Ok(config) => config,
-        Err(diagnostics) => return Err(super::session::config_invalid(diagnostics)),
+        Err(diagnostics) => return Err(super::config_invalid(diagnostics)),
     };
     Ok(serde_json::to_value(config).expect("a config serializes"))
 }

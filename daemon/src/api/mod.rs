@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::RpcModule;
-use tether_rpc_schema::api::{codes, methods};
+use tether_rpc_schema::api::{codes, methods, ConfigInvalidData, Diagnostic};
 
 use crate::agents::AgentError;
+use crate::config::Config;
 use crate::state::Daemon;
 
 type RpcResult<T> = Result<T, ErrorObjectOwned>;
@@ -30,16 +31,23 @@ pub fn module(state: Arc<Daemon>) -> RpcModule<Daemon> {
         module.register_method(methods::CONFIG_RESOLVE, |params, _, _| config::handle_resolve(params)).map(|_| ()),
         module.register_method(methods::CONTEXTS_LIST, |_, state, _| clusters::handle_contexts_list(state)).map(|_| ()),
         module
-            .register_async_method(methods::NAMESPACES_LIST, |params, state, _| clusters::handle_namespaces_list(params, state))
+            .register_async_method(methods::NAMESPACES_LIST, |params, state, _| {
+                clusters::handle_namespaces_list(params, state)
+            })
             .map(|_| ()),
-        module.register_method(methods::TARGETS_LIST, |params, state, _| targets::handle_list(params, state)).map(|_| ()),
+        module
+            .register_method(methods::TARGETS_LIST, |params, state, _| targets::handle_list(params, state))
+            .map(|_| ()),
         module
             .register_async_method(methods::TARGETS_PREWARM, |params, state, _| targets::handle_prewarm(params, state))
             .map(|_| ()),
         module
-            .register_subscription(methods::TARGETS_WATCH, methods::TARGETS_CHANGED, methods::TARGETS_UNWATCH, |params, sink, state, _| {
-                targets::handle_watch(params, sink, state)
-            })
+            .register_subscription(
+                methods::TARGETS_WATCH,
+                methods::TARGETS_CHANGED,
+                methods::TARGETS_UNWATCH,
+                |params, sink, state, _| targets::handle_watch(params, sink, state),
+            )
             .map(|_| ()),
         module
             .register_async_method(methods::SESSION_PREPARE, |params, state, _| session::handle_prepare(params, state))
@@ -47,12 +55,17 @@ pub fn module(state: Arc<Daemon>) -> RpcModule<Daemon> {
         module.register_method(methods::SESSION_LIST, |_, state, _| session::handle_list(state)).map(|_| ()),
         module.register_method(methods::SESSION_END, |params, state, _| session::handle_end(params, state)).map(|_| ()),
         module
-            .register_subscription(methods::SESSION_EVENTS, methods::SESSION_EVENT, methods::SESSION_UNEVENTS, |params, sink, state, _| {
-                session::handle_events(params, sink, state)
-            })
+            .register_subscription(
+                methods::SESSION_EVENTS,
+                methods::SESSION_EVENT,
+                methods::SESSION_UNEVENTS,
+                |params, sink, state, _| session::handle_events(params, sink, state),
+            )
             .map(|_| ()),
         module.register_async_method(methods::AGENTS_LIST, |_, state, _| agents::handle_list(state)).map(|_| ()),
-        module.register_async_method(methods::AGENTS_STOP, |params, state, _| agents::handle_stop(params, state)).map(|_| ()),
+        module
+            .register_async_method(methods::AGENTS_STOP, |params, state, _| agents::handle_stop(params, state))
+            .map(|_| ()),
     ];
     for outcome in registered {
         outcome.expect("every method name is registered once");
@@ -67,6 +80,23 @@ fn optional<T: serde::de::DeserializeOwned + Default>(params: &jsonrpsee::types:
     } else {
         params.parse()
     }
+}
+
+/// The config a session (or a pre-warmed agent) uses: inline, from a file, or the defaults.
+fn session_config(inline: &Option<serde_json::Value>, path: &Option<String>) -> RpcResult<Config> {
+    let loaded = match (inline, path) {
+        (Some(inline), _) => {
+            crate::config::parse("<inline config>", &serde_json::to_string_pretty(inline).unwrap_or_default())
+        }
+        (None, Some(path)) => crate::config::load(std::path::Path::new(path)),
+        (None, None) => Ok(Config::default()),
+    };
+    loaded.map_err(config_invalid)
+}
+
+fn config_invalid(diagnostics: Vec<Diagnostic>) -> ErrorObjectOwned {
+    let summary = diagnostics.iter().map(Diagnostic::to_string).collect::<Vec<_>>().join("\n");
+    ErrorObjectOwned::owned(codes::CONFIG_INVALID, summary, Some(ConfigInvalidData { diagnostics }))
 }
 
 fn agent_error(err: AgentError) -> ErrorObjectOwned {

@@ -1,20 +1,18 @@
 //! `session.*`: preparing a launch (agent, environment, policy), listing, ending, and the
 //! `session.events` subscription.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use jsonrpsee::types::{ErrorObjectOwned, Params};
+use jsonrpsee::types::Params;
 use jsonrpsee::PendingSubscriptionSink;
 use tether_rpc_schema::api::{
-    codes, ConfigInvalidData, Diagnostic, SessionEndParams, SessionEvent, SessionEventKind, SessionEventsParams,
-    SessionInfo, SessionPrepareParams, SessionPrepared,
+    SessionEndParams, SessionEvent, SessionEventKind, SessionEventsParams, SessionInfo, SessionPrepareParams,
+    SessionPrepared,
 };
 use tether_rpc_schema::wire::Message;
 
 use super::{agent_error, invalid_params, not_found, notification, RpcResult};
 use crate::agents::AgentError;
-use crate::config::{self, Config};
 use crate::launch_env::{self, SessionVars};
 use crate::presets;
 use crate::sessions::{unix_now, Session};
@@ -24,20 +22,17 @@ use crate::token;
 pub async fn handle_prepare(params: Params<'static>, daemon: Arc<Daemon>) -> RpcResult<SessionPrepared> {
     let params: SessionPrepareParams = params.parse()?;
     let target_text = params.target.as_deref().ok_or_else(|| invalid_params("a target is required, e.g. pid/4242"))?;
-    let target = super::parse_target(target_text)?;
-    let loaded = match (&params.config, &params.config_path) {
-        (Some(inline), _) => config::parse("<inline config>", &serde_json::to_string_pretty(inline).unwrap_or_default()),
-        (None, Some(path)) => config::load(Path::new(path)),
-        (None, None) => Ok(Config::default()),
-    };
-    let config = loaded.map_err(config_invalid)?;
+    let config = super::session_config(&params.config, &params.config_path)?;
+    let target = super::parse_target(target_text)?.with_runtime(&config.container);
     let preset = presets::for_launch(&params.launch);
-    let event = |kind, message: &str| daemon.emit(SessionEvent {
-        session_id: String::new(),
-        target: target.to_string(),
-        kind,
-        message: message.to_string(),
-    });
+    let event = |kind, message: &str| {
+        daemon.emit(SessionEvent {
+            session_id: String::new(),
+            target: target.to_string(),
+            kind,
+            message: message.to_string(),
+        })
+    };
     event(SessionEventKind::Progress, "starting or reusing the agent");
     let agent = daemon.agents.get(&target).await.map_err(|err| {
         event(SessionEventKind::Failed, &err.to_string());
@@ -47,7 +42,9 @@ pub async fn handle_prepare(params: Params<'static>, daemon: Arc<Daemon>) -> Rpc
     let target_env = match agent.link.request(Message::EnvGet).await {
         Ok(Message::EnvVars(vars)) => vars
             .into_iter()
-            .map(|var| (String::from_utf8_lossy(&var.name).into_owned(), String::from_utf8_lossy(&var.value).into_owned()))
+            .map(|var| {
+                (String::from_utf8_lossy(&var.name).into_owned(), String::from_utf8_lossy(&var.value).into_owned())
+            })
             .collect::<Vec<_>>(),
         Ok(other) => {
             let reason = format!("the agent could not read the target's environment: {other:?}");
@@ -66,7 +63,8 @@ pub async fn handle_prepare(params: Params<'static>, daemon: Arc<Daemon>) -> Rpc
         .map_err(|err| invalid_params(err.to_string()))?;
     let mut policy = config.layer_policy();
     policy.skip_processes.extend(preset.skip_processes);
-    let config_path = params.config.is_none().then(|| params.config_path.as_ref().map(std::path::PathBuf::from)).flatten();
+    let config_path =
+        params.config.is_none().then(|| params.config_path.as_ref().map(std::path::PathBuf::from)).flatten();
     // Watched before the session is visible, so no edit made after `session.list` shows it is missed.
     if let (Some(path), Some(watch)) = (&config_path, daemon.watch.get()) {
         watch.add(path);
@@ -106,7 +104,10 @@ pub fn handle_list(daemon: &Daemon) -> RpcResult<Vec<SessionInfo>> {
 
 pub fn handle_end(params: Params, daemon: &Daemon) -> RpcResult<()> {
     let params: SessionEndParams = params.parse()?;
-    let session = daemon.sessions.remove(&params.session_id).ok_or_else(|| not_found(format!("no session {}", params.session_id)))?;
+    let session = daemon
+        .sessions
+        .remove(&params.session_id)
+        .ok_or_else(|| not_found(format!("no session {}", params.session_id)))?;
     tracing::info!(session = %session.id, target = %session.target, "session ended");
     daemon.emit(SessionEvent {
         session_id: session.id.clone(),
@@ -127,7 +128,9 @@ pub async fn handle_events(params: Params<'static>, pending: PendingSubscription
         }
     };
     let mut events_rx = daemon.events_tx.subscribe();
-    let Ok(sink) = pending.accept().await else { return };
+    let Ok(sink) = pending.accept().await else {
+        return;
+    };
     loop {
         tokio::select! {
             event = events_rx.recv() => match event {
@@ -152,13 +155,4 @@ pub fn session_info(session: &Session) -> SessionInfo {
         program: session.program.clone(),
         started_at: session.started_at,
     }
-}
-
-pub fn config_invalid(diagnostics: Vec<Diagnostic>) -> ErrorObjectOwned {
-    let summary = diagnostics
-        .iter()
-        .map(Diagnostic::to_string)
-        .collect::<Vec<_>>()
-        .join("\n");
-    ErrorObjectOwned::owned(codes::CONFIG_INVALID, summary, Some(ConfigInvalidData { diagnostics }))
 }

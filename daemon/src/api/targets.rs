@@ -24,21 +24,25 @@ pub fn handle_list(params: Params, daemon: &Daemon) -> RpcResult<Vec<TargetInfo>
 
 pub async fn handle_prewarm(params: Params<'static>, daemon: Arc<Daemon>) -> RpcResult<PrewarmResult> {
     let params: TargetsPrewarmParams = params.parse()?;
-    let target = super::parse_target(&params.target)?;
+    let config = super::session_config(&params.config, &params.config_path)?;
+    let target = super::parse_target(&params.target)?.with_runtime(&config.container);
     let agent = daemon.agents.get(&target).await.map_err(agent_error)?;
     Ok(PrewarmResult { agent_id: agent.id.clone() })
 }
 
 /// Sends the target list now and again whenever it changes, until the client unsubscribes.
 pub async fn handle_watch(params: Params<'static>, pending: PendingSubscriptionSink, daemon: Arc<Daemon>) {
-    let params = match super::optional::<TargetsListParams>(&params).and_then(|params| check_local(&params).map(|()| params)) {
-        Ok(params) => params,
-        Err(err) => {
-            pending.reject(err).await;
-            return;
-        }
+    let params =
+        match super::optional::<TargetsListParams>(&params).and_then(|params| check_local(&params).map(|()| params)) {
+            Ok(params) => params,
+            Err(err) => {
+                pending.reject(err).await;
+                return;
+            }
+        };
+    let Ok(sink) = pending.accept().await else {
+        return;
     };
-    let Ok(sink) = pending.accept().await else { return };
     let mut kubeconfig_changed_rx = daemon.kubeconfig_changed_tx.subscribe();
     let mut last = None;
     loop {
@@ -96,6 +100,10 @@ fn local_targets() -> Vec<TargetInfo> {
 
 fn command_line(pid: u32) -> Option<String> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let words: Vec<String> = raw.split(|byte| *byte == 0).filter(|word| !word.is_empty()).map(|word| String::from_utf8_lossy(word).into_owned()).collect();
+    let words: Vec<String> = raw
+        .split(|byte| *byte == 0)
+        .filter(|word| !word.is_empty())
+        .map(|word| String::from_utf8_lossy(word).into_owned())
+        .collect();
     (!words.is_empty()).then(|| words.join(" "))
 }

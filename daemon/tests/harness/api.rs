@@ -9,7 +9,7 @@ use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use serde_json::{json, Value};
 use tether_rpc_schema::api::codes;
 
-use crate::support::{require_tier, Fixture, Tether};
+use crate::support::{containerd_ready, require_tier, Fixture, Tether};
 
 /// An API client of `tether`'s daemon, started on demand like editors do.
 pub async fn client(tether: &Tether) -> WsClient {
@@ -171,9 +171,20 @@ fn api_errors_carry_stable_codes() {
         let missing =
             call(&client, "session.prepare", json!({"target": "pid/999999999", "launch": launch})).await.unwrap_err();
         assert_eq!(missing.0, codes::TARGET_NOT_FOUND, "{missing:?}");
+        containerd_ready();
         let container =
             call(&client, "session.prepare", json!({"target": "container/nope", "launch": launch})).await.unwrap_err();
         assert_eq!(container.0, codes::TARGET_NOT_FOUND, "{container:?}");
+        let no_runtime = json!({"container": {"socket": "/nonexistent/containerd.sock"}});
+        let unreachable = call(
+            &client,
+            "session.prepare",
+            json!({"target": "container/nope", "config": no_runtime, "launch": launch}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(unreachable.0, codes::AGENT_START_FAILED, "{unreachable:?}");
+        assert!(unreachable.1.contains("cannot reach containerd at /nonexistent/containerd.sock"), "{unreachable:?}");
         let bad_config = call(
             &client,
             "session.prepare",

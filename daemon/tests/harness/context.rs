@@ -40,6 +40,31 @@ fn container_context(lang: Lang) {
     assert_outgoing(&container, &probe);
 }
 
+/// A config's `container` section chooses the runtime's socket and namespace; a namespace
+/// without the container makes it unknown.
+#[test]
+fn container_is_found_through_the_configured_runtime() {
+    require_tier();
+    let container = Fixture::container("ctr-runtime");
+    let tether = Tether::new();
+    let target = format!("container/{}", container.get("/id"));
+    let runtime = |namespace: &str| {
+        let json = format!(
+            r#"{{"container": {{"runtime": "containerd", "socket": "{}", "namespace": "{namespace}"}}}}"#,
+            container.get("/runtime_socket")
+        );
+        tether.config(&format!("{namespace}.json"), &json)
+    };
+    let found = runtime(&container.get("/namespace"));
+    let env = tether.probe(&target, Some(&found), Lang::C, &["env", "DEMO_GREETING"]);
+    assert_eq!(env["value"], "hello-from-container");
+
+    let elsewhere = tether.exec(&target, Some(&runtime("tether-elsewhere")), &["true"]);
+    let message = String::from_utf8_lossy(&elsewhere.stderr);
+    assert_eq!(elsewhere.status.code(), Some(2), "{message}");
+    assert!(message.contains("no container named or with id"), "{message}");
+}
+
 fn assert_env(pod: &Fixture, probe: &dyn Fn(&[&str]) -> Value) {
     assert_eq!(probe(&["env", "DEMO_GREETING"])["value"], pod.get("/env/DEMO_GREETING"));
     assert_eq!(probe(&["env", "DATABASE_URL"])["value"], pod.get("/env/DATABASE_URL"));

@@ -79,7 +79,10 @@ fn daemon_shutdown_stops_its_agents() {
         Command::new("pgrep").args(["-f", &pattern]).output().unwrap().status.success()
     };
     assert!(agent_running(), "the prewarmed agent runs");
-    assert!(tether.command().args(["rpc", "daemon.shutdown"]).output().unwrap().status.success());
+    // The answer arrives before the daemon goes: a stopping daemon drains the calls in flight.
+    let shutdown = tether.command().args(["rpc", "daemon.shutdown"]).output().unwrap();
+    assert!(shutdown.status.success(), "{}", String::from_utf8_lossy(&shutdown.stderr));
+    assert_eq!(String::from_utf8_lossy(&shutdown.stdout).trim(), "null");
     // An orphaned agent would linger for its 60 s idle timeout.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while agent_running() && std::time::Instant::now() < deadline {

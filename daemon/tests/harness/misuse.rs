@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
-use crate::support::{require_tier, Fixture, Tether};
+use crate::support::{containerd_ready, require_tier, Fixture, Tether};
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -22,11 +22,24 @@ fn exec_unknown_pid_says_so() {
 #[test]
 fn exec_unknown_container_says_so() {
     require_tier();
+    containerd_ready();
     let tether = Tether::new();
     let output = tether.exec("container/no-such-container", None, &["true"]);
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
     assert!(message.contains("no container named or with id \"no-such-container\""), "{message}");
+}
+
+#[test]
+fn exec_with_an_unreachable_container_runtime_names_its_socket() {
+    require_tier();
+    let tether = Tether::new();
+    let socket = tether.config("containerd.sock", "");
+    let config = tether.config("runtime.json", &format!(r#"{{"container": {{"socket": "{}"}}}}"#, socket.display()));
+    let output = tether.exec("container/orders", Some(&config), &["true"]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains(&format!("cannot reach containerd at {}", socket.display())), "{message}");
 }
 
 #[test]

@@ -174,6 +174,14 @@ pub fn parse_report(output: &Output, lang: Lang, check: &[&str]) -> Value {
     }
 }
 
+/// Starts the host's containerd (`fixtures/harness/container ready`) unless it answers, for
+/// tests that look a container up without creating one.
+pub fn containerd_ready() {
+    let output =
+        Command::new(repo().join("fixtures/harness/container")).arg("ready").output().expect("running the harness");
+    assert!(output.status.success(), "containerd is not ready:\n{}", String::from_utf8_lossy(&output.stderr));
+}
+
 /// A stand-in pod (or container) from `fixtures/harness`, removed on drop.
 pub struct Fixture {
     script: &'static str,
