@@ -22,6 +22,12 @@ static STREAMS: LazyLock<Mutex<HashMap<usize, Box<RemoteDir>>>> = LazyLock::new(
 /// How many of our streams are open: `readdir` on other streams skips the lock while zero.
 static OPEN_STREAMS: AtomicUsize = AtomicUsize::new(0);
 
+/// Takes this module's registry locks before a fork ([`crate::forks`]).
+pub fn hold_for_fork(guards: &mut Vec<Box<dyn std::any::Any>>) {
+    crate::forks::hold(&PLACEHOLDERS, guards);
+    crate::forks::hold(&STREAMS, guards);
+}
+
 /// A directory stream over a target listing.
 struct RemoteDir {
     /// Placeholder fd returned by `dirfd`; closed by `closedir`.

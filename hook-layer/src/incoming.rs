@@ -27,6 +27,11 @@ struct Listener {
 
 static LISTENERS: LazyLock<Mutex<HashMap<c_int, Listener>>> = LazyLock::new(Mutex::default);
 
+/// Takes this module's registry locks before a fork ([`crate::forks`]).
+pub fn hold_for_fork(guards: &mut Vec<Box<dyn std::any::Any>>) {
+    crate::forks::hold(&LISTENERS, guards);
+}
+
 /// `fd` just started listening (the original `listen` succeeded).
 pub fn listening(fd: c_int) {
     let Some(policy) = session::active() else { return };

@@ -104,6 +104,7 @@ extern "C" fn on_load(argc: libc::c_int, argv: *const *const libc::c_char, _envp
         }
     }
     if get().configured() {
+        crate::forks::register();
         // Our own copy of std: this hook sees only the layer's panics, which belong in its log
         // rather than on the user process's stderr.
         std::panic::set_hook(Box::new(|info| crate::log::line(format_args!("panic: {info}"))));

@@ -19,6 +19,7 @@
 //! - [`incoming`]: listening sockets reported for incoming traffic, their clients' real addresses.
 //! - [`writeback`]: writable target files shared across `dup`s, sent back on close and exit.
 //! - [`fds`]: which file descriptors carry layer state, checked cheaply by `close`.
+//! - [`forks`]: fork handlers that keep the registries' locks from being inherited held.
 //! - [`errno`], [`log`]: errno mapping (pure) and the append-only log file.
 
 #[macro_use]
@@ -31,6 +32,7 @@ mod errno;
 mod exec;
 mod fds;
 mod files;
+mod forks;
 mod guard;
 mod incoming;
 mod launch;

@@ -24,6 +24,11 @@ struct Redirected {
 
 static SOCKETS: LazyLock<Mutex<HashMap<c_int, Redirected>>> = LazyLock::new(Mutex::default);
 
+/// Takes this module's registry locks before a fork ([`crate::forks`]).
+pub fn hold_for_fork(guards: &mut Vec<Box<dyn std::any::Any>>) {
+    crate::forks::hold(&SOCKETS, guards);
+}
+
 /// Reads an `AF_INET`/`AF_INET6` sockaddr.
 pub fn read_sockaddr(addr: *const sockaddr, len: socklen_t) -> Option<SocketAddr> {
     if addr.is_null() || (len as usize) < std::mem::size_of::<libc::sa_family_t>() {

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, Once};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use libc::c_int;
 use tether_rpc_schema::wire::Message;
@@ -43,20 +43,17 @@ pub struct OpenFile {
 /// Descriptor → open file. Held only for map operations, never across I/O.
 static TABLE: LazyLock<Mutex<HashMap<c_int, Arc<OpenFile>>>> = LazyLock::new(Mutex::default);
 
-/// When this process was forked (coarse realtime clock, ns), set by the `pthread_atfork` child
-/// handler; 0 when it has not forked since the first writable file was tracked.
-static FORKED_AT_NS: AtomicI64 = AtomicI64::new(0);
+/// Takes this module's registry locks before a fork ([`crate::forks`]).
+pub fn hold_for_fork(guards: &mut Vec<Box<dyn std::any::Any>>) {
+    crate::forks::hold(&TABLE, guards);
+}
 
-static REGISTER_ATFORK: Once = Once::new();
+/// When this process was forked (coarse realtime clock, ns), set by the fork handler in the
+/// child; 0 in a process that is not a forked child.
+static FORKED_AT_NS: AtomicI64 = AtomicI64::new(0);
 
 /// Starts tracking `fd`, a memfd just filled for the writable target file `path`.
 pub fn track(fd: c_int, path: &[u8], mode: u32) {
-    REGISTER_ATFORK.call_once(|| {
-        // SAFETY: `after_fork_in_child` is an `extern "C" fn()` that only stores an atomic.
-        if unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) } != 0 {
-            crate::log!("cannot register a fork handler: forked children will not send back writable files");
-        }
-    });
     let Ok(st) = fstat(fd) else {
         crate::log!("cannot fstat a new writable memfd: its content will not be sent back");
         return;
@@ -179,9 +176,9 @@ extern "C" fn on_exit() {
 #[link_section = ".fini_array"]
 static ON_EXIT: extern "C" fn() = on_exit;
 
-/// `pthread_atfork` child handler: remembers when the fork happened. Async-signal-safe (one
-/// vDSO clock read and an atomic store).
-extern "C" fn after_fork_in_child() {
+/// Called in a forked child ([`crate::forks`]): remembers when the fork happened.
+/// Async-signal-safe (one vDSO clock read and an atomic store).
+pub fn forked() {
     // SAFETY: timespec is plain data; all-zero is valid.
     let mut now: libc::timespec = unsafe { std::mem::zeroed() };
     // SAFETY: `now` is a valid out-pointer.

@@ -33,7 +33,7 @@ fn programs() -> &'static Path {
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("layer-programs");
         std::fs::create_dir_all(&out).unwrap();
         let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/layer/programs");
-        for name in ["fileops", "fdops", "listenops", "netops", "spawn"] {
+        for name in ["fileops", "fdops", "forkops", "listenops", "netops", "spawn"] {
             let status = Command::new("gcc")
                 .args(["-O1", "-Wall", "-o"])
                 .arg(out.join(name))

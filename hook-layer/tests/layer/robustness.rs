@@ -1,7 +1,7 @@
 //! Failure paths: a dead or silent proxy gives an errno (never a crash or a hang); a refused
 //! hello makes the layer inert.
 
-use tether_rpc_schema::policy::LayerPolicy;
+use tether_rpc_schema::policy::{FsMode, FsPolicy, LayerPolicy};
 
 use crate::fake_proxy::{Behaviour, Target};
 use crate::harness::{program, run, Session};
@@ -33,4 +33,12 @@ fn refused_hello_makes_the_layer_inert() {
     command.env("TETHER_SESSION", "wrong-token").args(["cat", "/etc/app/config.yaml"]);
     assert_eq!(run(command), (1, format!("errno={}\n", libc::ENOENT)));
     assert!(std::fs::read_to_string(s.log()).unwrap().contains("hello refused"));
+}
+
+#[test]
+fn fork_while_another_thread_uses_tracked_descriptors_never_hangs_the_child() {
+    let policy = LayerPolicy { fs: FsPolicy { mode: FsMode::Write, ..FsPolicy::default() }, ..LayerPolicy::default() };
+    let s = Session::start(Target::sample(), policy);
+    let (code, out) = s.run("forkops", &["busy-fork", "/etc/demo/forked.txt", "100"]);
+    assert_eq!((code, out.as_str()), (0, "forked 100, hung 0\n"));
 }
