@@ -11,7 +11,7 @@ use tether_rpc_schema::codec::FrameCodec;
 use tether_rpc_schema::wire::{Envelope, HelloOk, Message, Role};
 use tether_rpc_schema::PROTOCOL_VERSION;
 use tokio::net::{TcpListener, UdpSocket, UnixListener, UnixStream};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::codec::Framed;
 
@@ -22,12 +22,24 @@ use crate::sessions::{Session, Sessions};
 /// How long a prepared outgoing connection waits for the user process to connect.
 const PENDING_TTL: Duration = Duration::from_secs(30);
 
+/// How long a non-blocking socket's `connect` may wait for the target's side before it is
+/// answered anyway: most connections succeed or are refused well within it, with their exact
+/// outcome; slower ones no longer stall the caller's event loop.
+const NONBLOCKING_WAIT: Duration = Duration::from_millis(100);
+
+/// The target's side of an announced outgoing connection.
+enum Upstream {
+    Connected(AgentStream),
+    /// Still connecting: the relay waits for it, and resets the user's socket if it fails.
+    Connecting(oneshot::Receiver<Result<AgentStream, Message>>),
+}
+
 /// Loopback listeners that user sockets connect to in place of their real destination.
 pub struct TcpProxy {
     v4: SocketAddr,
     v6: Option<SocketAddr>,
     /// Agent streams waiting for the user socket bound to this local port.
-    pending: Mutex<HashMap<u16, (AgentStream, Instant)>>,
+    pending: Mutex<HashMap<u16, (Upstream, Instant)>>,
 }
 
 impl TcpProxy {
@@ -47,10 +59,10 @@ impl TcpProxy {
         Ok(proxy)
     }
 
-    fn expect(&self, local_port: u16, stream: AgentStream) {
+    fn expect(&self, local_port: u16, upstream: Upstream) {
         let mut pending = self.pending.lock().expect("pending lock");
         pending.retain(|_, (_, since)| since.elapsed() < PENDING_TTL);
-        pending.insert(local_port, (stream, Instant::now()));
+        pending.insert(local_port, (upstream, Instant::now()));
     }
 
     fn address_for(&self, destination: &SocketAddr) -> SocketAddr {
@@ -70,10 +82,18 @@ impl TcpProxy {
             if !peer.ip().is_loopback() {
                 continue;
             }
-            let stream = self.pending.lock().expect("pending lock").remove(&peer.port());
-            match stream {
-                Some((stream, _)) => {
+            let upstream = self.pending.lock().expect("pending lock").remove(&peer.port());
+            match upstream {
+                Some((Upstream::Connected(stream), _)) => {
                     tokio::spawn(relay::relay_tcp(user, stream));
+                }
+                Some((Upstream::Connecting(connecting), _)) => {
+                    tokio::spawn(async move {
+                        match connecting.await {
+                            Ok(Ok(stream)) => relay::relay_tcp(user, stream).await,
+                            _ => relay::reset(user),
+                        }
+                    });
                 }
                 None => tracing::warn!(%peer, "refusing a loopback connection that no hook layer announced"),
             }
@@ -139,7 +159,9 @@ async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy: Arc
         let response = match envelope.message {
             Message::Bye => break,
             Message::Ping => Message::Pong,
-            Message::OutgoingTcp { addr, local_port } => outgoing_tcp(&session, &tcp_proxy, addr, local_port).await,
+            Message::OutgoingTcp { addr, local_port, nonblocking } => {
+                outgoing_tcp(&session, &tcp_proxy, addr, local_port, nonblocking).await
+            }
             Message::OutgoingUdp { addr, local_port } => {
                 outgoing_udp(&session, &mut udp_relays, addr, local_port).await
             }
@@ -176,15 +198,38 @@ async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy: Arc
     udp_relays.abort_all();
 }
 
-async fn outgoing_tcp(session: &Session, tcp_proxy: &TcpProxy, addr: SocketAddr, local_port: u16) -> Message {
-    match session.agent.link.open_stream(|stream| Message::TcpConnect { stream, addr }).await {
-        Ok(stream) => {
-            tcp_proxy.expect(local_port, stream);
-            Message::OutgoingReady { proxy_addr: tcp_proxy.address_for(&addr) }
-        }
-        Err(Ok(failure)) => failure,
-        Err(Err(err)) => link_failure(err),
-    }
+/// Opens the target's side of an outgoing connection and announces it to the TCP proxy. A
+/// blocking socket waits for the outcome; a non-blocking one waits at most [`NONBLOCKING_WAIT`].
+async fn outgoing_tcp(
+    session: &Session,
+    tcp_proxy: &TcpProxy,
+    addr: SocketAddr,
+    local_port: u16,
+    nonblocking: bool,
+) -> Message {
+    let (done_tx, mut done_rx) = oneshot::channel();
+    let agent = session.agent.clone();
+    tokio::spawn(async move {
+        let opened = match agent.link.open_stream(|stream| Message::TcpConnect { stream, addr }).await {
+            Ok(stream) => Ok(stream),
+            Err(Ok(failure)) => Err(failure),
+            Err(Err(err)) => Err(link_failure(err)),
+        };
+        let _ = done_tx.send(opened);
+    });
+    let outcome = if nonblocking {
+        tokio::time::timeout(NONBLOCKING_WAIT, &mut done_rx).await.ok()
+    } else {
+        Some((&mut done_rx).await)
+    };
+    let upstream = match outcome {
+        Some(Ok(Ok(stream))) => Upstream::Connected(stream),
+        Some(Ok(Err(failure))) => return failure,
+        Some(Err(_)) => return Message::failure(nix::errno::Errno::EIO as i32, "the agent connection task ended"),
+        None => Upstream::Connecting(done_rx),
+    };
+    tcp_proxy.expect(local_port, upstream);
+    Message::OutgoingReady { proxy_addr: tcp_proxy.address_for(&addr) }
 }
 
 async fn outgoing_udp(session: &Session, relays: &mut JoinSet<()>, addr: SocketAddr, local_port: u16) -> Message {

@@ -18,6 +18,14 @@ const CHUNK: usize = 64 * 1024;
 /// A UDP relay with no datagram either way for this long is closed.
 const UDP_IDLE: Duration = Duration::from_secs(300);
 
+/// Ends a user process's TCP connection with a reset, as a refused or failed connection would
+/// end: its target side could not be connected.
+pub fn reset(user: TcpStream) {
+    if let Err(err) = socket2::SockRef::from(&user).set_linger(Some(Duration::ZERO)) {
+        tracing::debug!(%err, "cannot arrange a reset; the connection closes normally");
+    }
+}
+
 /// Relays a user process's TCP connection to an agent stream until both sides are done.
 pub async fn relay_tcp(user: TcpStream, mut stream: AgentStream) {
     let _ = user.set_nodelay(true);

@@ -210,7 +210,7 @@ fn open_relay(fd: c_int, family: c_int, transport: Transport, dest: SocketAddr) 
     let local_port = bound_port(fd, family)?;
     let addr = SocketAddr::new(dest.ip().to_canonical(), dest.port());
     let request = match transport {
-        Transport::Tcp => Message::OutgoingTcp { addr, local_port },
+        Transport::Tcp => Message::OutgoingTcp { addr, local_port, nonblocking: is_nonblocking(fd) },
         Transport::Udp => Message::OutgoingUdp { addr, local_port },
     };
     match proxy::call(request)? {
@@ -220,6 +220,12 @@ fn open_relay(fd: c_int, family: c_int, transport: Transport, dest: SocketAddr) 
         }),
         other => Err(proxy::unexpected(&other)),
     }
+}
+
+fn is_nonblocking(fd: c_int) -> bool {
+    // SAFETY: F_GETFL takes no argument and only reads the descriptor's flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_NONBLOCK != 0
 }
 
 fn remember(fd: c_int, update: impl FnOnce(&mut Redirected)) {

@@ -234,6 +234,11 @@ pub enum Message {
     OutgoingTcp {
         addr: SocketAddr,
         local_port: u16,
+        /// The user's socket is non-blocking, so its thread must not wait for a slow target:
+        /// when the connection from the target's network is not made within a moment, the
+        /// daemon answers at once and a later failure reaches the socket as a reset.
+        #[serde(default)]
+        nonblocking: bool,
     },
     /// Layer → daemon: relay datagrams between the user process's UDP socket, bound to
     /// `local_port`, and `addr` in the target's network. Response: [`Message::OutgoingReady`];

@@ -265,7 +265,7 @@ fn answer(request: Message, state: &State) -> Message {
                 .collect();
             Message::DnsAnswer { canonical_name: Some(format!("{name}.cluster.local")), addrs }
         }
-        Message::OutgoingTcp { addr, local_port } => {
+        Message::OutgoingTcp { addr, local_port, .. } => {
             drop(target);
             if addr.port() == 1 {
                 return Message::failure(libc::ECONNREFUSED, "connection refused");
