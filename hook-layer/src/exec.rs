@@ -6,6 +6,7 @@ use std::ffi::{CStr, CString};
 use libc::c_char;
 
 use crate::launch::{self, LaunchEnv};
+use crate::writeback::HANDOFF_VAR;
 
 /// The environment to hand to a child instead of `envp`, or `None` when `envp` already has
 /// everything.
@@ -50,8 +51,13 @@ fn mentions_layer(list: &[u8], layer_path: &[u8]) -> bool {
         .any(|item| item == layer_path || item.rsplit(|b| *b == b'/').next() == Some(basename))
 }
 
-/// Runs `spawn` with `envp`, or with an augmented copy of it when it lacks the layer.
-pub fn with_env<R>(envp: *const *const c_char, spawn: impl FnOnce(*const *const c_char) -> R) -> Option<R> {
+/// Runs `spawn` with `envp`, or with an augmented copy of it when it lacks the layer. `handoff`
+/// (for `execve`: the writable target files it keeps open) replaces any such entry of `envp`.
+pub fn with_env<R>(
+    envp: *const *const c_char,
+    handoff: Option<Vec<u8>>,
+    spawn: impl FnOnce(*const *const c_char) -> R,
+) -> Option<R> {
     let mut entries: Vec<&[u8]> = Vec::new();
     if !envp.is_null() {
         let mut at = envp;
@@ -63,7 +69,15 @@ pub fn with_env<R>(envp: *const *const c_char, spawn: impl FnOnce(*const *const 
             }
         }
     }
-    let env = augmented(&entries, launch::get())?;
+    let handed = |entry: &[u8]| entry.strip_prefix(HANDOFF_VAR.as_bytes()).is_some_and(|rest| rest.starts_with(b"="));
+    let mut env = augmented(&entries, launch::get());
+    if handoff.is_some() || entries.iter().any(|entry| handed(entry)) {
+        let mut replaced = env.unwrap_or_else(|| entries.iter().map(|entry| entry.to_vec()).collect());
+        replaced.retain(|entry| !handed(entry));
+        replaced.extend(handoff);
+        env = Some(replaced);
+    }
+    let env = env?;
     let owned: Vec<CString> = env.into_iter().filter_map(|entry| CString::new(entry).ok()).collect();
     let mut pointers: Vec<*const c_char> = owned.iter().map(|entry| entry.as_ptr()).collect();
     pointers.push(std::ptr::null());

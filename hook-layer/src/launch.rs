@@ -105,6 +105,11 @@ extern "C" fn on_load(argc: libc::c_int, argv: *const *const libc::c_char, _envp
     }
     if get().configured() {
         crate::forks::register();
+        if let Some(handed) = std::env::var_os(crate::writeback::HANDOFF_VAR) {
+            // Removed so that the program and its children never see a stale hand-over.
+            std::env::remove_var(crate::writeback::HANDOFF_VAR);
+            crate::writeback::adopt(handed.as_encoded_bytes());
+        }
         // Our own copy of std: this hook sees only the layer's panics, which belong in its log
         // rather than on the user process's stderr.
         std::panic::set_hook(Box::new(|info| crate::log::line(format_args!("panic: {info}"))));

@@ -14,6 +14,10 @@
 //! did not write must not overwrite the target with a stale copy while its parent goes on.
 //! A descriptor is checked to still be the same memfd (device and inode) before it is read, so
 //! one closed behind the layer's back (`close_range`, a raw syscall) is never mistaken for it.
+//!
+//! `execve` replaces the layer's memory but keeps the descriptors: the files whose descriptors
+//! survive it are handed to the new program's layer in [`HANDOFF_VAR`] ([`handoff`], [`adopt`]),
+//! so `sh -c 'exec-ed-program > /target/file'` still sends what the program wrote.
 
 use std::collections::HashMap;
 use std::hash::Hasher;
@@ -176,14 +180,93 @@ extern "C" fn on_exit() {
 #[link_section = ".fini_array"]
 static ON_EXIT: extern "C" fn() = on_exit;
 
+/// The variable that carries the open files across `execve`:
+/// `<fork time>;<fd>:<dev>:<ino>:<mode>:<owner pid>:<sent digest>:<hex path>;...`.
+pub const HANDOFF_VAR: &str = "TETHER_WRITEBACK";
+
+/// `TETHER_WRITEBACK=...` for the environment of an `execve`: the open files whose descriptors
+/// stay open across it, or `None` when there are none.
+pub fn handoff() -> Option<Vec<u8>> {
+    let table = TABLE.lock().ok()?;
+    // A child made by `vfork` or `clone` (shells spawn with them) saw no fork handler: for the
+    // program it starts, the hand-over is the moment it inherits the files.
+    let forked_at = match FORKED_AT_NS.load(Ordering::Relaxed) {
+        0 => coarse_now_ns(),
+        at => at,
+    };
+    let mut entry = format!("{HANDOFF_VAR}={forked_at}");
+    let mut any = false;
+    for (fd, file) in table.iter() {
+        // SAFETY: F_GETFD takes no argument and only reads the descriptor's flags.
+        let flags = unsafe { libc::fcntl(*fd, libc::F_GETFD) };
+        if flags < 0 || flags & libc::FD_CLOEXEC != 0 {
+            continue;
+        }
+        let path: String = file.path.iter().map(|byte| format!("{byte:02x}")).collect();
+        let (dev, ino) = file.memfd;
+        let sent = file.sent.load(Ordering::Relaxed);
+        entry.push_str(&format!(";{fd}:{dev}:{ino}:{}:{}:{sent}:{path}", file.mode, file.owner_pid));
+        any = true;
+    }
+    any.then(|| entry.into_bytes())
+}
+
+/// Takes over the open files an `execve` handed to this program ([`handoff`]); entries whose
+/// descriptor is not that memfd any more are dropped.
+pub fn adopt(value: &[u8]) {
+    let Some((forked_at, entries)) = std::str::from_utf8(value).ok().and_then(|text| text.split_once(';')) else {
+        crate::log!("ignoring a malformed {HANDOFF_VAR}");
+        return;
+    };
+    FORKED_AT_NS.store(forked_at.parse().unwrap_or(0), Ordering::Relaxed);
+    for entry in entries.split(';') {
+        match parse_handed(entry) {
+            Some((fd, file)) if fstat(fd).is_ok_and(|st| (st.st_dev, st.st_ino) == file.memfd) => {
+                if let Ok(mut table) = TABLE.lock() {
+                    table.insert(fd, Arc::new(file));
+                    fds::mark(fd);
+                }
+            }
+            _ => crate::log!("not adopting a handed-over writable target file: {entry:?}"),
+        }
+    }
+}
+
+fn parse_handed(entry: &str) -> Option<(c_int, OpenFile)> {
+    let mut fields = entry.split(':');
+    let mut number = || fields.next()?.parse::<u64>().ok();
+    let (fd, dev, ino, mode, owner_pid, sent) = (number()?, number()?, number()?, number()?, number()?, number()?);
+    let hex = fields.next()?.as_bytes();
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    let path = hex
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    let file = OpenFile {
+        path,
+        mode: mode.try_into().ok()?,
+        owner_pid: owner_pid.try_into().ok()?,
+        memfd: (dev, ino),
+        sent: AtomicU64::new(sent),
+    };
+    Some((fd.try_into().ok()?, file))
+}
+
 /// Called in a forked child ([`crate::forks`]): remembers when the fork happened.
 /// Async-signal-safe (one vDSO clock read and an atomic store).
 pub fn forked() {
+    FORKED_AT_NS.store(coarse_now_ns(), Ordering::Relaxed);
+}
+
+/// The coarse realtime clock in nanoseconds (one vDSO read).
+fn coarse_now_ns() -> i64 {
     // SAFETY: timespec is plain data; all-zero is valid.
     let mut now: libc::timespec = unsafe { std::mem::zeroed() };
     // SAFETY: `now` is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut now) };
-    FORKED_AT_NS.store(now.tv_sec * 1_000_000_000 + now.tv_nsec, Ordering::Relaxed);
+    now.tv_sec * 1_000_000_000 + now.tv_nsec
 }
 
 /// Whether the memfd was modified after this process was forked. The coarse clock never runs
@@ -247,5 +330,15 @@ mod tests {
         // SAFETY: all-zero struct stat is valid.
         let st: libc::stat = unsafe { std::mem::zeroed() };
         assert!(!changed_since_fork(&st));
+    }
+
+    #[test]
+    fn parse_handed_reads_an_entry_and_rejects_damaged_ones() {
+        let (fd, file) = parse_handed("1:9:3416:420:77:5:2f6574632f78").unwrap();
+        assert_eq!((fd, file.memfd, file.mode, file.owner_pid), (1, (9, 3416), 0o644, 77));
+        assert_eq!((file.path.as_slice(), file.sent.load(Ordering::Relaxed)), (b"/etc/x".as_slice(), 5));
+        for damaged in ["", "1:9:3416:420:77:5", "1:9:3416:420:77:5:2f6", "1:9:x:420:77:5:2f", "-1:9:1:420:77:5:2f"] {
+            assert!(parse_handed(damaged).is_none(), "{damaged:?}");
+        }
     }
 }

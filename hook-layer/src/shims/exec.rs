@@ -19,7 +19,7 @@ type SpawnFn = unsafe extern "C" fn(
 /// Runs an exec-like original with the (possibly augmented) environment; exec returns only
 /// on failure (-1 and errno).
 fn exec_with(envp: *const *const c_char, run: impl FnOnce(*const *const c_char) -> c_int) -> Outcome<c_int> {
-    match exec::with_env(envp, run) {
+    match exec::with_env(envp, crate::writeback::handoff(), run) {
         None => Outcome::Bypass,
         Some(-1) => Outcome::Error(crate::errno::get()),
         Some(rc) => Outcome::Handled(rc),
@@ -60,7 +60,7 @@ pub unsafe extern "C" fn posix_spawn(
 ) -> c_int {
     let original = original!("posix_spawn", SpawnFn);
     let logic = || {
-        exec::with_env(envp, |env| call_original!(original, libc::ENOSYS, pid, path, actions, attr, argv, env))
+        exec::with_env(envp, None, |env| call_original!(original, libc::ENOSYS, pid, path, actions, attr, argv, env))
             .map_or(Outcome::Bypass, Outcome::Handled)
     };
     guard::run(libc::EIO, logic, || call_original!(original, libc::ENOSYS, pid, path, actions, attr, argv, envp))
@@ -78,7 +78,7 @@ pub unsafe extern "C" fn posix_spawnp(
 ) -> c_int {
     let original = original!("posix_spawnp", SpawnFn);
     let logic = || {
-        exec::with_env(envp, |env| call_original!(original, libc::ENOSYS, pid, file, actions, attr, argv, env))
+        exec::with_env(envp, None, |env| call_original!(original, libc::ENOSYS, pid, file, actions, attr, argv, env))
             .map_or(Outcome::Bypass, Outcome::Handled)
     };
     guard::run(libc::EIO, logic, || call_original!(original, libc::ENOSYS, pid, file, actions, attr, argv, envp))

@@ -68,6 +68,30 @@ fn shell_redirection_of_echo_writes_the_target_file() {
     }
 }
 
+/// The shell opens the file, then `execve`s an external program onto it (directly when it is
+/// the last command, after a fork otherwise): the program's layer takes the file over and sends
+/// what it wrote.
+#[test]
+fn shell_redirection_of_an_exec_ed_program_writes_the_target_file() {
+    let s = write_session();
+    for shell in ["sh", "bash"] {
+        for (script, text) in [
+            (format!("/bin/echo 'last {shell}' > {PATH}"), format!("last {shell}")),
+            (format!("/bin/echo 'forked {shell}' > {PATH}; echo done"), format!("forked {shell}")),
+        ] {
+            let mut command = s.command(shell);
+            command.args(["-c", &script]);
+            assert_eq!(run(command).0, 0, "{shell}: {script}");
+            assert_eq!(
+                content(&s, PATH),
+                Some(format!("{text}\n")),
+                "{shell}: {script}\n{}",
+                std::fs::read_to_string(s.log()).unwrap_or_default()
+            );
+        }
+    }
+}
+
 #[test]
 fn dup_and_fcntl_dupfd_share_the_file_and_unchanged_closes_send_nothing() {
     let s = write_session();
