@@ -1,5 +1,6 @@
-//! Process start shims: `execve`, `execvpe`, `posix_spawn`, `posix_spawnp` hand children an
-//! environment that still loads the layer (see [`crate::exec`]).
+//! Process start shims: `execve`, `execvpe`, `execv`, `execvp`, `posix_spawn`, `posix_spawnp`
+//! hand children an environment that still loads the layer (see [`crate::exec`]) and, for the
+//! exec family, the writable target files they keep open.
 
 use libc::{c_char, c_int, pid_t, posix_spawn_file_actions_t, posix_spawnattr_t};
 
@@ -46,6 +47,25 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char
         || exec_with(envp, |env| call_original!(original, -1, file, argv, env)),
         || call_original!(original, -1, file, argv, envp),
     )
+}
+
+extern "C" {
+    static environ: *const *const c_char;
+}
+
+/// `execv(3)`: `execve` with this process's environment (glibc's own `execv` would reach the
+/// kernel without passing through the `execve` shim).
+#[no_mangle]
+pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
+    // SAFETY: `environ` is libc's current environment; execve's contract is the caller's.
+    unsafe { execve(path, argv, environ) }
+}
+
+/// `execvp(3)`: `execvpe` with this process's environment.
+#[no_mangle]
+pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
+    // SAFETY: as for `execv`.
+    unsafe { execvpe(file, argv, environ) }
 }
 
 /// `posix_spawn(3)`: returns an error number, not -1/errno.

@@ -93,6 +93,15 @@ fn shell_redirection_of_an_exec_ed_program_writes_the_target_file() {
 }
 
 #[test]
+fn execv_and_execvp_hand_the_open_file_to_the_new_program() {
+    let s = write_session();
+    for op in ["redirect-execv", "redirect-execvp"] {
+        assert_eq!(s.run("fdops", &[op, PATH, op]).0, 0, "{op}");
+        assert_eq!(content(&s, PATH), Some(format!("{op}\n")), "{op}");
+    }
+}
+
+#[test]
 fn dup_and_fcntl_dupfd_share_the_file_and_unchanged_closes_send_nothing() {
     let s = write_session();
     assert_eq!(s.run("fdops", &["dup-chain", PATH, "shared"]), (0, "closed\n".into()));

@@ -44,6 +44,16 @@ int main(int argc, char **argv) {
     const char *op = argv[1], *path = argv[2], *text = argv[3];
     if (!strcmp(op, "redirect-restore")) { redirect(path, text, 1); return 0; }
     if (!strcmp(op, "redirect-exit")) { redirect(path, text, 0); return 0; }
+    if (!strcmp(op, "redirect-execvp") || !strcmp(op, "redirect-execv")) {
+        /* the file on stdout, then `echo TEXT` replaces this program (PATH search or not) */
+        int fd = open_new(path);
+        check(dup2(fd, 1) == 1, "dup2");
+        check(close(fd) == 0, "close");
+        char *args[] = {"echo", (char *)text, NULL};
+        if (!strcmp(op, "redirect-execvp")) execvp("echo", args);
+        else execv("/bin/echo", args);
+        check(0, "exec");
+    }
     if (!strcmp(op, "dup-chain")) {
         /* the first close sends the (empty) new file, the second the text, the third nothing */
         int fd = open_new(path);
