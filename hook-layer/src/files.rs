@@ -10,7 +10,7 @@ use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::Arc;
 
-use libc::c_int;
+use libc::{c_int, c_uint};
 use tether_rpc_schema::wire::{FileMeta, Message, FILE_READ_CHUNK};
 
 use crate::guard::Outcome;
@@ -247,35 +247,44 @@ pub fn realpath(path: &CStr) -> Outcome<Vec<u8>> {
     routed(read_target(libc::AT_FDCWD, path), |target| path_answer(Message::FileRealpath { path: target.to_vec() }))
 }
 
-/// `unlink`.
-pub fn unlink(path: &CStr) -> Outcome<c_int> {
-    routed(write_target(libc::AT_FDCWD, path), |target| done(Message::FileUnlink { path: target.to_vec() }))
-}
-
-/// `rmdir`.
-pub fn rmdir(path: &CStr) -> Outcome<c_int> {
-    routed(write_target(libc::AT_FDCWD, path), |target| done(Message::FileRmdir { path: target.to_vec() }))
-}
-
-/// `mkdir`.
-pub fn mkdir(path: &CStr, mode: libc::mode_t) -> Outcome<c_int> {
-    routed(write_target(libc::AT_FDCWD, path), |target| {
-        done(Message::FileMkdir { path: target.to_vec(), mode: mode & 0o7777 })
+/// `unlink` family (`unlinkat` with `AT_REMOVEDIR` is `rmdir`).
+pub fn unlink_at(dirfd: c_int, path: &CStr, flags: c_int) -> Outcome<c_int> {
+    routed(write_target(dirfd, path), |target| {
+        let path = target.to_vec();
+        done(if flags & libc::AT_REMOVEDIR != 0 { Message::FileRmdir { path } } else { Message::FileUnlink { path } })
     })
 }
 
-/// `rename`: both paths in the target, both on the host, or `EXDEV`.
-pub fn rename(from: &CStr, to: &CStr) -> Outcome<c_int> {
-    let from = write_target(libc::AT_FDCWD, from);
-    let to = write_target(libc::AT_FDCWD, to);
+/// `mkdir` family.
+pub fn mkdir_at(dirfd: c_int, path: &CStr, mode: libc::mode_t) -> Outcome<c_int> {
+    routed(write_target(dirfd, path), |target| done(Message::FileMkdir { path: target.to_vec(), mode: mode & 0o7777 }))
+}
+
+/// `rename` family: both paths in the target, both on the host, or `EXDEV`. Of the `renameat2`
+/// flags, `RENAME_NOREPLACE` (coreutils' `mv` uses it) is checked before the rename; exchange
+/// and whiteout have no target counterpart: `EINVAL`, which callers take as "not supported".
+pub fn rename_at(from_dirfd: c_int, from: &CStr, to_dirfd: c_int, to: &CStr, flags: c_uint) -> Outcome<c_int> {
+    let from = write_target(from_dirfd, from);
+    let to = write_target(to_dirfd, to);
     match (from, to) {
         (Err(errno), _) | (_, Err(errno)) => Outcome::Error(errno),
         (Ok(None), Ok(None)) => Outcome::Bypass,
-        (Ok(Some(from)), Ok(Some(to))) => {
-            done(Message::FileRename { from: from.as_bytes().to_vec(), to: to.as_bytes().to_vec() }).into()
-        }
+        (Ok(Some(from)), Ok(Some(to))) => rename_in_target(from.as_bytes(), to.as_bytes(), flags).into(),
         _ => Outcome::Error(libc::EXDEV),
     }
+}
+
+fn rename_in_target(from: &[u8], to: &[u8], flags: c_uint) -> Result<c_int, i32> {
+    match flags {
+        0 => {}
+        libc::RENAME_NOREPLACE => match stat(to, false) {
+            Ok(_) => return Err(libc::EEXIST),
+            Err(libc::ENOENT) => {}
+            Err(errno) => return Err(errno),
+        },
+        _ => return Err(libc::EINVAL),
+    }
+    done(Message::FileRename { from: from.to_vec(), to: to.to_vec() })
 }
 
 fn done(request: Message) -> Result<c_int, i32> {

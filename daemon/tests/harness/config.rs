@@ -69,6 +69,34 @@ fn fs_write_mode_writes_into_the_target_and_read_mode_keeps_writes_on_the_host()
     assert_eq!(std::fs::read_to_string(&in_target).unwrap(), "written-by-tether\n", "the target's file is untouched");
 }
 
+/// The shell tools a developer reaches for (coreutils' `mkdir`, `mv`, `rm`, `rmdir`, which use
+/// `mkdir`, `renameat2`, `unlinkat` and `rmdir`) change the target's files in write mode.
+#[test]
+fn fs_write_mode_creates_renames_and_removes_target_files_with_coreutils() {
+    require_tier();
+    let pod = Fixture::pod("cfg-tools");
+    let tether = Tether::new();
+    let root = format!("/proc/{}/root/etc/demo", pod.get("/pid"));
+    let write = tether.config("write.json", r#"{"fs": {"mode": "write"}}"#);
+    let run = |script: &str| {
+        let shell = tether.probe(&pod.pid_target(), Some(&write), Lang::C, &["shell", script]);
+        assert_eq!(shell["exit_code"], 0, "{script}: {shell}");
+    };
+    let exists = |name: &str| std::path::Path::new(&format!("{root}/{name}")).exists();
+
+    run("mkdir /etc/demo/made && echo a > /etc/demo/made/a.txt");
+    assert!(exists("made/a.txt"));
+    run("mv /etc/demo/made/a.txt /etc/demo/made/b.txt");
+    assert!(!exists("made/a.txt") && exists("made/b.txt"));
+    assert_eq!(std::fs::read_to_string(format!("{root}/made/b.txt")).unwrap(), "a\n");
+    run("echo c > /etc/demo/made/c.txt && mv -n /etc/demo/made/c.txt /etc/demo/made/b.txt; true");
+    assert_eq!(std::fs::read_to_string(format!("{root}/made/b.txt")).unwrap(), "a\n", "mv -n replaces nothing");
+    run("mv /etc/demo/made/c.txt /etc/demo/made/b.txt");
+    assert_eq!(std::fs::read_to_string(format!("{root}/made/b.txt")).unwrap(), "c\n", "mv replaces");
+    run("rm /etc/demo/made/b.txt && rmdir /etc/demo/made");
+    assert!(!exists("made"), "the directory is gone from the target");
+}
+
 #[test]
 fn dns_local_and_outgoing_local_keep_traffic_on_the_host() {
     require_tier();

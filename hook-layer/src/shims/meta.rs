@@ -261,27 +261,72 @@ pub unsafe extern "C" fn __realpath_chk(
 #[no_mangle]
 pub unsafe extern "C" fn unlink(path: *const c_char) -> c_int {
     let original = original!("unlink", PathFn);
-    guard::run(-1, || on_path(path, files::unlink), || call_original!(original, -1, path))
+    let logic = || on_path(path, |path| files::unlink_at(libc::AT_FDCWD, path, 0));
+    guard::run(-1, logic, || call_original!(original, -1, path))
+}
+
+/// `unlinkat(2)` (coreutils' `rm` uses it).
+#[no_mangle]
+pub unsafe extern "C" fn unlinkat(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
+    let original = original!("unlinkat", unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int);
+    let logic = || on_path(path, |path| files::unlink_at(dirfd, path, flags));
+    guard::run(-1, logic, || call_original!(original, -1, dirfd, path, flags))
 }
 
 /// `rmdir(2)`.
 #[no_mangle]
 pub unsafe extern "C" fn rmdir(path: *const c_char) -> c_int {
     let original = original!("rmdir", PathFn);
-    guard::run(-1, || on_path(path, files::rmdir), || call_original!(original, -1, path))
+    let logic = || on_path(path, |path| files::unlink_at(libc::AT_FDCWD, path, libc::AT_REMOVEDIR));
+    guard::run(-1, logic, || call_original!(original, -1, path))
 }
 
 /// `mkdir(2)`.
 #[no_mangle]
 pub unsafe extern "C" fn mkdir(path: *const c_char, mode: libc::mode_t) -> c_int {
     let original = original!("mkdir", unsafe extern "C" fn(*const c_char, libc::mode_t) -> c_int);
-    guard::run(-1, || on_path(path, |path| files::mkdir(path, mode)), || call_original!(original, -1, path, mode))
+    let logic = || on_path(path, |path| files::mkdir_at(libc::AT_FDCWD, path, mode));
+    guard::run(-1, logic, || call_original!(original, -1, path, mode))
+}
+
+/// `mkdirat(2)`.
+#[no_mangle]
+pub unsafe extern "C" fn mkdirat(dirfd: c_int, path: *const c_char, mode: libc::mode_t) -> c_int {
+    let original = original!("mkdirat", unsafe extern "C" fn(c_int, *const c_char, libc::mode_t) -> c_int);
+    let logic = || on_path(path, |path| files::mkdir_at(dirfd, path, mode));
+    guard::run(-1, logic, || call_original!(original, -1, dirfd, path, mode))
 }
 
 /// `rename(2)`.
 #[no_mangle]
 pub unsafe extern "C" fn rename(from: *const c_char, to: *const c_char) -> c_int {
     let original = original!("rename", unsafe extern "C" fn(*const c_char, *const c_char) -> c_int);
-    let logic = || on_path(from, |from| on_path(to, |to| files::rename(from, to)));
+    let logic =
+        || on_path(from, |from| on_path(to, |to| files::rename_at(libc::AT_FDCWD, from, libc::AT_FDCWD, to, 0)));
     guard::run(-1, logic, || call_original!(original, -1, from, to))
+}
+
+type RenameAtFn = unsafe extern "C" fn(c_int, *const c_char, c_int, *const c_char) -> c_int;
+
+/// `renameat(2)`.
+#[no_mangle]
+pub unsafe extern "C" fn renameat(from_dirfd: c_int, from: *const c_char, to_dirfd: c_int, to: *const c_char) -> c_int {
+    let original = original!("renameat", RenameAtFn);
+    let logic = || on_path(from, |from| on_path(to, |to| files::rename_at(from_dirfd, from, to_dirfd, to, 0)));
+    guard::run(-1, logic, || call_original!(original, -1, from_dirfd, from, to_dirfd, to))
+}
+
+/// `renameat2(2)` (coreutils' `mv` uses it).
+#[no_mangle]
+pub unsafe extern "C" fn renameat2(
+    from_dirfd: c_int,
+    from: *const c_char,
+    to_dirfd: c_int,
+    to: *const c_char,
+    flags: libc::c_uint,
+) -> c_int {
+    let original =
+        original!("renameat2", unsafe extern "C" fn(c_int, *const c_char, c_int, *const c_char, libc::c_uint) -> c_int);
+    let logic = || on_path(from, |from| on_path(to, |to| files::rename_at(from_dirfd, from, to_dirfd, to, flags)));
+    guard::run(-1, logic, || call_original!(original, -1, from_dirfd, from, to_dirfd, to, flags))
 }
