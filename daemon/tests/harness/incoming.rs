@@ -246,7 +246,7 @@ fn incoming_never_subscribes_the_debuggers_port() {
 }
 
 #[test]
-fn incoming_steal_answers_from_the_user_process_until_the_session_ends() {
+fn incoming_steal_answers_from_the_user_process_over_ipv4_and_ipv6_until_the_session_ends() {
     require_tier();
     let pod = Fixture::pod("inc-steal");
     let tether = Tether::new();
@@ -262,6 +262,14 @@ fn incoming_steal_answers_from_the_user_process_until_the_session_ends() {
     let body: Value = serde_json::from_str(report["responses"][0]["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["peer"], client_addr.as_str(), "getpeername in the user process shows the real client");
     assert!(client_addr.starts_with(&pod.get("/cluster_ip")), "{client_addr}");
+    // The same over IPv6: the pod's v6 address, redirected by the rule's ipv6 half.
+    let url6 = format!("http://[{}]:8080/orders", pod.get("/pod_ip6"));
+    let report6 = client(&pod, &["http-requests", &url6, "h1", "alice"]);
+    let (answers6, client6) = answered_by(&report6);
+    assert_eq!(answers6, pairs(&[("user", "alice")]), "{report6}");
+    let body6: Value = serde_json::from_str(report6["responses"][0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body6["peer"], client6.as_str(), "getpeername shows the real IPv6 client");
+    assert!(client6.starts_with(&pod.get("/cluster_ip6")), "{client6}");
 
     user.stop();
     let mut last = Value::Null;
