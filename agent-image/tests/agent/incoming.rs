@@ -39,6 +39,17 @@ async fn subscribe(client: &mut Client, port: u16, mode: IncomingMode) {
     assert_eq!(answer, Message::Done);
 }
 
+/// Everything `socket` receives until the peer closes, read off the async runtime.
+async fn read_to_end(mut socket: TcpStream) -> Vec<u8> {
+    tokio::task::spawn_blocking(move || {
+        let mut data = Vec::new();
+        socket.read_to_end(&mut data).unwrap();
+        data
+    })
+    .await
+    .unwrap()
+}
+
 /// Stream messages from the agent until `StreamEof`: the announced connection and its bytes.
 async fn incoming_stream(client: &mut Client) -> (u64, bool, Vec<u8>) {
     let (stream, mirror) = match client.recv().await.map(|envelope| envelope.message) {
@@ -77,13 +88,7 @@ async fn incoming_steal_relays_loopback_clients_and_kill_9_removes_the_rules() {
     assert_eq!((mirror, data.as_slice()), (false, b"ping".as_slice()));
     client.send(0, Message::StreamData { stream, data: b"pong".to_vec() }).await;
     client.send(0, Message::StreamEof { stream }).await;
-    let reply = tokio::task::spawn_blocking(move || {
-        let mut reply = Vec::new();
-        user.read_to_end(&mut reply).unwrap();
-        reply
-    })
-    .await
-    .unwrap();
+    let reply = read_to_end(user).await;
     assert_eq!(reply, b"pong");
 
     agent.kill();
@@ -112,13 +117,7 @@ async fn incoming_mirror_keeps_the_original_server_and_copies_the_client_bytes()
     let mut user = target.in_netns(|| TcpStream::connect("127.0.0.1:9090").unwrap());
     user.write_all(b"hello").unwrap();
     user.shutdown(Shutdown::Write).unwrap();
-    let reply = tokio::task::spawn_blocking(move || {
-        let mut reply = Vec::new();
-        user.read_to_end(&mut reply).unwrap();
-        reply
-    })
-    .await
-    .unwrap();
+    let reply = read_to_end(user).await;
     assert_eq!(reply, b"original:hello");
     let (_, mirror, copy) = incoming_stream(&mut client).await;
     assert_eq!((mirror, copy.as_slice()), (true, b"hello".as_slice()));
