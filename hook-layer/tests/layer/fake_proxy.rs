@@ -253,6 +253,13 @@ fn answer(request: Message, state: &State) -> Message {
             target.files.insert(text(&path), data);
             Message::Done
         }
+        Message::FileRename { from, to } => match target.files.remove(&text(&from)) {
+            Some(content) => {
+                target.files.insert(text(&to), content);
+                Message::Done
+            }
+            None => enoent(),
+        },
         Message::DnsLookup { name, family } => {
             let addrs = target.names.get(&name).cloned().unwrap_or_default();
             let addrs = addrs

@@ -112,6 +112,18 @@ fn write_mode_sends_file_write_on_close_and_fclose() {
 }
 
 #[test]
+fn write_mode_rename_noreplace_refuses_an_existing_target_file() {
+    let policy = LayerPolicy { fs: FsPolicy { mode: FsMode::Write, ..FsPolicy::default() }, ..LayerPolicy::default() };
+    let s = Session::start(Target::sample(), policy);
+    let existing = s.run("fileops", &["rename-noreplace", "/etc/app/config.yaml", "/etc/app/config.yaml"]);
+    assert_eq!(existing.1, format!("errno={}\n", libc::EEXIST));
+    assert!(!s.proxy.requests().iter().any(|m| matches!(m, Message::FileRename { .. })), "nothing was renamed");
+    let fresh = s.run("fileops", &["rename-noreplace", "/etc/app/config.yaml", "/etc/app/moved.yaml"]);
+    assert_eq!(fresh.1, "renamed\n");
+    assert_eq!(s.proxy.file("/etc/app/moved.yaml").as_deref(), Some(&b"mode: target\nreplicas: 3\n"[..]));
+}
+
+#[test]
 fn read_mode_writes_stay_on_the_host() {
     let s = session();
     let host_file = s.dir.path().join("host-write.txt");

@@ -126,6 +126,13 @@ int main(int argc, char **argv) {
         printf("written\n");
         return 0;
     }
+    if (!strcmp(op, "rename-noreplace")) {
+        /* renameat2(RENAME_NOREPLACE) of PATH onto argv[3] */
+        if (argc < 4) return 2;
+        if (renameat2(AT_FDCWD, path, AT_FDCWD, argv[3], RENAME_NOREPLACE)) return fail();
+        printf("renamed\n");
+        return 0;
+    }
     if (!strcmp(op, "loop")) {
         /* bench: N stat and N open+close of a host file */
         long n = argc > 3 ? atol(argv[3]) : 100000;
