@@ -46,7 +46,7 @@ pub async fn handle_request(agent: &Agent, request: Message) -> Message {
         Message::FileRmdir { path } => on_fs(agent, "rmdir", move |fs| fs.rmdir(&path)).await.map(done),
         Message::FileRename { from, to } => on_fs(agent, "rename", move |fs| fs.rename(&from, &to)).await.map(done),
         Message::DnsLookup { name, family } => Ok(handle_dns_lookup(agent, &name, family).await),
-        other => Err(Message::failure(libc::ENOSYS, format!("the agent does not answer {}", kind(&other)))),
+        other => Err(Message::failure(libc::ENOSYS, format!("the agent does not answer {}", other.kind()))),
     };
     result.unwrap_or_else(|failure| failure)
 }
@@ -88,53 +88,4 @@ fn done(_: ()) -> Message {
 
 fn join_failure(err: tokio::task::JoinError) -> Message {
     Message::failure(libc::EIO, format!("the agent's worker failed: {err}"))
-}
-
-/// The variant name of a message, for messages that must not be logged whole.
-pub fn kind(message: &Message) -> &'static str {
-    match message {
-        Message::Hello(_) => "Hello",
-        Message::HelloOk(_) => "HelloOk",
-        Message::HelloRefused { .. } => "HelloRefused",
-        Message::Ping => "Ping",
-        Message::Pong => "Pong",
-        Message::Bye => "Bye",
-        Message::EnvGet => "EnvGet",
-        Message::EnvVars(_) => "EnvVars",
-        Message::FileRead { .. } => "FileRead",
-        Message::FileData { .. } => "FileData",
-        Message::FileStat { .. } => "FileStat",
-        Message::FileStatus(_) => "FileStatus",
-        Message::FileAccess { .. } => "FileAccess",
-        Message::FileReadlink { .. } => "FileReadlink",
-        Message::FileRealpath { .. } => "FileRealpath",
-        Message::Path(_) => "Path",
-        Message::FileReadDir { .. } => "FileReadDir",
-        Message::DirEntries(_) => "DirEntries",
-        Message::FileWrite { .. } => "FileWrite",
-        Message::FileUnlink { .. } => "FileUnlink",
-        Message::FileMkdir { .. } => "FileMkdir",
-        Message::FileRmdir { .. } => "FileRmdir",
-        Message::FileRename { .. } => "FileRename",
-        Message::DnsLookup { .. } => "DnsLookup",
-        Message::DnsAnswer { .. } => "DnsAnswer",
-        Message::OutgoingTcp { .. } => "OutgoingTcp",
-        Message::OutgoingUdp { .. } => "OutgoingUdp",
-        Message::OutgoingReady { .. } => "OutgoingReady",
-        Message::TcpConnect { .. } => "TcpConnect",
-        Message::UdpConnect { .. } => "UdpConnect",
-        Message::StreamData { .. } => "StreamData",
-        Message::StreamAck { .. } => "StreamAck",
-        Message::StreamEof { .. } => "StreamEof",
-        Message::StreamReset { .. } => "StreamReset",
-        Message::IncomingListen { .. } => "IncomingListen",
-        Message::IncomingUnlisten { .. } => "IncomingUnlisten",
-        Message::IncomingPeer { .. } => "IncomingPeer",
-        Message::IncomingPeerAddr { .. } => "IncomingPeerAddr",
-        Message::IncomingSubscribe { .. } => "IncomingSubscribe",
-        Message::IncomingUnsubscribe { .. } => "IncomingUnsubscribe",
-        Message::IncomingConnection { .. } => "IncomingConnection",
-        Message::Done => "Done",
-        Message::Failure { .. } => "Failure",
-    }
 }

@@ -2,8 +2,10 @@
 //! reports start-up as one JSON line on stdout and serves the wire protocol until idle.
 //!
 //! # Layout
-//! - [`cli`]: command line; [`target`] and [`runtime`]: finding and opening the target.
+//! - [`cli`]: command line; [`target`] and [`runtime`]: finding and opening the target;
+//!   [`lifetime`]: the agent ends when its target does.
 //! - [`netns`]: the one module that switches namespaces.
+//! - [`linger`]: sockets reset unless their stream ended cleanly.
 //! - [`server`]: connections, hello, dispatch, idle exit; [`handlers`]: requests;
 //!   [`streams`]: outgoing TCP/UDP relays and incoming streams to the daemon.
 //! - [`incoming`]: redirect rules, their guard, and mirroring or stealing incoming traffic.
@@ -15,6 +17,8 @@ mod env;
 mod files;
 mod handlers;
 mod incoming;
+mod lifetime;
+mod linger;
 mod netns;
 mod runtime;
 mod server;
@@ -109,7 +113,10 @@ fn run(args: Args) -> Result<(), Failed> {
     let fs = Arc::new(files::TargetFs::new(target.root));
     let agent = handlers::Agent { pid, fs: fs.clone(), dns: dns::TargetResolver::new(fs, net.clone()) };
     let incoming = incoming::Incoming::new(net.clone());
-    let shared = Arc::new(server::Shared { token, agent, net, incoming });
+    let (gone_tx, target_gone) = tokio::sync::watch::channel(None);
+    let shared = Arc::new(server::Shared { token, agent, net, incoming, target_gone });
+    let target_id = target.id;
+    runtime.spawn(lifetime::watch_target(target.pidfd, pid, gone_tx));
 
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -122,8 +129,12 @@ fn run(args: Args) -> Result<(), Failed> {
         let sweeper = shared.clone();
         tokio::spawn(async move { sweeper.incoming.sweep().await });
         report(
-            &serde_json::to_string(&AgentStartup::Ready { listen: listen.to_string(), target_pid: pid })
-                .expect("startup serializes"),
+            &serde_json::to_string(&AgentStartup::Ready {
+                listen: listen.to_string(),
+                target_pid: pid,
+                target_id: Some(target_id),
+            })
+            .expect("startup serializes"),
         );
         server::serve(listener, shared, args.idle_timeout()).await;
         Ok(())
@@ -165,8 +176,12 @@ mod tests {
 
     #[test]
     fn ready_line_has_the_documented_shape() {
-        let ready = AgentStartup::Ready { listen: "127.0.0.1:4567".into(), target_pid: 42 };
-        assert_eq!(serde_json::to_string(&ready).unwrap(), r#"{"ready":{"listen":"127.0.0.1:4567","target_pid":42}}"#);
+        let ready =
+            AgentStartup::Ready { listen: "127.0.0.1:4567".into(), target_pid: 42, target_id: Some("42@1234".into()) };
+        assert_eq!(
+            serde_json::to_string(&ready).unwrap(),
+            r#"{"ready":{"listen":"127.0.0.1:4567","target_pid":42,"target_id":"42@1234"}}"#
+        );
     }
 
     #[test]

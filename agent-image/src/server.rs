@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 use tether_rpc_schema::codec::{self, CodecError};
-use tether_rpc_schema::wire::{Envelope, Hello, HelloOk, Message, Role};
+use tether_rpc_schema::wire::{Envelope, Hello, HelloOk, Message, Role, TARGET_GONE_CAPABILITY};
 use tether_rpc_schema::PROTOCOL_VERSION;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -49,6 +49,8 @@ pub struct Shared {
     pub agent: Agent,
     pub net: TargetNet,
     pub incoming: Incoming,
+    /// Becomes the reason once the target has exited: connections say so and end.
+    pub target_gone: watch::Receiver<Option<String>>,
 }
 
 /// Accepts connections until none has been open for `idle_timeout`.
@@ -73,10 +75,16 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, idle_timeout: Dur
             }
         }
     };
+    let mut target_gone = shared.target_gone.clone();
     tokio::select! {
         () = accept => {}
         () = wait_idle(open.subscribe(), idle_timeout) => {
             tracing::info!(seconds = idle_timeout.as_secs(), "no connection for the idle timeout; exiting");
+        }
+        _ = gone_reason(&mut target_gone) => {
+            // Each connection tells its daemon and flushes; give them the time to.
+            let mut open_rx = open.subscribe();
+            let _ = tokio::time::timeout(FLUSH_TIMEOUT, open_rx.wait_for(|count| *count == 0)).await;
         }
     }
 }
@@ -163,6 +171,8 @@ async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shar
         return refuse(&mut write_half, id, peer, reason).await;
     }
     tracing::info!(%peer, daemon_pid = hello.pid, "daemon connected");
+    let tell_target_gone = hello.capabilities.iter().any(|announced| announced == TARGET_GONE_CAPABILITY);
+    let mut target_gone = shared.target_gone.clone();
 
     let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
     let mut writer = tokio::spawn(write_frames(write_half, out_rx));
@@ -191,6 +201,12 @@ async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shar
                 Some(Ok(envelope)) => connection.dispatch(envelope),
             },
             Some(_) = connection.tasks.join_next(), if !connection.tasks.is_empty() => {}
+            reason = gone_reason(&mut target_gone) => {
+                if tell_target_gone {
+                    let _ = connection.out_tx.send(Envelope { id: 0, message: Message::TargetGone { reason: reason.clone() } }).await;
+                }
+                break reason;
+            }
         }
     };
     tracing::info!(%peer, reason = %end, "daemon connection ended");
@@ -201,6 +217,16 @@ async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shar
     if tokio::time::timeout(FLUSH_TIMEOUT, &mut writer).await.is_err() {
         tracing::warn!(%peer, "the daemon did not read the last frames");
         writer.abort();
+    }
+}
+
+/// Waits until the target has exited, and says how that was noticed.
+async fn gone_reason(target_gone: &mut watch::Receiver<Option<String>>) -> String {
+    let reason = target_gone.wait_for(Option::is_some).await.map(|reason| reason.clone());
+    match reason {
+        Ok(reason) => reason.unwrap_or_default(),
+        // The watcher is gone without a verdict: the target is not watched any more.
+        Err(_) => std::future::pending().await,
     }
 }
 
@@ -243,7 +269,7 @@ impl Connection {
                 self.respond(id, async move { shared.incoming.unsubscribe(port).await });
             }
             message if id == 0 => {
-                tracing::warn!(kind = handlers::kind(&message), "ignoring a request without id");
+                tracing::warn!(kind = message.kind(), "ignoring a request without id");
             }
             message => match self.in_flight.clone().try_acquire_owned() {
                 Ok(permit) => {
@@ -319,7 +345,7 @@ async fn write_envelope(writer: &mut BufWriter<OwnedWriteHalf>, envelope: &Envel
         Ok(frame) => frame,
         Err(err) => {
             // Answer the request rather than leaving it without a response.
-            tracing::warn!(%err, kind = handlers::kind(&envelope.message), "cannot encode a frame");
+            tracing::warn!(%err, kind = envelope.message.kind(), "cannot encode a frame");
             let failure = Message::failure(libc::EMSGSIZE, err.to_string());
             codec::encode(&Envelope { id: envelope.id, message: failure }).map_err(io::Error::other)?
         }

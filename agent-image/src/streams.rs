@@ -21,6 +21,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::linger::ResetOnClose;
 use crate::netns::TargetNet;
 
 /// Largest `StreamData` the agent sends for TCP.
@@ -111,10 +112,14 @@ impl Streams {
             match connected {
                 Ok(socket) => {
                     tracing::debug!(stream, "tcp stream connected");
+                    let armed = ResetOnClose::arm(&socket);
                     streams.respond(id, Message::Done).await;
                     let tcp = Tcp { stream, input_rx, acked_rx, unwritten };
                     let end = streams.relay(stream, &cancel, tcp.run(socket, streams.out.clone())).await;
                     tracing::debug!(stream, ?end, "tcp stream ended");
+                    if end.is_ok() && !cancel.is_cancelled() {
+                        armed.map(ResetOnClose::close_normally);
+                    }
                 }
                 Err(err) => {
                     tracing::debug!(stream, %err, "tcp connect failed");
@@ -213,7 +218,7 @@ impl Streams {
                     entry.cancel.cancel();
                 }
             }
-            other => tracing::warn!(kind = crate::handlers::kind(&other), "not a stream message"),
+            other => tracing::warn!(kind = other.kind(), "not a stream message"),
         }
     }
 

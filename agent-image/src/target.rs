@@ -42,6 +42,10 @@ impl TargetError {
 /// The target process and the handles the agent keeps open on it.
 #[derive(Debug)]
 pub struct Target {
+    /// `<pid>@<start time>`: this very process, where a pid number alone could be reused.
+    pub id: String,
+    /// A pidfd of the target: it becomes readable when the process exits.
+    pub pidfd: OwnedFd,
     /// `/proc/<pid>/root`, opened once: the target's filesystem as the target sees it.
     pub root: OwnedFd,
     /// `/proc/<pid>/ns/net`, handed to the namespace thread.
@@ -66,10 +70,29 @@ pub fn open(pid: u32) -> Result<Target, TargetError> {
     if pid == 0 {
         return Err(TargetError::NotFound("pid 0 is not a process; give the target's pid".into()));
     }
+    let not_found = || TargetError::NotFound(format!("process {pid} does not exist; check the pid"));
+    let raw_pid = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw).ok_or_else(not_found)?;
+    // Opened first: the start time read next then belongs to the process this pidfd watches.
+    let pidfd =
+        rustix::process::pidfd_open(raw_pid, rustix::process::PidfdFlags::empty()).map_err(|errno| match errno {
+            Errno::NOENT | Errno::SRCH | Errno::INVAL => not_found(),
+            other => TargetError::Other(format!("cannot watch process {pid}: {other}")),
+        })?;
     let proc_dir = format!("/proc/{pid}");
+    let stat = std::fs::read_to_string(format!("{proc_dir}/stat")).map_err(|_| not_found())?;
+    let start_time = start_time(&stat).ok_or_else(|| {
+        TargetError::Other(format!("cannot read the start time of process {pid} from {proc_dir}/stat"))
+    })?;
     let root = open_proc(pid, &format!("{proc_dir}/root"), OFlags::PATH | OFlags::DIRECTORY)?;
     let netns = open_proc(pid, &format!("{proc_dir}/ns/net"), OFlags::RDONLY)?;
-    Ok(Target { root, netns })
+    Ok(Target { id: format!("{pid}@{start_time}"), pidfd, root, netns })
+}
+
+/// Field 22 of `/proc/<pid>/stat`, the start time in clock ticks since boot. Fields are
+/// counted after the command name, which is in parentheses and may itself hold any byte.
+fn start_time(stat: &str) -> Option<u64> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_ascii_whitespace().nth(19)?.parse().ok()
 }
 
 fn open_proc(pid: u32, path: &str, flags: OFlags) -> Result<OwnedFd, TargetError> {
@@ -94,6 +117,21 @@ mod tests {
         let err = open(u32::MAX - 1).unwrap_err();
         assert_eq!(err.kind(), StartupFailure::TargetNotFound);
         assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn start_time_is_read_after_a_command_name_with_spaces_and_parentheses() {
+        let stat = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(start_time(stat), Some(987654));
+        assert_eq!(start_time("4242 (short) S 1"), None);
+    }
+
+    #[test]
+    fn open_names_the_process_by_pid_and_start_time() {
+        let target = open(std::process::id()).unwrap();
+        let (pid, start) = target.id.split_once('@').unwrap();
+        assert_eq!(pid, std::process::id().to_string());
+        assert!(start.parse::<u64>().unwrap() > 0, "{}", target.id);
     }
 
     #[test]

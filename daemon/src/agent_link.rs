@@ -1,24 +1,38 @@
 //! One connection from the daemon to an agent: requests matched to responses by id, and byte
 //! streams (outgoing TCP connections, UDP flows, and incoming connections the agent opens)
 //! multiplexed over it.
+//!
+//! A keepalive pings the agent every [`KEEPALIVE_INTERVAL`]; a link that hears nothing for
+//! [`KEEPALIVE_TIMEOUT`] is cut. Whatever ends a link — a broken connection, a hung agent, the
+//! agent reporting that its target exited — fails its waiting requests and resets its streams
+//! at once, and [`AgentLink::ended`] says why.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use tether_rpc_schema::codec::FrameCodec;
 use tether_rpc_schema::incoming::CAPABILITY as INCOMING;
-use tether_rpc_schema::wire::{Envelope, Hello, Message, Role};
+use tether_rpc_schema::wire::{Envelope, Hello, Message, Role, TARGET_GONE_CAPABILITY};
 use tether_rpc_schema::PROTOCOL_VERSION;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
 
 /// How long a request may wait for the agent's answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often the daemon pings the agent (the agent drops a daemon it has not heard from for
+/// a while, so this also keeps an idle link open).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A link that hears nothing from its agent for this long is cut: the agent is dead, stopped
+/// or unreachable. Several pings long, so a busy machine does not cut a healthy agent.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Why talking to an agent failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,9 +43,9 @@ pub enum LinkError {
     /// The agent refused the hello (wrong token or protocol version).
     #[error("the agent refused the connection: {0}")]
     Refused(String),
-    /// The connection ended or broke.
-    #[error("the connection to the agent is closed")]
-    Closed,
+    /// The connection ended; the text says why.
+    #[error("the connection to the agent is closed: {0}")]
+    Closed(String),
     /// The agent did not answer in time.
     #[error("the agent did not answer within {}s", REQUEST_TIMEOUT.as_secs())]
     Timeout,
@@ -40,13 +54,30 @@ pub enum LinkError {
     Unexpected(String),
 }
 
+/// Why a link ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEnd {
+    /// The agent reported that its target process exited.
+    TargetGone(String),
+    /// The connection broke, or the agent stopped answering; the text says which.
+    Lost(String),
+}
+
+impl std::fmt::Display for LinkEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkEnd::TargetGone(reason) | LinkEnd::Lost(reason) => f.write_str(reason),
+        }
+    }
+}
+
 /// What happens on a stream, as seen from the daemon.
 #[derive(Debug)]
 pub enum StreamEvent {
     Data(Vec<u8>),
     Ack(u64),
     Eof,
-    Reset(i32),
+    Reset,
 }
 
 /// A shared handle on one agent connection.
@@ -63,8 +94,13 @@ struct Inner {
     /// Open streams, by stream id. Unbounded: the agent respects the stream window.
     streams: Mutex<HashMap<u64, mpsc::UnboundedSender<StreamEvent>>>,
     next_id: AtomicU64,
-    /// Becomes true when the connection is gone.
-    closed_rx: watch::Receiver<bool>,
+    /// Set, once, to why the connection is gone.
+    ended_tx: watch::Sender<Option<LinkEnd>>,
+    /// Stops the reader and the writer when the link is cut from this side.
+    cut: CancellationToken,
+    /// When a frame last arrived, in milliseconds since `since`.
+    last_heard_ms: AtomicU64,
+    since: Instant,
     /// What the agent announced in its `HelloOk`.
     capabilities: Vec<String>,
     /// Streams the agent opened for incoming connections; dropped when the connection ends.
@@ -94,41 +130,57 @@ impl AgentLink {
             protocol_version: PROTOCOL_VERSION,
             role: Role::Daemon,
             token: token.to_string(),
-            capabilities: vec![INCOMING.to_string()],
+            capabilities: vec![INCOMING.to_string(), TARGET_GONE_CAPABILITY.to_string()],
             pid: std::process::id(),
         };
-        framed.send(Envelope { id: 1, message: Message::Hello(hello) }).await.map_err(|_| LinkError::Closed)?;
+        let unsent = |_| LinkError::Closed("the agent closed the connection during the hello".to_string());
+        framed.send(Envelope { id: 1, message: Message::Hello(hello) }).await.map_err(unsent)?;
         let capabilities = match tokio::time::timeout(REQUEST_TIMEOUT, framed.next()).await {
             Err(_) => return Err(LinkError::Timeout),
             Ok(Some(Ok(Envelope { message: Message::HelloOk(ok), .. }))) => ok.capabilities,
             Ok(Some(Ok(Envelope { message: Message::HelloRefused { reason }, .. }))) => {
                 return Err(LinkError::Refused(reason))
             }
-            Ok(Some(Ok(other))) => return Err(LinkError::Unexpected(format!("{:?}", other.message))),
-            Ok(_) => return Err(LinkError::Closed),
+            Ok(Some(Ok(other))) => return Err(LinkError::Unexpected(format!("{} to the hello", other.message.kind()))),
+            Ok(_) => return Err(LinkError::Closed("the agent closed the connection during the hello".to_string())),
         };
         let (outgoing_tx, outgoing_rx) = mpsc::channel(1024);
-        let (closed_tx, closed_rx) = watch::channel(false);
         let (incoming_tx, incoming_rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             outgoing_tx,
             pending: Mutex::default(),
             streams: Mutex::default(),
             next_id: AtomicU64::new(2),
-            closed_rx,
+            ended_tx: watch::Sender::new(None),
+            cut: CancellationToken::new(),
+            last_heard_ms: AtomicU64::new(0),
+            since: Instant::now(),
             capabilities,
             incoming_tx: Mutex::new(Some(incoming_tx)),
             incoming_rx: Mutex::new(Some(incoming_rx)),
         });
         let (sink, source) = framed.split();
-        tokio::spawn(write_frames(sink, outgoing_rx));
-        tokio::spawn(read_frames(source, Arc::downgrade(&inner), closed_tx));
+        tokio::spawn(write_frames(sink, outgoing_rx, inner.cut.clone()));
+        tokio::spawn(read_frames(source, Arc::downgrade(&inner)));
+        tokio::spawn(keepalive(Arc::downgrade(&inner)));
         Ok(AgentLink { inner })
     }
 
     /// Whether the connection is gone.
     pub fn is_closed(&self) -> bool {
-        *self.inner.closed_rx.borrow()
+        self.inner.ended_tx.borrow().is_some()
+    }
+
+    /// Why the connection is gone; `None` while it lives.
+    pub fn end(&self) -> Option<LinkEnd> {
+        self.inner.ended_tx.borrow().clone()
+    }
+
+    /// Waits until the connection is gone, and says why.
+    pub async fn ended(&self) -> LinkEnd {
+        let mut ended_rx = self.inner.ended_tx.subscribe();
+        let ended = ended_rx.wait_for(Option::is_some).await;
+        ended.ok().and_then(|end| end.clone()).unwrap_or_else(|| LinkEnd::Lost("the link is gone".to_string()))
     }
 
     /// Whether the agent announced `capability` (e.g. [`INCOMING`]).
@@ -156,7 +208,7 @@ impl AgentLink {
             self.send(Envelope { id, message }).await?;
             match tokio::time::timeout(REQUEST_TIMEOUT, response_rx).await {
                 Err(_) => Err(LinkError::Timeout),
-                Ok(Err(_)) => Err(LinkError::Closed),
+                Ok(Err(_)) => Err(self.closed_error()),
                 Ok(Ok(response)) => Ok(response),
             }
         }
@@ -183,7 +235,58 @@ impl AgentLink {
     }
 
     async fn send(&self, envelope: Envelope) -> Result<(), LinkError> {
-        self.inner.outgoing_tx.send(envelope).await.map_err(|_| LinkError::Closed)
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        self.inner.outgoing_tx.send(envelope).await.map_err(|_| self.closed_error())
+    }
+
+    fn closed_error(&self) -> LinkError {
+        LinkError::Closed(self.end().map_or_else(|| "the connection is closing".to_string(), |end| end.to_string()))
+    }
+}
+
+impl Inner {
+    /// Records why the link ended (the first reason wins) and stops its reader and writer.
+    fn end(&self, end: LinkEnd) {
+        self.ended_tx.send_if_modified(|ended| {
+            let first = ended.is_none();
+            if first {
+                *ended = Some(end);
+            }
+            first
+        });
+        self.cut.cancel();
+    }
+
+    fn heard(&self) {
+        self.last_heard_ms.store(self.since.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn silence(&self) -> Duration {
+        self.since.elapsed().saturating_sub(Duration::from_millis(self.last_heard_ms.load(Ordering::Relaxed)))
+    }
+}
+
+/// Pings the agent and cuts the link when the agent has been silent for [`KEEPALIVE_TIMEOUT`].
+async fn keepalive(inner: std::sync::Weak<Inner>) {
+    let mut ticks = tokio::time::interval(KEEPALIVE_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.cut.is_cancelled() {
+            return;
+        }
+        if inner.silence() > KEEPALIVE_TIMEOUT {
+            let silent = inner.silence().as_secs();
+            inner.end(LinkEnd::Lost(format!(
+                "the agent did not answer for {silent}s (it is hung, stopped or unreachable)"
+            )));
+            return;
+        }
+        // A full outbox means the agent is being written to anyway; the next tick pings again.
+        let _ = inner.outgoing_tx.try_send(Envelope { id: 0, message: Message::Ping });
     }
 }
 
@@ -228,11 +331,21 @@ impl StreamSender {
 async fn write_frames(
     mut sink: futures::stream::SplitSink<Framed<TcpStream, FrameCodec>, Envelope>,
     mut outgoing_rx: mpsc::Receiver<Envelope>,
+    cut: CancellationToken,
 ) {
-    while let Some(envelope) = outgoing_rx.recv().await {
-        if let Err(err) = sink.send(envelope).await {
+    loop {
+        let envelope = tokio::select! {
+            envelope = outgoing_rx.recv() => envelope,
+            () = cut.cancelled() => return,
+        };
+        let Some(envelope) = envelope else { return };
+        let sent = tokio::select! {
+            sent = sink.send(envelope) => sent,
+            () = cut.cancelled() => return,
+        };
+        if let Err(err) = sent {
             tracing::warn!(%err, "writing to the agent failed");
-            break;
+            return;
         }
     }
 }
@@ -240,17 +353,20 @@ async fn write_frames(
 async fn read_frames(
     mut source: futures::stream::SplitStream<Framed<TcpStream, FrameCodec>>,
     inner: std::sync::Weak<Inner>,
-    closed_tx: watch::Sender<bool>,
 ) {
-    while let Some(frame) = source.next().await {
+    let Some(cut) = inner.upgrade().map(|inner| inner.cut.clone()) else { return };
+    let end = loop {
+        let frame = tokio::select! {
+            frame = source.next() => frame,
+            () = cut.cancelled() => break None,
+        };
         let Some(inner) = inner.upgrade() else { return };
         let envelope = match frame {
-            Ok(envelope) => envelope,
-            Err(err) => {
-                tracing::warn!(%err, "reading from the agent failed");
-                break;
-            }
+            Some(Ok(envelope)) => envelope,
+            Some(Err(err)) => break Some(LinkEnd::Lost(format!("reading from the agent failed: {err}"))),
+            None => break Some(LinkEnd::Lost("the agent closed the connection".to_string())),
         };
+        inner.heard();
         if envelope.id != 0 {
             if let Some(response_tx) = inner.pending.lock().expect("pending lock").remove(&envelope.id) {
                 let _ = response_tx.send(envelope.message);
@@ -261,8 +377,9 @@ async fn read_frames(
             Message::StreamData { stream, data } => (stream, StreamEvent::Data(data)),
             Message::StreamAck { stream, bytes } => (stream, StreamEvent::Ack(bytes)),
             Message::StreamEof { stream } => (stream, StreamEvent::Eof),
-            Message::StreamReset { stream, errno } => (stream, StreamEvent::Reset(errno)),
+            Message::StreamReset { stream, .. } => (stream, StreamEvent::Reset),
             Message::Ping | Message::Pong | Message::Bye => continue,
+            Message::TargetGone { reason } => break Some(LinkEnd::TargetGone(reason)),
             Message::IncomingConnection { stream, port, peer, mirror } => {
                 accept_incoming(&inner, stream, port, peer, mirror);
                 continue;
@@ -276,9 +393,13 @@ async fn read_frames(
         if let Some(events_tx) = events_tx {
             let _ = events_tx.send(event);
         }
-    }
-    let _ = closed_tx.send(true);
+    };
     if let Some(inner) = inner.upgrade() {
+        if let Some(end) = end {
+            tracing::warn!(reason = %end, "agent connection ended");
+            inner.end(end);
+        }
+        // Dropped senders fail the waiting requests and end the streams (their relays reset).
         inner.pending.lock().expect("pending lock").clear();
         inner.streams.lock().expect("streams lock").clear();
         inner.incoming_tx.lock().expect("incoming lock").take();

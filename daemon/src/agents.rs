@@ -1,16 +1,18 @@
 //! The agent pool: one agent per target, started as a child process for local targets, kept
-//! and reused across sessions while its connection lives.
+//! and reused across sessions while its connection lives. When that connection ends, the
+//! agent is reported on the pool's `ended` channel (see `lifecycle`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tether_rpc_schema::startup::{AgentStartup, StartupFailure};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::Mutex;
+use tokio::sync::{mpsc, Mutex};
 
 use crate::agent_link::{AgentLink, LinkError};
 use crate::target::Target;
@@ -43,17 +45,33 @@ pub struct Agent {
     pub target: Target,
     pub link: AgentLink,
     pub target_pid: u32,
+    /// The very process the agent serves (`<pid>@<start time>`): a replacement agent serves
+    /// the same target only if it reports the same.
+    pub target_id: String,
     /// Seconds since the Unix epoch.
     pub started_at: u64,
+    /// Set when the agent was stopped on purpose (`agents.stop`, daemon shutdown): its
+    /// sessions are not moved to a replacement.
+    stopped: AtomicBool,
     /// Kept so the agent is killed when the pool forgets it, or on `agents.stop`.
     child: std::sync::Mutex<Child>,
 }
 
 impl Agent {
-    /// Kills the agent process; its connection ends and the sessions using it fail over to
-    /// errors in their hook layers.
+    /// Kills the agent process (SIGKILL, so a stopped or hung agent goes too).
     pub fn kill(&self) {
         let _ = self.child.lock().expect("child lock").start_kill();
+    }
+
+    /// Stops the agent on purpose: its sessions lose it rather than moving to a replacement.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        self.kill();
+    }
+
+    /// Whether the agent was stopped on purpose.
+    pub fn was_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
     }
 }
 
@@ -62,11 +80,13 @@ pub struct AgentPool {
     agent_path: PathBuf,
     log_path: PathBuf,
     agents: Mutex<HashMap<Target, Arc<Agent>>>,
+    /// Every agent whose connection ended, once.
+    ended_tx: mpsc::UnboundedSender<Arc<Agent>>,
 }
 
 impl AgentPool {
-    pub fn new(agent_path: PathBuf, log_path: PathBuf) -> AgentPool {
-        AgentPool { agent_path, log_path, agents: Mutex::default() }
+    pub fn new(agent_path: PathBuf, log_path: PathBuf, ended_tx: mpsc::UnboundedSender<Arc<Agent>>) -> AgentPool {
+        AgentPool { agent_path, log_path, agents: Mutex::default(), ended_tx }
     }
 
     /// The live agent for `target`, starting one if there is none.
@@ -80,7 +100,20 @@ impl AgentPool {
         }
         let agent = Arc::new(self.start(target).await?);
         agents.insert(target.clone(), agent.clone());
+        let (ended, ended_tx) = (agent.clone(), self.ended_tx.clone());
+        tokio::spawn(async move {
+            ended.link.ended().await;
+            let _ = ended_tx.send(ended);
+        });
         Ok(agent)
+    }
+
+    /// Drops `agent` from the pool, unless another agent took its place already.
+    pub async fn forget(&self, agent: &Agent) {
+        let mut agents = self.agents.lock().await;
+        if agents.get(&agent.target).is_some_and(|pooled| pooled.id == agent.id) {
+            agents.remove(&agent.target);
+        }
     }
 
     /// The running agents.
@@ -95,7 +128,7 @@ impl AgentPool {
         let target = agents.iter().find(|(_, agent)| agent.id == id).map(|(target, _)| target.clone());
         match target.and_then(|target| agents.remove(&target)) {
             Some(agent) => {
-                agent.kill();
+                agent.stop();
                 true
             }
             None => false,
@@ -160,8 +193,11 @@ impl AgentPool {
             Ok(Ok(_)) => serde_json::from_str::<AgentStartup>(&first_line)
                 .map_err(|err| AgentError::StartFailed(format!("the agent's report is not valid: {err}")))?,
         };
-        let (listen, target_pid) = match startup {
-            AgentStartup::Ready { listen, target_pid } => (listen, target_pid),
+        let (listen, target_pid, target_id) = match startup {
+            AgentStartup::Ready { listen, target_pid, target_id } => {
+                // An agent that does not name its process is taken at its pid's word.
+                (listen, target_pid, target_id.unwrap_or_else(|| target_pid.to_string()))
+            }
             AgentStartup::Failed { kind, message } => {
                 return Err(match kind {
                     StartupFailure::TargetNotFound => AgentError::TargetNotFound(message),
@@ -176,12 +212,14 @@ impl AgentPool {
         let link = AgentLink::connect(addr, &token)
             .await
             .map_err(|err: LinkError| AgentError::StartFailed(err.to_string()))?;
-        tracing::info!(%target, target_pid, "agent ready");
+        tracing::info!(%target, target_pid, %target_id, "agent ready");
         Ok(Agent {
             id: token::random()[..12].to_string(),
             target: target.clone(),
             link,
             target_pid,
+            target_id,
+            stopped: AtomicBool::new(false),
             started_at: crate::sessions::unix_now(),
             child: std::sync::Mutex::new(child),
         })

@@ -1,15 +1,21 @@
 //! `tether exec`: prepares a session for a target, runs the command with the launch
 //! environment, forwards signals to it, ends the session when it exits and exits the same way.
+//! The session is leased to this process's daemon connection, so it ends even when `tether
+//! exec` is killed; what happens to the session meanwhile (its agent replaced, its target
+//! gone) is printed on stderr.
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 
 use anyhow::Context;
-use jsonrpsee::core::client::ClientT;
+use jsonrpsee::core::client::{ClientT, SubscriptionClientT};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tether_rpc_schema::api::{methods, Launch, SessionEndParams, SessionPrepareParams, SessionPrepared};
+use tether_rpc_schema::api::{
+    methods, Launch, SessionEndParams, SessionEvent, SessionEventKind, SessionEventsParams, SessionPrepareParams,
+    SessionPrepared,
+};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::client;
@@ -50,6 +56,17 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     for warning in &prepared.warnings {
         eprintln!("tether: warning: {warning}");
     }
+    let events = SessionEventsParams { session_id: Some(prepared.session_id.clone()) };
+    let events = daemon
+        .subscribe::<SessionEvent, _>(methods::SESSION_EVENTS, client::by_name(&events), methods::SESSION_UNEVENTS)
+        .await;
+    let _reporter = match events {
+        Ok(events) => Some(tokio::spawn(report_events(events))),
+        Err(err) => {
+            eprintln!("tether: warning: changes to the session will not be shown: {}", client::describe(err));
+            None
+        }
+    };
     let mut command = Command::new(program);
     command.args(program_args).envs(&prepared.env);
     for name in &prepared.unset {
@@ -65,6 +82,17 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     };
     end_session(&daemon, &prepared.session_id).await;
     Ok(code)
+}
+
+/// Prints what happens to the session while the command runs.
+async fn report_events(mut events: jsonrpsee::core::client::Subscription<SessionEvent>) {
+    while let Some(Ok(event)) = events.next().await {
+        match event.kind {
+            SessionEventKind::Warning => eprintln!("tether: warning: {}", event.message),
+            SessionEventKind::Failed => eprintln!("tether: error: {}", event.message),
+            SessionEventKind::Progress | SessionEventKind::Ready | SessionEventKind::Ended => {}
+        }
+    }
 }
 
 async fn end_session(daemon: &jsonrpsee::ws_client::WsClient, session_id: &str) {

@@ -5,9 +5,10 @@
 //! A subscription is keyed by agent connection and target port. Each agent connection gets
 //! one routing task (started with its first subscription) that ends, dropping the
 //! connection's subscriptions, when the connection does. A session's subscriptions end with
-//! the session.
+//! the session. The addresses its processes listen on are kept, so that a session moved to a
+//! replacement agent subscribes them there again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
@@ -36,6 +37,9 @@ pub enum IncomingError {
     /// The agent could not be asked.
     #[error(transparent)]
     Link(#[from] LinkError),
+    /// No agent serves the session (any more); the text says why.
+    #[error("{0}")]
+    NoAgent(String),
 }
 
 /// One subscribed target port.
@@ -59,6 +63,8 @@ struct Registry {
     /// Connections being relayed to user processes, by the daemon side's loopback port: the
     /// session and the real client.
     peers: HashMap<u16, (String, SocketAddr)>,
+    /// Where each session's processes listen with a subscription, by session.
+    listening: HashMap<String, HashSet<SocketAddr>>,
 }
 
 impl Incoming {
@@ -71,7 +77,7 @@ impl Incoming {
             return Ok(None);
         }
         let Some(port) = incoming.target_port(addr.port()) else { return Ok(None) };
-        let link = session.agent.link.clone();
+        let link = session.agent.get().await.map_err(IncomingError::NoAgent)?.link.clone();
         if !link.has_capability(CAPABILITY) {
             return Err(IncomingError::Unsupported);
         }
@@ -92,19 +98,38 @@ impl Incoming {
         let refused = match link.request(subscribe).await {
             Ok(Message::Done) => None,
             Ok(Message::Failure { errno, message }) => Some(IncomingError::Refused { port, errno, message }),
-            Ok(other) => Some(LinkError::Unexpected(format!("{other:?}")).into()),
+            Ok(other) => Some(LinkError::Unexpected(format!("{} to a subscription", other.kind())).into()),
             Err(err) => Some(err.into()),
         };
+        let mut registry = self.registry.lock().expect("incoming lock");
         if let Some(err) = refused {
-            self.registry.lock().expect("incoming lock").subscriptions.remove(&key);
+            registry.subscriptions.remove(&key);
             return Err(err);
         }
+        registry.listening.entry(session.id.clone()).or_default().insert(addr);
+        drop(registry);
         tracing::info!(session = %session.id, port, user_port = addr.port(), ?mode, "subscribed incoming traffic");
         Ok(Some(port))
     }
 
+    /// `session` moved to a new agent: subscribe there what its processes listen on.
+    pub async fn listen_again(&self, session: &Session) {
+        let addrs: Vec<SocketAddr> = {
+            let registry = self.registry.lock().expect("incoming lock");
+            registry.listening.get(&session.id).map(|addrs| addrs.iter().copied().collect()).unwrap_or_default()
+        };
+        for addr in addrs {
+            if let Err(err) = self.listen(session, addr).await {
+                tracing::warn!(session = %session.id, %addr, %err, "incoming traffic not intercepted by the new agent");
+            }
+        }
+    }
+
     /// The user process of `session` closed its listener on `user_port`.
     pub fn unlisten(&self, session: &str, user_port: u16) {
+        if let Some(addrs) = self.registry.lock().expect("incoming lock").listening.get_mut(session) {
+            addrs.retain(|addr| addr.port() != user_port);
+        }
         self.unsubscribe_where(|subscription| {
             subscription.session == session && subscription.user_addr.port() == user_port
         });
@@ -112,6 +137,7 @@ impl Incoming {
 
     /// `session` ended: every port it subscribed is released.
     pub fn end_session(&self, session: &str) {
+        self.registry.lock().expect("incoming lock").listening.remove(session);
         self.unsubscribe_where(|subscription| subscription.session == session);
     }
 
@@ -222,6 +248,7 @@ async fn refuse(stream: AgentStream) {
 /// Relays a mirror copy to the user process; what it answers is read and discarded, so it
 /// never blocks on a full socket.
 async fn relay_mirror(user: TcpStream, mut stream: AgentStream) {
+    relay::reset_on_close(&user);
     let (mut user_rx, mut user_tx) = user.into_split();
     let mut drain = tokio::spawn(async move {
         let mut sink = vec![0u8; 16 * 1024];
@@ -240,15 +267,13 @@ async fn relay_mirror(user: TcpStream, mut stream: AgentStream) {
             }
             StreamEvent::Eof => {
                 let _ = user_tx.shutdown().await;
+                relay::close_normally(user_tx.as_ref());
                 // Nothing goes back on a mirror copy: end the agent's side too.
                 let _ = stream.send(|stream| Message::StreamEof { stream }).await;
                 break;
             }
             StreamEvent::Ack(_) => {}
-            StreamEvent::Reset(_) => {
-                let _ = user_tx.as_ref().set_zero_linger();
-                break;
-            }
+            StreamEvent::Reset => break,
         }
     }
     // The copy is complete once the user process has read it: give it time to answer, unread.

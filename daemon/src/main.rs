@@ -18,6 +18,7 @@ mod config;
 mod exec;
 mod incoming;
 mod launch_env;
+mod lifecycle;
 mod logging;
 mod lsp;
 mod paths;

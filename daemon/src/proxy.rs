@@ -82,6 +82,8 @@ impl TcpProxy {
             if !peer.ip().is_loopback() {
                 continue;
             }
+            // From now on the user's connection ends with a reset unless its relay ends cleanly.
+            relay::reset_on_close(&user);
             let upstream = self.pending.lock().expect("pending lock").remove(&peer.port());
             match upstream {
                 Some((Upstream::Connected(stream), _)) => {
@@ -185,11 +187,13 @@ async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy: Arc
             | Message::FileMkdir { .. }
             | Message::FileRmdir { .. }
             | Message::FileRename { .. }
-            | Message::DnsLookup { .. }) => session.agent.link.request(request).await.unwrap_or_else(link_failure),
-            other => Message::failure(
-                nix::errno::Errno::ENOSYS as i32,
-                format!("not a layer request: {}", variant_name(&other)),
-            ),
+            | Message::DnsLookup { .. }) => match session.agent.get().await {
+                Ok(agent) => agent.link.request(request).await.unwrap_or_else(link_failure),
+                Err(reason) => no_agent(reason),
+            },
+            other => {
+                Message::failure(nix::errno::Errno::ENOSYS as i32, format!("not a layer request: {}", other.kind()))
+            }
         };
         if framed.send(Envelope { id: envelope.id, message: response }).await.is_err() {
             break;
@@ -207,8 +211,11 @@ async fn outgoing_tcp(
     local_port: u16,
     nonblocking: bool,
 ) -> Message {
+    let agent = match session.agent.get().await {
+        Ok(agent) => agent,
+        Err(reason) => return no_agent(reason),
+    };
     let (done_tx, mut done_rx) = oneshot::channel();
-    let agent = session.agent.clone();
     tokio::spawn(async move {
         let opened = match agent.link.open_stream(|stream| Message::TcpConnect { stream, addr }).await {
             Ok(stream) => Ok(stream),
@@ -247,7 +254,11 @@ async fn outgoing_udp(session: &Session, relays: &mut JoinSet<()>, addr: SocketA
         Ok(proxy_addr) => proxy_addr,
         Err(err) => return Message::failure(nix::errno::Errno::EIO as i32, err.to_string()),
     };
-    match session.agent.link.open_stream(|stream| Message::UdpConnect { stream, addr }).await {
+    let agent = match session.agent.get().await {
+        Ok(agent) => agent,
+        Err(reason) => return no_agent(reason),
+    };
+    match agent.link.open_stream(|stream| Message::UdpConnect { stream, addr }).await {
         Ok(stream) => {
             relays.spawn(relay::relay_udp(relay_socket, SocketAddr::new(loopback, local_port), stream));
             Message::OutgoingReady { proxy_addr }
@@ -282,6 +293,7 @@ fn link_failure(err: LinkError) -> Message {
     Message::failure(errno as i32, err.to_string())
 }
 
-fn variant_name(message: &Message) -> String {
-    format!("{message:?}").split([' ', '(', '{']).next().unwrap_or_default().to_string()
+/// What the user process sees when no agent serves its session (any more).
+fn no_agent(reason: String) -> Message {
+    Message::failure(nix::errno::Errno::EIO as i32, reason)
 }

@@ -1,5 +1,10 @@
 //! Moving bytes between a user process's socket and an agent stream: TCP with per-stream
 //! credit (at most `STREAM_WINDOW` unacknowledged bytes towards the agent), UDP as datagrams.
+//!
+//! A relayed TCP socket ends with a reset unless both directions ended cleanly: it is armed
+//! (zero linger) from the moment the daemon holds it, so a stream the agent cuts, an agent
+//! link that dies, or the daemon itself being killed shows the user process `ECONNRESET`,
+//! never an end of stream that a truncated transfer could be mistaken for.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,56 +26,69 @@ const UDP_IDLE: Duration = Duration::from_secs(300);
 /// Ends a user process's TCP connection with a reset, as a refused or failed connection would
 /// end: its target side could not be connected.
 pub fn reset(user: TcpStream) {
-    if let Err(err) = socket2::SockRef::from(&user).set_linger(Some(Duration::ZERO)) {
+    reset_on_close(&user);
+}
+
+/// Makes closing `socket` (by the daemon, or by the kernel when the daemon dies) send a reset.
+pub fn reset_on_close(socket: &TcpStream) {
+    if let Err(err) = socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO)) {
         tracing::debug!(%err, "cannot arrange a reset; the connection closes normally");
     }
+}
+
+/// The relay ended cleanly both ways: closing `socket` ends it normally.
+pub fn close_normally(socket: &TcpStream) {
+    let _ = socket2::SockRef::from(socket).set_linger(None);
 }
 
 /// Relays a user process's TCP connection to an agent stream until both sides are done.
 pub async fn relay_tcp(user: TcpStream, mut stream: AgentStream) {
     let _ = user.set_nodelay(true);
+    reset_on_close(&user);
     let (mut user_rx, mut user_tx) = user.into_split();
     let window = Arc::new(Semaphore::new(STREAM_WINDOW as usize));
     let sender = stream.sender();
     let upstream_window = window.clone();
+    // True when the user's side ended with an end of stream that reached the agent.
     let mut upstream = tokio::spawn(async move {
         let mut buf = vec![0u8; CHUNK];
         loop {
             let read = match user_rx.read(&mut buf).await {
-                Ok(0) => {
-                    let _ = sender.send(|stream| Message::StreamEof { stream }).await;
-                    return;
-                }
+                Ok(0) => return sender.send(|stream| Message::StreamEof { stream }).await.is_ok(),
                 Ok(read) => read,
                 Err(err) => {
                     let errno = err.raw_os_error().unwrap_or(libc_econnreset());
                     let _ = sender.send(|stream| Message::StreamReset { stream, errno }).await;
-                    return;
+                    return false;
                 }
             };
             match upstream_window.acquire_many(read as u32).await {
                 Ok(permit) => permit.forget(),
-                Err(_) => return,
+                Err(_) => return false,
             }
             let data = buf[..read].to_vec();
             if sender.send(|stream| Message::StreamData { stream, data }).await.is_err() {
-                return;
+                return false;
             }
         }
     });
-    // The relay is done when the agent's side ended (`Eof`) and ours did too.
-    let (mut agent_done, mut user_done) = (false, false);
+    // The relay is done when the agent's side ended (`Eof`) and ours did too; it ended
+    // cleanly when both did without an error. Anything else (a reset either way, the agent's
+    // link gone) leaves the socket armed to reset.
+    let (mut agent_done, mut user_done, mut user_clean) = (false, false, false);
     loop {
         let event = tokio::select! {
             event = stream.events.recv() => event,
-            _ = &mut upstream, if !user_done => {
+            ended = &mut upstream, if !user_done => {
                 user_done = true;
+                user_clean = ended.unwrap_or(false);
                 if agent_done {
                     break;
                 }
                 continue;
             }
         };
+        // `None`: the stream was forgotten because the agent's link ended.
         let Some(event) = event else { break };
         match event {
             StreamEvent::Data(data) => {
@@ -89,14 +107,11 @@ pub async fn relay_tcp(user: TcpStream, mut stream: AgentStream) {
                     break;
                 }
             }
-            StreamEvent::Reset(errno) => {
-                if errno != 0 {
-                    // An abortive close, so the user process sees a reset as it would have.
-                    let _ = user_tx.as_ref().set_zero_linger();
-                }
-                break;
-            }
+            StreamEvent::Reset => break,
         }
+    }
+    if agent_done && user_done && user_clean {
+        close_normally(user_tx.as_ref());
     }
     window.close();
     upstream.abort();
@@ -124,7 +139,7 @@ pub async fn relay_udp(relay: UdpSocket, user_addr: SocketAddr, mut stream: Agen
                     let _ = relay.send_to(&data, user_addr).await;
                 }
                 Some(StreamEvent::Ack(_) | StreamEvent::Eof) => {}
-                Some(StreamEvent::Reset(_)) | None => break,
+                Some(StreamEvent::Reset) | None => break,
             },
             () = tokio::time::sleep(UDP_IDLE) => break,
         }

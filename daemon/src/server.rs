@@ -38,8 +38,13 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
     let api_listener = bind_private(&paths.api_socket())?;
     let proxy_listener = bind_private(&paths.proxy_socket())?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (ended_tx, ended_rx) = tokio::sync::mpsc::unbounded_channel();
     let daemon = Arc::new(Daemon {
-        agents: AgentPool::new(paths::companion("tether-agent", "TETHER_AGENT_PATH")?, paths.log_dir.join("agent.log")),
+        agents: AgentPool::new(
+            paths::companion("tether-agent", "TETHER_AGENT_PATH")?,
+            paths.log_dir.join("agent.log"),
+            ended_tx,
+        ),
         layer_path: paths::companion("libtether_layer.so", "TETHER_LAYER_PATH")?,
         sessions: Arc::new(Sessions::default()),
         tcp_proxy: TcpProxy::start(shutdown_rx.clone()).await.context("binding the loopback proxy")?,
@@ -58,6 +63,7 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
         }
         Err(err) => tracing::warn!(%err, "config files are not watched; edits need a new session"),
     }
+    tokio::spawn(crate::lifecycle::run(daemon.clone(), ended_rx));
     tokio::spawn(proxy::serve(proxy_listener, daemon.sessions.clone(), daemon.tcp_proxy.clone(), shutdown_rx.clone()));
     let api = tokio::spawn(serve_api(api_listener, daemon.clone(), shutdown_rx.clone()));
     if let Some((listener, token)) = crate::websocket::bind(&daemon).await? {
@@ -71,7 +77,7 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
         tracing::warn!("api calls still running after {}s; stopping anyway", API_DRAIN.as_secs());
     }
     for agent in daemon.agents.list().await {
-        agent.kill();
+        agent.stop();
     }
     tracing::info!(
         sessions = daemon.sessions.len(),
@@ -108,18 +114,55 @@ async fn serve_api(listener: UnixListener, daemon: Arc<Daemon>, mut shutdown_rx:
             tracing::warn!("refusing an API client of another user");
             continue;
         }
-        let service = service_builder.clone().build(methods.clone(), stop_handle.clone());
+        let connection = ApiConnection::default();
+        let service = connection.attach(service_builder.clone().build(methods.clone(), stop_handle.clone()));
         let stopped = stop_handle.clone().shutdown();
         tokio::spawn(async move {
             if let Err(err) = jsonrpsee::server::serve_with_graceful_shutdown(stream, service, stopped).await {
                 tracing::debug!(%err, "api connection ended");
             }
+            connection.close();
         });
     }
     let _ = server_handle.stop();
     // Resolves once every connection, each holding a clone of the stop handle, has ended.
     drop(stop_handle);
     server_handle.stopped().await;
+}
+
+/// One client connection of the API, known to the calls made on it (as a request extension),
+/// so that what a call starts can be tied to the connection: a session ends when the
+/// connection of the client that prepared it does.
+#[derive(Clone, Default)]
+pub struct ApiConnection {
+    closed: tokio_util::sync::CancellationToken,
+}
+
+impl ApiConnection {
+    /// Makes `service` hand this connection to every call it serves.
+    pub fn attach<S, B>(
+        &self,
+        service: S,
+    ) -> tower::util::MapRequest<S, impl FnMut(http::Request<B>) -> http::Request<B> + Clone>
+    where
+        S: tower::Service<http::Request<B>>,
+    {
+        let connection = self.clone();
+        tower::ServiceExt::map_request(service, move |mut request: http::Request<B>| {
+            request.extensions_mut().insert(connection.clone());
+            request
+        })
+    }
+
+    /// The connection has ended.
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+
+    /// Waits until the connection has ended.
+    pub async fn closed(&self) {
+        self.closed.cancelled().await;
+    }
 }
 
 async fn wait_for_stop(mut shutdown_rx: watch::Receiver<bool>) {

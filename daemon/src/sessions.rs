@@ -1,10 +1,17 @@
 //! Sessions: one per launched user process tree, tying a token to a target's agent and the
 //! policy its hook layers enforce.
+//!
+//! A session belongs to one target process (`target_id`). When its agent dies while that
+//! process lives, the session moves to a replacement agent ([`AgentSlot::replace`]); when the
+//! process is gone, or another one answers for the target, the session is lost for good
+//! ([`AgentSlot::lose`]) and every request fails with the reason: two targets never mix.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tether_rpc_schema::policy::LayerPolicy;
+use tokio::sync::watch;
 
 use crate::agents::Agent;
 use crate::incoming::Incoming;
@@ -16,7 +23,9 @@ pub struct Session {
     /// Presented by hook layers in their hello; never logged.
     pub token: String,
     pub target: Target,
-    pub agent: Arc<Agent>,
+    /// The target process the session started with (`<pid>@<start time>`).
+    pub target_id: String,
+    pub agent: AgentSlot,
     pub policy: LayerPolicy,
     /// Ports of the launch's debugger: never intercepted.
     pub debugger_ports: Vec<u16>,
@@ -49,6 +58,66 @@ impl Session {
             .collect::<Vec<_>>();
         policy.skip_processes.extend(preset_skips);
         *self.reloaded.write().expect("policy lock") = Some(policy);
+    }
+}
+
+/// How long a request waits for a replacement agent before it fails.
+const REPLACEMENT_WAIT: Duration = Duration::from_secs(10);
+
+/// The agent a session's requests go to, or why there is none.
+#[derive(Clone)]
+enum AgentState {
+    Serving(Arc<Agent>),
+    Lost(String),
+}
+
+/// The session's agent: replaced when it dies while its target lives, lost when the target is.
+pub struct AgentSlot(watch::Sender<AgentState>);
+
+impl AgentSlot {
+    pub fn new(agent: Arc<Agent>) -> AgentSlot {
+        AgentSlot(watch::Sender::new(AgentState::Serving(agent)))
+    }
+
+    /// The agent to ask now. While a dead agent is being replaced, waits for the replacement
+    /// (at most [`REPLACEMENT_WAIT`]); the error says why no agent serves the session.
+    pub async fn get(&self) -> Result<Arc<Agent>, String> {
+        let mut state_rx = self.0.subscribe();
+        let deadline = tokio::time::sleep(REPLACEMENT_WAIT);
+        tokio::pin!(deadline);
+        loop {
+            let state = state_rx.borrow_and_update().clone();
+            let dead = match state {
+                AgentState::Lost(reason) => return Err(reason),
+                AgentState::Serving(agent) if !agent.link.is_closed() => return Ok(agent),
+                AgentState::Serving(agent) => agent,
+            };
+            tokio::select! {
+                _ = state_rx.changed() => {}
+                () = &mut deadline => {
+                    let why = dead.link.end().map(|end| end.to_string()).unwrap_or_default();
+                    return Err(format!("the agent for {} stopped ({why}) and no replacement is ready yet", dead.target));
+                }
+            }
+        }
+    }
+
+    /// The agent that serves (or last served) the session; `None` once the session is lost.
+    pub fn current(&self) -> Option<Arc<Agent>> {
+        match &*self.0.borrow() {
+            AgentState::Serving(agent) => Some(agent.clone()),
+            AgentState::Lost(_) => None,
+        }
+    }
+
+    /// Moves the session to `agent`, a replacement serving the same target process.
+    pub fn replace(&self, agent: Arc<Agent>) {
+        self.0.send_replace(AgentState::Serving(agent));
+    }
+
+    /// No agent will serve the session again; requests fail with `reason`.
+    pub fn lose(&self, reason: String) {
+        self.0.send_replace(AgentState::Lost(reason));
     }
 }
 

@@ -8,7 +8,14 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum AgentStartup {
     /// The agent serves the wire protocol on `listen` for the process `target_pid`.
-    Ready { listen: String, target_pid: u32 },
+    /// `target_id` names that very process (its pid and start time), so a reused pid or a
+    /// re-created container is told apart from the process a session started with.
+    Ready {
+        listen: String,
+        target_pid: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target_id: Option<String>,
+    },
     /// The agent could not start; it exits non-zero after printing this.
     Failed { kind: StartupFailure, message: String },
 }

@@ -9,9 +9,11 @@
 //!   `IncomingListen`, `IncomingUnlisten`, `IncomingPeer`, `Ping`, `Bye`;
 //! - daemon → agent: `Hello`, `EnvGet`, file and DNS requests, `TcpConnect`, `UdpConnect`,
 //!   `IncomingSubscribe`, `IncomingUnsubscribe`, stream messages, `Ping`, `Bye`;
-//! - agent → daemon: responses, `IncomingConnection` and stream messages.
+//! - agent → daemon: responses, `IncomingConnection`, stream messages, and `TargetGone`
+//!   before it exits because its target did.
 //!
-//! The `Incoming*` messages need the [`crate::incoming::CAPABILITY`] capability of the peer.
+//! The `Incoming*` messages need the [`crate::incoming::CAPABILITY`] capability of the peer,
+//! `TargetGone` the [`TARGET_GONE_CAPABILITY`] of the daemon.
 //!
 //! Paths, environment entries and file contents are bytes: Unix paths need not be UTF-8.
 
@@ -21,6 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::incoming::{HttpFilter, IncomingMode};
 use crate::policy::LayerPolicy;
+
+/// Announced by a daemon that understands [`Message::TargetGone`].
+pub const TARGET_GONE_CAPABILITY: &str = "target-gone";
 
 /// One frame's payload: a request id (0 for messages that expect no response) and a message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,6 +137,12 @@ pub enum Message {
     Pong,
     /// The sender is closing the connection on purpose.
     Bye,
+    /// Agent → daemon, id 0: the target process exited (`reason` says how it was noticed);
+    /// the agent closes every connection and exits. Only to a daemon that announced
+    /// [`TARGET_GONE_CAPABILITY`].
+    TargetGone {
+        reason: String,
+    },
 
     /// The target's environment. Response: [`Message::EnvVars`].
     EnvGet,
@@ -344,6 +355,57 @@ pub const STREAM_WINDOW: u64 = 512 * 1024;
 pub const FILE_READ_CHUNK: u64 = 4 * 1024 * 1024;
 
 impl Message {
+    /// The variant's name, for logs and errors about messages that must not be shown whole
+    /// (they may carry file contents or environment values).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Hello(_) => "Hello",
+            Message::HelloOk(_) => "HelloOk",
+            Message::HelloRefused { .. } => "HelloRefused",
+            Message::Ping => "Ping",
+            Message::Pong => "Pong",
+            Message::Bye => "Bye",
+            Message::TargetGone { .. } => "TargetGone",
+            Message::EnvGet => "EnvGet",
+            Message::EnvVars(_) => "EnvVars",
+            Message::FileRead { .. } => "FileRead",
+            Message::FileData { .. } => "FileData",
+            Message::FileStat { .. } => "FileStat",
+            Message::FileStatus(_) => "FileStatus",
+            Message::FileAccess { .. } => "FileAccess",
+            Message::FileReadlink { .. } => "FileReadlink",
+            Message::FileRealpath { .. } => "FileRealpath",
+            Message::Path(_) => "Path",
+            Message::FileReadDir { .. } => "FileReadDir",
+            Message::DirEntries(_) => "DirEntries",
+            Message::FileWrite { .. } => "FileWrite",
+            Message::FileUnlink { .. } => "FileUnlink",
+            Message::FileMkdir { .. } => "FileMkdir",
+            Message::FileRmdir { .. } => "FileRmdir",
+            Message::FileRename { .. } => "FileRename",
+            Message::DnsLookup { .. } => "DnsLookup",
+            Message::DnsAnswer { .. } => "DnsAnswer",
+            Message::OutgoingTcp { .. } => "OutgoingTcp",
+            Message::OutgoingUdp { .. } => "OutgoingUdp",
+            Message::OutgoingReady { .. } => "OutgoingReady",
+            Message::TcpConnect { .. } => "TcpConnect",
+            Message::UdpConnect { .. } => "UdpConnect",
+            Message::StreamData { .. } => "StreamData",
+            Message::StreamAck { .. } => "StreamAck",
+            Message::StreamEof { .. } => "StreamEof",
+            Message::StreamReset { .. } => "StreamReset",
+            Message::IncomingListen { .. } => "IncomingListen",
+            Message::IncomingUnlisten { .. } => "IncomingUnlisten",
+            Message::IncomingPeer { .. } => "IncomingPeer",
+            Message::IncomingPeerAddr { .. } => "IncomingPeerAddr",
+            Message::IncomingSubscribe { .. } => "IncomingSubscribe",
+            Message::IncomingUnsubscribe { .. } => "IncomingUnsubscribe",
+            Message::IncomingConnection { .. } => "IncomingConnection",
+            Message::Done => "Done",
+            Message::Failure { .. } => "Failure",
+        }
+    }
+
     /// A failure response carrying `errno`.
     pub fn failure(errno: i32, message: impl Into<String>) -> Message {
         Message::Failure { errno, message: message.into() }

@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::bytes::Bytes;
 
+use crate::linger::ResetOnClose;
 use crate::netns::TargetNet;
 use crate::streams::Streams;
 
@@ -70,6 +71,7 @@ async fn handle(client: TcpStream, peer: SocketAddr, subscription: Arc<Subscript
         SocketAddr::new(ip, subscription.port)
     });
     let port = subscription.port;
+    let armed = ResetOnClose::arm(&client);
     let result = match (&subscription.filter, subscription.mode) {
         (Some(_), _) => {
             super::http::serve(client, peer, original, subscription.clone()).await;
@@ -78,8 +80,11 @@ async fn handle(client: TcpStream, peer: SocketAddr, subscription: Arc<Subscript
         (None, IncomingMode::Steal) => subscription.streams.open_incoming(port, peer, false, client).await,
         (None, IncomingMode::Mirror) => mirror(client, peer, original, &subscription).await,
     };
-    if let Err(err) = result {
-        tracing::debug!(port, %peer, %err, "incoming connection ended with an error");
+    match result {
+        Ok(()) => {
+            armed.map(ResetOnClose::close_normally);
+        }
+        Err(err) => tracing::debug!(port, %peer, %err, "incoming connection ended with an error"),
     }
 }
 
@@ -107,6 +112,7 @@ async fn mirror(
             tracing::debug!(port, %err, "mirror copy ended early");
         }
     });
+    let armed_server = ResetOnClose::arm(&server);
     let (mut client_rx, mut client_tx) = client.into_split();
     let (mut server_rx, mut server_tx) = server.into_split();
     let upstream = async {
@@ -127,6 +133,9 @@ async fn mirror(
     };
     let result = tokio::try_join!(upstream, downstream).map(|_| ());
     copy.finish();
+    if result.is_ok() {
+        armed_server.map(ResetOnClose::close_normally);
+    }
     result
 }
 

@@ -33,7 +33,10 @@ pub async fn infos(daemon: &Daemon) -> Vec<AgentInfo> {
             agent_id: agent.id.clone(),
             target: agent.target.to_string(),
             target_pid: agent.target_pid,
-            sessions: sessions.iter().filter(|session| session.agent.id == agent.id).count() as u32,
+            sessions: sessions
+                .iter()
+                .filter(|session| session.agent.current().is_some_and(|current| current.id == agent.id))
+                .count() as u32,
             started_at: agent.started_at,
         })
         .collect();

@@ -50,7 +50,9 @@ pub fn module(state: Arc<Daemon>) -> RpcModule<Daemon> {
             )
             .map(|_| ()),
         module
-            .register_async_method(methods::SESSION_PREPARE, |params, state, _| session::handle_prepare(params, state))
+            .register_async_method(methods::SESSION_PREPARE, |params, state, extensions| {
+                session::handle_prepare(params, state, extensions.get::<crate::server::ApiConnection>().cloned())
+            })
             .map(|_| ()),
         module.register_method(methods::SESSION_LIST, |_, state, _| session::handle_list(state)).map(|_| ()),
         module.register_method(methods::SESSION_END, |params, state, _| session::handle_end(params, state)).map(|_| ()),

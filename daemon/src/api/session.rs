@@ -15,11 +15,18 @@ use super::{agent_error, invalid_params, not_found, notification, RpcResult};
 use crate::agents::AgentError;
 use crate::launch_env::{self, SessionVars};
 use crate::presets;
-use crate::sessions::{unix_now, Session};
+use crate::server::ApiConnection;
+use crate::sessions::{unix_now, AgentSlot, Session};
 use crate::state::Daemon;
 use crate::token;
 
-pub async fn handle_prepare(params: Params<'static>, daemon: Arc<Daemon>) -> RpcResult<SessionPrepared> {
+/// Prepares a session, leased to `connection` (the client's API connection): when that
+/// connection ends — the client exited or was killed — the session ends with it.
+pub async fn handle_prepare(
+    params: Params<'static>,
+    daemon: Arc<Daemon>,
+    connection: Option<ApiConnection>,
+) -> RpcResult<SessionPrepared> {
     let params: SessionPrepareParams = params.parse()?;
     let target_text = params.target.as_deref().ok_or_else(|| invalid_params("a target is required, e.g. pid/4242"))?;
     let config = super::session_config(&params.config, &params.config_path)?;
@@ -46,8 +53,12 @@ pub async fn handle_prepare(params: Params<'static>, daemon: Arc<Daemon>) -> Rpc
                 (String::from_utf8_lossy(&var.name).into_owned(), String::from_utf8_lossy(&var.value).into_owned())
             })
             .collect::<Vec<_>>(),
+        Ok(Message::Failure { message, .. }) => {
+            let reason = format!("the agent could not read the target's environment: {message}");
+            return Err(agent_error(AgentError::StartFailed(reason)));
+        }
         Ok(other) => {
-            let reason = format!("the agent could not read the target's environment: {other:?}");
+            let reason = format!("the agent answered {} to a request for the target's environment", other.kind());
             return Err(agent_error(AgentError::StartFailed(reason)));
         }
         Err(err) => return Err(agent_error(AgentError::StartFailed(err.to_string()))),
@@ -73,7 +84,8 @@ pub async fn handle_prepare(params: Params<'static>, daemon: Arc<Daemon>) -> Rpc
         id: token::random()[..16].to_string(),
         token: session_token,
         target: target.clone(),
-        agent,
+        target_id: agent.target_id.clone(),
+        agent: AgentSlot::new(agent.clone()),
         policy,
         debugger_ports: preset.debugger_ports,
         program: params.launch.program.clone(),
@@ -84,11 +96,18 @@ pub async fn handle_prepare(params: Params<'static>, daemon: Arc<Daemon>) -> Rpc
     tracing::info!(
         session = %session.id,
         %target,
-        target_pid = session.agent.target_pid,
+        target_pid = agent.target_pid,
         program = %session.program,
         debugger_ports = ?session.debugger_ports,
         "session prepared"
     );
+    if let Some(connection) = connection {
+        let (daemon, session_id) = (daemon.clone(), session.id.clone());
+        tokio::spawn(async move {
+            connection.closed().await;
+            end_session(&daemon, &session_id, "the client that prepared it disconnected");
+        });
+    }
     daemon.emit(SessionEvent {
         session_id: session.id.clone(),
         target: target.to_string(),
@@ -104,18 +123,25 @@ pub fn handle_list(daemon: &Daemon) -> RpcResult<Vec<SessionInfo>> {
 
 pub fn handle_end(params: Params, daemon: &Daemon) -> RpcResult<()> {
     let params: SessionEndParams = params.parse()?;
-    let session = daemon
-        .sessions
-        .remove(&params.session_id)
-        .ok_or_else(|| not_found(format!("no session {}", params.session_id)))?;
-    tracing::info!(session = %session.id, target = %session.target, "session ended");
+    if end_session(daemon, &params.session_id, "ended on request") {
+        Ok(())
+    } else {
+        Err(not_found(format!("no session {}", params.session_id)))
+    }
+}
+
+/// Ends session `id` (its subscriptions go with it) and tells the subscribers why; false
+/// when there is no such session (any more).
+fn end_session(daemon: &Daemon, id: &str, why: &str) -> bool {
+    let Some(session) = daemon.sessions.remove(id) else { return false };
+    tracing::info!(session = %session.id, target = %session.target, why, "session ended");
     daemon.emit(SessionEvent {
         session_id: session.id.clone(),
         target: session.target.to_string(),
         kind: SessionEventKind::Ended,
-        message: "session ended".to_string(),
+        message: format!("session ended: {why}"),
     });
-    Ok(())
+    true
 }
 
 /// Streams session events (all sessions', or one's) until the client unsubscribes.
@@ -151,7 +177,7 @@ pub fn session_info(session: &Session) -> SessionInfo {
     SessionInfo {
         session_id: session.id.clone(),
         target: session.target.to_string(),
-        agent_id: session.agent.id.clone(),
+        agent_id: session.agent.current().map(|agent| agent.id.clone()).unwrap_or_default(),
         program: session.program.clone(),
         started_at: session.started_at,
     }
