@@ -9,23 +9,33 @@ use std::time::Duration;
 use rustix::net::sockopt;
 
 /// A TCP socket armed to reset when closed, until [`ResetOnClose::close_normally`].
-pub struct ResetOnClose(OwnedFd);
+pub struct ResetOnClose(Option<OwnedFd>);
 
 impl ResetOnClose {
     /// Arms `socket`. Keeps a duplicate of its descriptor, so the choice can still be revised
-    /// after the socket itself was handed to a relay; `None` when the socket cannot be armed
-    /// (it then closes normally).
-    pub fn arm(socket: &impl AsFd) -> Option<ResetOnClose> {
+    /// after the socket itself was handed to a relay. A socket that cannot be armed closes
+    /// normally.
+    pub fn arm(socket: &impl AsFd) -> ResetOnClose {
         let fd = socket.as_fd();
         if let Err(err) = sockopt::set_socket_linger(fd, Some(Duration::ZERO)) {
             tracing::debug!(%err, "cannot arm a reset; the connection closes normally");
-            return None;
+            return ResetOnClose(None);
         }
-        fd.try_clone_to_owned().ok().map(ResetOnClose)
+        match fd.try_clone_to_owned() {
+            Ok(dup) => ResetOnClose(Some(dup)),
+            Err(err) => {
+                // Without the duplicate a clean end could not be told: better a normal close.
+                tracing::debug!(%err, "cannot arm a reset; the connection closes normally");
+                let _ = sockopt::set_socket_linger(fd, None);
+                ResetOnClose(None)
+            }
+        }
     }
 
     /// The stream ended cleanly both ways: the socket closes with a normal end of stream.
     pub fn close_normally(self) {
-        let _ = sockopt::set_socket_linger(&self.0, None);
+        if let Some(fd) = &self.0 {
+            let _ = sockopt::set_socket_linger(fd, None);
+        }
     }
 }

@@ -60,12 +60,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, idle_timeout: Dur
         loop {
             match listener.accept().await {
                 Ok((socket, peer)) => {
-                    let guard = OpenConnection::new(open.clone());
-                    let shared = shared.clone();
-                    tokio::spawn(async move {
-                        let _guard = guard;
-                        handle_connection(socket, peer, shared).await;
-                    });
+                    tokio::spawn(handle_connection(socket, peer, shared.clone(), open.clone()));
                 }
                 Err(err) => {
                     // Usually EMFILE; accepting again at once would spin.
@@ -79,7 +74,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, idle_timeout: Dur
     tokio::select! {
         () = accept => {}
         () = wait_idle(open.subscribe(), idle_timeout) => {
-            tracing::info!(seconds = idle_timeout.as_secs(), "no connection for the idle timeout; exiting");
+            tracing::info!(seconds = idle_timeout.as_secs(), "no daemon connected, or its connection ended; exiting");
         }
         _ = gone_reason(&mut target_gone) => {
             // Each connection tells its daemon and flushes; give them the time to.
@@ -105,20 +100,16 @@ impl Drop for OpenConnection {
     }
 }
 
-/// Returns once the open-connection count has stayed zero for `timeout`; the timer restarts
-/// whenever the last connection closes.
+/// Returns once no daemon connected within `timeout` of the start, or as soon as the last
+/// connection has closed: a daemon never reconnects to its agent (it starts a new one), so an
+/// agent whose daemon is gone — stopped, killed or hung — has nothing left to serve.
 async fn wait_idle(mut open_rx: watch::Receiver<usize>, timeout: Duration) {
-    loop {
-        let idle = *open_rx.borrow_and_update() == 0;
-        if idle {
-            tokio::select! {
-                () = tokio::time::sleep(timeout) => return,
-                changed = open_rx.changed() => if changed.is_err() { return },
-            }
-        } else if open_rx.changed().await.is_err() {
-            return;
-        }
+    let connected =
+        tokio::time::timeout(timeout, open_rx.wait_for(|count| *count > 0)).await.is_ok_and(|seen| seen.is_ok());
+    if !connected {
+        return;
     }
+    let _ = open_rx.wait_for(|count| *count == 0).await;
 }
 
 /// Reads frames off the connection's read half.
@@ -151,7 +142,9 @@ impl FrameReader {
     }
 }
 
-async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+/// Serves one connection; it counts as open (for the idle exit) once its hello is accepted,
+/// so connections that never authenticate cannot keep the agent up or make it exit.
+async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>, open: Arc<watch::Sender<usize>>) {
     let _ = socket.set_nodelay(true);
     let (read_half, mut write_half) = socket.into_split();
     let mut frames = FrameReader { read_half, buf: BytesMut::new() };
@@ -170,6 +163,7 @@ async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shar
     if let Err(reason) = check_hello(&shared.token, &hello) {
         return refuse(&mut write_half, id, peer, reason).await;
     }
+    let _open = OpenConnection::new(open);
     tracing::info!(%peer, daemon_pid = hello.pid, "daemon connected");
     let tell_target_gone = hello.capabilities.iter().any(|announced| announced == TARGET_GONE_CAPABILITY);
     let mut target_gone = shared.target_gone.clone();
@@ -385,7 +379,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn wait_idle_timer_restarts_when_last_connection_closes() {
+    async fn wait_idle_returns_when_the_last_connection_closes() {
         let open = Arc::new(watch::Sender::new(0usize));
         let start = Instant::now();
         let idle = tokio::spawn(wait_idle(open.subscribe(), Duration::from_secs(60)));
@@ -398,6 +392,6 @@ mod tests {
         assert!(!idle.is_finished(), "exited with a connection open");
         drop(second);
         idle.await.unwrap();
-        assert_eq!(start.elapsed(), Duration::from_secs(310));
+        assert_eq!(start.elapsed(), Duration::from_secs(250));
     }
 }

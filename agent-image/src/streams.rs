@@ -118,7 +118,7 @@ impl Streams {
                     let end = streams.relay(stream, &cancel, tcp.run(socket, streams.out.clone())).await;
                     tracing::debug!(stream, ?end, "tcp stream ended");
                     if end.is_ok() && !cancel.is_cancelled() {
-                        armed.map(ResetOnClose::close_normally);
+                        armed.close_normally();
                     }
                 }
                 Err(err) => {

@@ -254,6 +254,7 @@ async fn relay_mirror(user: TcpStream, mut stream: AgentStream) {
         let mut sink = vec![0u8; 16 * 1024];
         while matches!(user_rx.read(&mut sink).await, Ok(n) if n > 0) {}
     });
+    let mut clean = false;
     while let Some(event) = stream.events.recv().await {
         match event {
             StreamEvent::Data(data) => {
@@ -268,6 +269,7 @@ async fn relay_mirror(user: TcpStream, mut stream: AgentStream) {
             StreamEvent::Eof => {
                 let _ = user_tx.shutdown().await;
                 relay::close_normally(user_tx.as_ref());
+                clean = true;
                 // Nothing goes back on a mirror copy: end the agent's side too.
                 let _ = stream.send(|stream| Message::StreamEof { stream }).await;
                 break;
@@ -275,6 +277,10 @@ async fn relay_mirror(user: TcpStream, mut stream: AgentStream) {
             StreamEvent::Ack(_) => {}
             StreamEvent::Reset => break,
         }
+    }
+    if !clean {
+        // Reset, or the agent's link is gone: dropping the write half would send a FIN first.
+        user_tx.forget();
     }
     // The copy is complete once the user process has read it: give it time to answer, unread.
     if tokio::time::timeout(MIRROR_LINGER, &mut drain).await.is_err() {

@@ -112,6 +112,9 @@ pub async fn relay_tcp(user: TcpStream, mut stream: AgentStream) {
     }
     if agent_done && user_done && user_clean {
         close_normally(user_tx.as_ref());
+    } else {
+        // Dropping a write half would send a FIN ahead of the reset.
+        user_tx.forget();
     }
     window.close();
     upstream.abort();

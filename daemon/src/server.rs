@@ -114,14 +114,12 @@ async fn serve_api(listener: UnixListener, daemon: Arc<Daemon>, mut shutdown_rx:
             tracing::warn!("refusing an API client of another user");
             continue;
         }
-        let connection = ApiConnection::default();
-        let service = connection.attach(service_builder.clone().build(methods.clone(), stop_handle.clone()));
+        let service = ApiConnection::attach(service_builder.clone().build(methods.clone(), stop_handle.clone()));
         let stopped = stop_handle.clone().shutdown();
         tokio::spawn(async move {
             if let Err(err) = jsonrpsee::server::serve_with_graceful_shutdown(stream, service, stopped).await {
                 tracing::debug!(%err, "api connection ended");
             }
-            connection.close();
         });
     }
     let _ = server_handle.stop();
@@ -132,36 +130,34 @@ async fn serve_api(listener: UnixListener, daemon: Arc<Daemon>, mut shutdown_rx:
 
 /// One client connection of the API, known to the calls made on it (as a request extension),
 /// so that what a call starts can be tied to the connection: a session ends when the
-/// connection of the client that prepared it does.
-#[derive(Clone, Default)]
+/// connection of the client that prepared it does. The connection's server task holds the
+/// extension for as long as the connection lives, so the last clone going means it ended.
+#[derive(Clone)]
 pub struct ApiConnection {
+    _alive: Arc<tokio_util::sync::DropGuard>,
     closed: tokio_util::sync::CancellationToken,
 }
 
 impl ApiConnection {
-    /// Makes `service` hand this connection to every call it serves.
+    /// Makes `service` hand a new connection to every call it serves.
     pub fn attach<S, B>(
-        &self,
         service: S,
     ) -> tower::util::MapRequest<S, impl FnMut(http::Request<B>) -> http::Request<B> + Clone>
     where
         S: tower::Service<http::Request<B>>,
     {
-        let connection = self.clone();
+        let closed = tokio_util::sync::CancellationToken::new();
+        let connection = ApiConnection { _alive: Arc::new(closed.clone().drop_guard()), closed };
         tower::ServiceExt::map_request(service, move |mut request: http::Request<B>| {
             request.extensions_mut().insert(connection.clone());
             request
         })
     }
 
-    /// The connection has ended.
-    pub fn close(&self) {
-        self.closed.cancel();
-    }
-
-    /// Waits until the connection has ended.
-    pub async fn closed(&self) {
-        self.closed.cancelled().await;
+    /// Cancelled once the connection has ended. Holding it does not keep the connection known
+    /// as alive, unlike holding the [`ApiConnection`].
+    pub fn closed(&self) -> tokio_util::sync::CancellationToken {
+        self.closed.clone()
     }
 }
 

@@ -58,15 +58,14 @@ pub async fn serve(listener: TcpListener, token: String, daemon: Arc<Daemon>, mu
         };
         let Ok((stream, peer)) = accepted else { continue };
         let _ = stream.set_nodelay(true);
-        let connection = crate::server::ApiConnection::default();
-        let api = connection.attach(service_builder.clone().build(methods.clone(), stop_handle.clone()));
+        let api =
+            crate::server::ApiConnection::attach(service_builder.clone().build(methods.clone(), stop_handle.clone()));
         let guarded = TokenGuard { api, token: token.clone(), peer };
         let stopped = stop_handle.clone().shutdown();
         tokio::spawn(async move {
             if let Err(err) = jsonrpsee::server::serve_with_graceful_shutdown(stream, guarded, stopped).await {
                 tracing::debug!(%err, "websocket api connection ended");
             }
-            connection.close();
         });
     }
     let _ = server_handle.stop();

@@ -82,7 +82,7 @@ async fn handle(client: TcpStream, peer: SocketAddr, subscription: Arc<Subscript
     };
     match result {
         Ok(()) => {
-            armed.map(ResetOnClose::close_normally);
+            armed.close_normally();
         }
         Err(err) => tracing::debug!(port, %peer, %err, "incoming connection ended with an error"),
     }
@@ -113,8 +113,10 @@ async fn mirror(
         }
     });
     let armed_server = ResetOnClose::arm(&server);
-    let (mut client_rx, mut client_tx) = client.into_split();
-    let (mut server_rx, mut server_tx) = server.into_split();
+    // Not `into_split`: its write halves send a FIN when dropped, which would end a cut
+    // connection cleanly before the reset armed on the socket.
+    let (mut client_rx, mut client_tx) = tokio::io::split(client);
+    let (mut server_rx, mut server_tx) = tokio::io::split(server);
     let upstream = async {
         let mut buf = vec![0u8; MIRROR_CHUNK];
         loop {
@@ -134,7 +136,7 @@ async fn mirror(
     let result = tokio::try_join!(upstream, downstream).map(|_| ());
     copy.finish();
     if result.is_ok() {
-        armed_server.map(ResetOnClose::close_normally);
+        armed_server.close_normally();
     }
     result
 }

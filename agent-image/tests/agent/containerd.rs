@@ -152,7 +152,7 @@ async fn container_id_resolves_a_containerd_container_by_name_and_prefix() {
 
     for query in ["web", "tether-sleeper-0", "tether-sleeper-0123"] {
         let (startup, mut child) = agent_for(&containerd.socket, query);
-        let AgentStartup::Ready { listen, target_pid } = startup else { panic!("{query}: {startup:?}") };
+        let AgentStartup::Ready { listen, target_pid, .. } = startup else { panic!("{query}: {startup:?}") };
         assert_eq!(target_pid, pid, "{query}");
         if query == "web" {
             let mut client = Client::connect(listen.parse::<SocketAddr>().unwrap()).await;

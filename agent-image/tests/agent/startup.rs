@@ -4,7 +4,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tether_rpc_schema::startup::{AgentStartup, StartupFailure};
-use tether_rpc_schema::wire::Message;
+use tether_rpc_schema::wire::{Hello, Message, Role, TARGET_GONE_CAPABILITY};
+use tether_rpc_schema::PROTOCOL_VERSION;
 
 use crate::harness::{agent_command, require_root, start_agent, Agent, Client, Target};
 
@@ -88,8 +89,10 @@ fn startup_ready_reports_loopback_address_and_pid() {
     let _ = child.kill();
     let _ = child.wait();
     match startup {
-        AgentStartup::Ready { listen, target_pid } => {
+        AgentStartup::Ready { listen, target_pid, target_id } => {
             assert_eq!(target_pid, target.pid);
+            let target_id = target_id.expect("the agent names its target process");
+            assert!(target_id.starts_with(&format!("{}@", target.pid)), "{target_id}");
             assert!(listen.parse::<std::net::SocketAddr>().unwrap().ip().is_loopback(), "{listen}");
         }
         failed => panic!("{failed:?}"),
@@ -127,4 +130,41 @@ async fn idle_agent_exits_after_last_connection_closes() {
     drop(client);
     let status = tokio::task::spawn_blocking(move || agent.wait_exit(Duration::from_secs(20))).await.unwrap();
     assert!(status.expect("the idle agent did not exit").success());
+}
+
+#[tokio::test]
+async fn agent_tells_its_daemon_and_exits_when_the_target_exits() {
+    let target = Target::start();
+    let agent = Agent::for_target(&target);
+    let mut client = Client::connect(agent.addr).await;
+    let hello = Hello {
+        protocol_version: PROTOCOL_VERSION,
+        role: Role::Daemon,
+        token: crate::harness::TOKEN.into(),
+        capabilities: vec![TARGET_GONE_CAPABILITY.into()],
+        pid: std::process::id(),
+    };
+    assert!(matches!(client.request(1, Message::Hello(hello)).await, Message::HelloOk(_)));
+    drop(target);
+    let told = client.recv().await.map(|envelope| envelope.message);
+    assert!(matches!(&told, Some(Message::TargetGone { reason }) if reason.contains("exited")), "{told:?}");
+    assert!(client.recv().await.is_none(), "the agent keeps the connection open");
+    assert!(agent.wait_exit(Duration::from_secs(10)).is_some(), "the agent outlived its target");
+}
+
+#[tokio::test]
+async fn agent_exits_once_its_daemon_connection_ends_but_not_for_refused_ones() {
+    let target = Target::start();
+    let agent = Agent::for_target(&target);
+    let mut stranger = Client::connect(agent.addr).await;
+    assert!(matches!(stranger.hello("wrong-token").await, Message::HelloRefused { .. }));
+    drop(stranger);
+    let daemon = agent.client().await;
+    assert!(matches!(daemon_ping(daemon).await, Message::Pong), "a refused stranger must not end the agent");
+    assert!(agent.wait_exit(Duration::from_secs(10)).is_some(), "the agent outlived its daemon's connection");
+}
+
+/// Pings once on `client`, then closes it.
+async fn daemon_ping(mut client: Client) -> Message {
+    client.request(7, Message::Ping).await
 }

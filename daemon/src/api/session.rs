@@ -101,10 +101,10 @@ pub async fn handle_prepare(
         debugger_ports = ?session.debugger_ports,
         "session prepared"
     );
-    if let Some(connection) = connection {
+    if let Some(closed) = connection.map(|connection| connection.closed()) {
         let (daemon, session_id) = (daemon.clone(), session.id.clone());
         tokio::spawn(async move {
-            connection.closed().await;
+            closed.cancelled().await;
             end_session(&daemon, &session_id, "the client that prepared it disconnected");
         });
     }

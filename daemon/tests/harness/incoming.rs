@@ -5,6 +5,7 @@
 //! host's network, so each test uses its own ports.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -371,4 +372,36 @@ fn incoming_agent_kill_9_leaves_no_rules_and_the_next_run_starts_cleanly() {
     let user = user_server(&tether, &pod, &config, &["http-server", "8480", "user"]);
     assert_eq!(answered_by(&client(&pod, &["http-requests", &url, "h1", "-"])).0, pairs(&[("user", "-")]));
     user.stop();
+}
+
+#[test]
+fn incoming_steal_ends_within_seconds_when_tether_exec_is_killed_with_its_process_group() {
+    require_tier();
+    let pod = Fixture::pod("inc-steal-killed");
+    let tether = Tether::new();
+    let _target = target_server(&pod, &["tcp-hash-server", "9650", "target"]);
+    let config = tether.config("steal.json", r#"{"incoming": {"mode": "steal"}}"#);
+    let mut command = tether.command();
+    command
+        .args(["exec", "--target", &pod.pid_target(), "--config"])
+        .arg(&config)
+        .args(["--", &node(), &program(), "tcp-hash-server", "9650", "user"])
+        .process_group(0);
+    let user = Server::start(command);
+    let reply = |report: &Value| report["results"][0]["reply"].as_str().unwrap_or_default().to_string();
+    let stolen = client(&pod, &["tcp-hash-clients", &pod.get("/pod_ip"), "9650", "1", "1024"]);
+    assert!(reply(&stolen).starts_with("user:"), "the port is not stolen: {stolen}");
+
+    // As an IDE stops a run: SIGKILL to the whole group, tether exec included.
+    kill(Pid::from_raw(-(user.0.id() as i32)), Signal::SIGKILL).unwrap();
+    let released = eventually(Duration::from_secs(5), || {
+        let output = Command::new("ip")
+            .args(["netns", "exec", &pod.get("/cluster_netns"), &node(), &program()])
+            .args(["tcp-hash-clients", &pod.get("/pod_ip"), "9650", "1", "1024"])
+            .output()
+            .expect("running a client");
+        serde_json::from_slice::<Value>(&output.stdout).is_ok_and(|report| reply(&report).starts_with("target:"))
+    });
+    assert!(released, "the target's port stays stolen after its session's launcher died");
+    assert!(eventually(Duration::from_secs(5), || !nft_tables(&pod).contains("tether")), "rules left behind");
 }

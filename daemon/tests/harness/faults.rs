@@ -1,0 +1,213 @@
+//! Faults, end to end: agents and daemons killed or stopped in the middle of transfers,
+//! targets that exit. The user process and the target's servers are real programs
+//! (`fixtures/programs/python/faults.py`); what they report is how their connections ended.
+
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use crate::support::{repo, require_tier, Fixture, Tether};
+
+fn faults_py() -> String {
+    repo().join("fixtures/programs/python/faults.py").display().to_string()
+}
+
+/// A process whose stdout is read line by line, killed on drop.
+struct Program {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Program {
+    fn start(mut command: Command) -> Program {
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("starting a program");
+        let lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        Program { child, lines }
+    }
+
+    /// The next JSON line the program prints.
+    fn next_report(&mut self) -> Value {
+        let line = self.lines.next().and_then(Result::ok).unwrap_or_default();
+        serde_json::from_str(&line).unwrap_or_else(|_| {
+            let _ = self.child.kill();
+            let output = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap());
+            let stderr = output.wait_with_output().map(|out| String::from_utf8_lossy(&out.stderr).into_owned());
+            panic!("expected a JSON line, got {line:?}; stderr: {}", stderr.unwrap_or_default())
+        })
+    }
+
+    /// Waits for the program to exit and returns its stderr.
+    fn finish(mut self) -> String {
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+        }
+        let _ = self.child.wait();
+        stderr
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `faults.py ARGS` in the pod's cluster namespace: a server the user process reaches at the
+/// pod's `cluster_ip`.
+fn cluster_server(pod: &Fixture, args: &[&str]) -> Program {
+    let mut command = Command::new("ip");
+    command.args(["netns", "exec", &pod.get("/cluster_netns"), "python3", &faults_py()]).args(args);
+    let mut server = Program::start(command);
+    assert!(server.next_report()["listening"].is_number(), "the server did not start");
+    server
+}
+
+/// `faults.py ARGS` under `tether exec` against the pod.
+fn user_program(tether: &Tether, pod: &Fixture, args: &[&str]) -> Program {
+    let mut command = tether.command();
+    command.args(["exec", "--target", &pod.pid_target(), "--", "python3", &faults_py()]).args(args);
+    Program::start(command)
+}
+
+/// The pid of the agent serving `pod`, once there is one.
+fn agent_pid(pod: &Fixture) -> Option<i32> {
+    let pattern = format!("tether-agent --pid {} ", pod.get("/pid"));
+    let output = Command::new("pgrep").args(["-f", &pattern]).output().expect("pgrep");
+    String::from_utf8_lossy(&output.stdout).lines().next().and_then(|line| line.trim().parse().ok())
+}
+
+fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the process exists");
+    let after_name = stat.rsplit_once(')').expect("stat has a command name").1;
+    after_name.split_whitespace().nth(1).and_then(|ppid| ppid.parse().ok()).expect("a parent pid")
+}
+
+fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done()
+}
+
+/// Starts a download from and an upload to servers in the pod's cluster, both under tether,
+/// and returns them once both move bytes, with the sink's report file.
+fn transfers(
+    tether: &Tether,
+    pod: &Fixture,
+    ports: (&str, &str),
+) -> (Program, Program, Program, Program, std::path::PathBuf) {
+    let sink_report = tether.state_dir.join("sink.json");
+    let stream_server = cluster_server(pod, &["serve-stream", ports.0]);
+    let sink_server = cluster_server(pod, &["serve-sink", ports.1, &sink_report.display().to_string()]);
+    let cluster_ip = pod.get("/cluster_ip");
+    let mut download = user_program(tether, pod, &["download", &cluster_ip, ports.0]);
+    let mut upload = user_program(tether, pod, &["upload", &cluster_ip, ports.1]);
+    assert_eq!(download.next_report()["started"], true);
+    assert_eq!(upload.next_report()["started"], true);
+    (download, upload, stream_server, sink_server, sink_report)
+}
+
+fn sink_end(report: &std::path::Path) -> Value {
+    let mut end = Value::Null;
+    eventually(Duration::from_secs(10), || {
+        end =
+            std::fs::read_to_string(report).ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
+        !end.is_null()
+    });
+    end
+}
+
+#[test]
+fn transfers_cut_by_a_killed_agent_end_with_a_reset_on_both_sides() {
+    require_tier();
+    let pod = Fixture::pod("fault-agent-kill");
+    let tether = Tether::new();
+    let (mut download, _upload, _stream, _sink, sink_report) = transfers(&tether, &pod, ("9710", "9711"));
+    let agent = agent_pid(&pod).expect("an agent serves the pod");
+    std::thread::sleep(Duration::from_millis(300));
+    kill(Pid::from_raw(agent), Signal::SIGKILL).unwrap();
+    let killed = Instant::now();
+
+    let end = download.next_report();
+    eprintln!("download ended {:?} after the agent was killed: {end}", killed.elapsed());
+    assert_eq!(end["end"], "ECONNRESET", "a cut download must not look complete: {end}");
+    let sink = sink_end(&sink_report);
+    assert_eq!(sink["end"], "ECONNRESET", "the server of a cut upload must see a reset: {sink}");
+}
+
+#[test]
+fn transfers_cut_by_a_killed_daemon_end_with_a_reset_on_both_sides() {
+    require_tier();
+    let pod = Fixture::pod("fault-daemon-kill");
+    let tether = Tether::new();
+    let (mut download, _upload, _stream, _sink, sink_report) = transfers(&tether, &pod, ("9720", "9721"));
+    let agent = agent_pid(&pod).expect("an agent serves the pod");
+    let daemon = parent_of(agent);
+    std::thread::sleep(Duration::from_millis(300));
+    kill(Pid::from_raw(daemon), Signal::SIGKILL).unwrap();
+
+    let end = download.next_report();
+    assert_eq!(end["end"], "ECONNRESET", "a cut download must not look complete: {end}");
+    let sink = sink_end(&sink_report);
+    assert_eq!(sink["end"], "ECONNRESET", "the server of a cut upload must see a reset: {sink}");
+    let agent_gone = eventually(Duration::from_secs(15), || agent_pid(&pod).is_none());
+    assert!(agent_gone, "the agent of a killed daemon is still running");
+}
+
+/// Runs a loop reading a target file under tether while `fault` is done to the agent, and
+/// returns the loop's report and what `tether exec` printed on stderr.
+fn read_loop_through(pod_name: &str, fault: impl FnOnce(&Fixture, i32)) -> (Value, String) {
+    let pod = Fixture::pod(pod_name);
+    let tether = Tether::new();
+    let mut reader = user_program(&tether, &pod, &["read-loop", "/etc/demo/secret.txt", "12"]);
+    assert!(eventually(Duration::from_secs(10), || agent_pid(&pod).is_some()), "no agent started");
+    std::thread::sleep(Duration::from_secs(1));
+    fault(&pod, agent_pid(&pod).unwrap());
+    let report = reader.next_report();
+    (report, reader.finish())
+}
+
+#[test]
+fn session_moves_to_a_new_agent_when_its_agent_is_killed() {
+    require_tier();
+    let (report, stderr) =
+        read_loop_through("fault-agent-gone", |_, agent| kill(Pid::from_raw(agent), Signal::SIGKILL).unwrap());
+    assert_eq!(report["last"], "ok", "reads must work again on the new agent: {report}\n{stderr}");
+    assert!(report["failed"].as_u64().unwrap() < 20, "too many failed reads: {report}");
+    assert!(stderr.contains("a new agent serves the session"), "tether exec must say so: {stderr}");
+}
+
+#[test]
+fn session_moves_to_a_new_agent_when_its_agent_hangs() {
+    require_tier();
+    let mut stopped = 0;
+    let (report, stderr) = read_loop_through("fault-agent-hung", |_, agent| {
+        stopped = agent;
+        kill(Pid::from_raw(agent), Signal::SIGSTOP).unwrap()
+    });
+    assert_eq!(report["last"], "ok", "reads must work again on the new agent: {report}\n{stderr}");
+    assert!(stderr.contains("did not answer"), "tether exec must say why: {stderr}");
+    assert!(!std::path::Path::new(&format!("/proc/{stopped}/stat")).exists(), "the hung agent was not killed");
+}
+
+#[test]
+fn session_is_lost_when_its_target_exits_and_its_agent_goes() {
+    require_tier();
+    let (report, stderr) = read_loop_through("fault-target-exit", |pod, _| {
+        let target: i32 = pod.get("/pid").parse().unwrap();
+        kill(Pid::from_raw(target), Signal::SIGKILL).unwrap();
+    });
+    assert_eq!(report["last"], "EIO", "reads of a gone target must fail: {report}");
+    assert!(stderr.contains("exited; start a new session"), "tether exec must say why: {stderr}");
+    assert!(!stderr.contains("Failure {"), "no debug dumps: {stderr}");
+}
