@@ -6,6 +6,7 @@ mod api;
 mod config;
 mod context;
 mod daemon;
+mod hostile;
 mod incoming;
 mod lsp;
 mod misuse;
