@@ -2,6 +2,7 @@
 //! none runs and replacing it when it is outdated (another version or API, or an executable
 //! replaced since it started).
 
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -10,6 +11,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use jsonrpsee::core::client::{ClientT, Error as ClientError};
 use jsonrpsee::core::params::ArrayParams;
+use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use tether_rpc_schema::api::{codes, methods, HelloParams, HelloResult, API_VERSION};
 use tokio::net::UnixStream;
@@ -54,7 +56,7 @@ async fn connect(paths: &UserPaths) -> anyhow::Result<(WsClient, Result<HelloRes
     let result = client.request(methods::DAEMON_HELLO, by_name(&hello)).await;
     match result {
         Err(ClientError::Call(call)) if call.code() != codes::INCOMPATIBLE_VERSION => {
-            Err(anyhow!("{}", call.message()))
+            Err(anyhow!("{}", call_text(&call)))
         }
         Err(err @ ClientError::Call(_)) => Ok((client, Err(err))),
         Err(other) => Err(describe(other)),
@@ -66,6 +68,7 @@ async fn connect(paths: &UserPaths) -> anyhow::Result<(WsClient, Result<HelloRes
 fn outdated(hello: Result<&HelloResult, &ClientError>) -> Option<String> {
     let hello = match hello {
         Ok(hello) => hello,
+        Err(ClientError::Call(call)) => return Some(format!("it speaks another API version ({})", call_text(call))),
         Err(err) => return Some(format!("it speaks another API version ({err})")),
     };
     if hello.daemon_version != env!("CARGO_PKG_VERSION") || hello.api_version != API_VERSION {
@@ -158,8 +161,43 @@ async fn connect_stream(paths: &UserPaths) -> anyhow::Result<UnixStream> {
 /// Turns an API error into the message a CLI user should read.
 pub fn describe(err: ClientError) -> anyhow::Error {
     match err {
-        ClientError::Call(call) => anyhow!("{}", call.message()),
+        ClientError::Call(call) => anyhow!("{}", call_text(&call)),
         other => anyhow!("the tether daemon failed: {other}"),
+    }
+}
+
+/// A failed call's message, followed by its data when that is text the message does not already
+/// say: jsonrpsee's "Invalid params" carries what was wrong (e.g. "missing field `launch`") only
+/// there. (jsonrpsee's own `Display` of the error is its `Debug` text.)
+fn call_text(call: &ErrorObjectOwned) -> String {
+    let message = call.message();
+    match call.data().and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok()) {
+        Some(serde_json::Value::String(detail)) if !message.contains(&detail) => format!("{message}: {detail}"),
+        _ => message.to_string(),
+    }
+}
+
+/// `tether rpc`'s error: the message, the code and, when it is more than text, the data.
+fn rpc_error(err: ClientError) -> anyhow::Error {
+    let ClientError::Call(call) = err else { return describe(err) };
+    let text = format!("{} (code {})", call_text(&call), call.code());
+    match call.data().map(|raw| raw.get()).filter(|data| !data.starts_with('"')) {
+        Some(data) => anyhow!("{text}\ndata: {data}"),
+        None => anyhow!("{text}"),
+    }
+}
+
+/// Prints `tether rpc`'s result; returns the exit code. A reader that went away (`tether rpc …
+/// | head`) ends the command quietly, with the status a shell gives a command killed by SIGPIPE.
+pub fn print_result(result: &serde_json::Value) -> i32 {
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{result:#}").and_then(|()| stdout.flush()) {
+        Ok(()) => 0,
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => 128 + nix::sys::signal::Signal::SIGPIPE as i32,
+        Err(err) => {
+            eprintln!("tether: error: cannot print the result: {err}");
+            2
+        }
     }
 }
 
@@ -182,7 +220,7 @@ pub async fn call_raw(method: &str, params: Option<&str>) -> anyhow::Result<serd
     if !matches!(params, serde_json::Value::Object(_) | serde_json::Value::Array(_) | serde_json::Value::Null) {
         bail!("the parameters must be a JSON object or array");
     }
-    request_value(&client, method, params).await.map_err(describe)
+    request_value(&client, method, params).await.map_err(rpc_error)
 }
 
 /// Calls `method` with `params` as JSON: an object by name, an array by position, anything else
@@ -210,6 +248,30 @@ mod tests {
         assert!(exe_replaced(Path::new("/opt/tether/bin/tether (deleted)"), ours));
         assert!(!exe_replaced(Path::new("/home/dev/.vscode/ext/bin/tether"), ours), "another copy of the same version");
         assert!(!exe_replaced(Path::new("/x/tether (deleted)"), Path::new("/x/tether (deleted)")));
+    }
+
+    #[test]
+    fn call_text_adds_the_detail_the_message_lacks() {
+        let invalid = ErrorObjectOwned::owned(-32602, "Invalid params", Some("missing field `launch`"));
+        assert_eq!(call_text(&invalid), "Invalid params: missing field `launch`");
+        let repeated = ErrorObjectOwned::owned(-32001, "no process 9", Some(serde_json::json!({"reason": "x"})));
+        assert_eq!(call_text(&repeated), "no process 9");
+        let same = ErrorObjectOwned::owned(-32001, "no process 9", Some("no process 9"));
+        assert_eq!(call_text(&same), "no process 9");
+    }
+
+    #[test]
+    fn rpc_error_shows_code_and_structured_data() {
+        let call = ErrorObjectOwned::owned(-32002, "c.json:1:1: bad", Some(serde_json::json!({"diagnostics": []})));
+        assert_eq!(
+            rpc_error(ClientError::Call(call)).to_string(),
+            "c.json:1:1: bad (code -32002)\ndata: {\"diagnostics\":[]}"
+        );
+        let invalid = ErrorObjectOwned::owned(-32602, "Invalid params", Some("missing field `launch`"));
+        assert_eq!(
+            rpc_error(ClientError::Call(invalid)).to_string(),
+            "Invalid params: missing field `launch` (code -32602)"
+        );
     }
 
     #[test]

@@ -55,12 +55,12 @@ impl Clusters {
     }
 
     /// The contexts of the merged kubeconfig; none when there is no kubeconfig at all.
-    pub fn contexts(&self) -> Result<Vec<Context>, ClusterError> {
-        let mut cached = self.contexts.lock().expect("contexts lock");
-        if let Some((_, contexts)) = &*cached {
-            return Ok(contexts.clone());
+    pub async fn contexts(&self) -> Result<Vec<Context>, ClusterError> {
+        let cached = self.contexts.lock().expect("contexts lock").as_ref().map(|(_, contexts)| contexts.clone());
+        if let Some(contexts) = cached {
+            return Ok(contexts);
         }
-        let Some(kubeconfig) = read_kubeconfig()? else { return Ok(Vec::new()) };
+        let Some(kubeconfig) = read_kubeconfig().await? else { return Ok(Vec::new()) };
         let current = kubeconfig.current_context.clone();
         let contexts: Vec<Context> = kubeconfig
             .contexts
@@ -75,7 +75,7 @@ impl Clusters {
                 }
             })
             .collect();
-        *cached = Some((std::time::Instant::now(), contexts.clone()));
+        *self.contexts.lock().expect("contexts lock") = Some((std::time::Instant::now(), contexts.clone()));
         Ok(contexts)
     }
 
@@ -110,7 +110,7 @@ impl Clusters {
     /// The client of `context` (the current one when `None`); the kubeconfig files are read
     /// only to build a client that is not cached yet.
     async fn client(&self, context: Option<&str>) -> Result<(String, Client), ClusterError> {
-        let contexts = self.contexts()?;
+        let contexts = self.contexts().await?;
         if contexts.is_empty() {
             return Err(ClusterError::Kubeconfig(
                 "no kubeconfig found; set KUBECONFIG or create ~/.kube/config".to_string(),
@@ -129,7 +129,8 @@ impl Clusters {
         if let Some(client) = clients.get(&name) {
             return Ok((name, client.clone()));
         }
-        let kubeconfig = read_kubeconfig()?
+        let kubeconfig = read_kubeconfig()
+            .await?
             .ok_or_else(|| ClusterError::Kubeconfig("the kubeconfig files went away; create them again".to_string()))?;
         let options = KubeConfigOptions { context: Some(name.clone()), ..KubeConfigOptions::default() };
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
@@ -141,10 +142,23 @@ impl Clusters {
     }
 }
 
-fn read_kubeconfig() -> Result<Option<Kubeconfig>, ClusterError> {
+/// Reads and merges the kubeconfig files on a blocking thread, so that a slow file never holds up
+/// the daemon's other requests.
+async fn read_kubeconfig() -> Result<Option<Kubeconfig>, ClusterError> {
+    tokio::task::spawn_blocking(read_kubeconfig_files)
+        .await
+        .unwrap_or_else(|err| Err(ClusterError::Kubeconfig(format!("reading the kubeconfig failed: {err}"))))
+}
+
+fn read_kubeconfig_files() -> Result<Option<Kubeconfig>, ClusterError> {
     let paths: Vec<PathBuf> = Clusters::kubeconfig_paths().into_iter().filter(|path| path.exists()).collect();
     let mut merged: Option<Kubeconfig> = None;
     for path in paths {
+        // Checked first (a regular file, not too large) so that a FIFO or `/dev/zero` in
+        // KUBECONFIG cannot hang or exhaust the daemon; kube then reads it again, because it also
+        // makes the certificate paths in it absolute.
+        crate::user_file::read_text(&path)
+            .map_err(|err| ClusterError::Kubeconfig(format!("kubeconfig {}: {err}", path.display())))?;
         let file = Kubeconfig::read_from(&path)
             .map_err(|err| ClusterError::Kubeconfig(format!("{}: {err}", path.display())))?;
         merged = Some(match merged {

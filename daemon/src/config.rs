@@ -2,7 +2,7 @@
 //! and conversion into the hook layer's policy.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use tether_rpc_schema::api::Diagnostic;
@@ -92,6 +92,11 @@ pub struct EnvConfig {
     /// Variables removed from the launched process's environment.
     #[serde(default)]
     pub unset: Vec<String>,
+    /// Start-up and code-loading variables to take from the target anyway, by exact name (e.g.
+    /// `NODE_OPTIONS`, `BASH_ENV`, `BASH_FUNC_name%%`). Without this they keep this machine's
+    /// value, because the target's would run the target's code here, as you.
+    #[serde(default)]
+    pub allow_code_loading: Vec<String>,
 }
 
 /// Where file operations go when no rule names the path.
@@ -258,18 +263,21 @@ fn yes() -> bool {
     true
 }
 
-/// Reads and validates the config file at `path`.
-pub fn load(path: &Path) -> Result<Config, Vec<Diagnostic>> {
+/// Reads and validates the config file at `path`, on a blocking thread: a slow file, or one
+/// that is not a regular file, never holds up the daemon's other requests.
+pub async fn load(path: PathBuf) -> Result<Config, Vec<Diagnostic>> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|err| {
-        vec![Diagnostic {
-            file: file.clone(),
-            line: 1,
-            column: 1,
-            message: format!("cannot read the config file: {err}"),
-        }]
-    })?;
+    let read = tokio::task::spawn_blocking(move || crate::user_file::read_text(&path)).await;
+    let text = match read {
+        Ok(Ok(text)) => text,
+        Ok(Err(err)) => return Err(vec![file_diagnostic(&file, err.to_string())]),
+        Err(err) => return Err(vec![file_diagnostic(&file, format!("reading the config file failed: {err}"))]),
+    };
     parse(&file, &text)
+}
+
+fn file_diagnostic(file: &str, message: String) -> Diagnostic {
+    Diagnostic { file: file.to_string(), line: 1, column: 1, message }
 }
 
 /// Parses and validates config `text`; `file` names it in diagnostics.

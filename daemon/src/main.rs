@@ -7,7 +7,8 @@
 //!   [`sessions`], [`agents`] (agent pool), [`agent_link`] (wire connection to an agent),
 //!   [`proxy`] (hook layers' session proxy), [`incoming`] (incoming traffic), [`relay`] (byte
 //!   streams).
-//! - Shared: [`config`], [`launch_env`], [`target`], [`paths`], [`peer`], [`token`], [`logging`].
+//! - Shared: [`config`], [`launch_env`], [`target`], [`paths`], [`peer`], [`token`], [`logging`],
+//!   [`user_file`] (reading files whose path a client chose).
 
 mod agent_link;
 mod agents;
@@ -31,6 +32,7 @@ mod sessions;
 mod state;
 mod target;
 mod token;
+mod user_file;
 mod watcher;
 mod websocket;
 
@@ -84,10 +86,7 @@ fn main() {
         }
         Commands::Lsp => runtime.block_on(lsp::run()),
         Commands::Rpc { method, params } => {
-            runtime.block_on(client::call_raw(&method, params.as_deref())).map(|result| {
-                println!("{result:#}");
-                0
-            })
+            runtime.block_on(client::call_raw(&method, params.as_deref())).map(|result| client::print_result(&result))
         }
     };
     match outcome {

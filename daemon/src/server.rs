@@ -102,7 +102,7 @@ fn bind_private(path: &Path) -> anyhow::Result<UnixListener> {
 
 async fn serve_api(listener: UnixListener, daemon: Arc<Daemon>, mut shutdown_rx: watch::Receiver<bool>) {
     let (stop_handle, server_handle) = jsonrpsee::server::stop_channel();
-    let service_builder = jsonrpsee::server::Server::builder().to_service_builder();
+    let service_builder = crate::api::service_builder();
     let methods = crate::api::module(daemon.clone());
     loop {
         let accepted = tokio::select! {

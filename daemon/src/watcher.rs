@@ -80,14 +80,14 @@ async fn dispatch(
         }
         for session in daemon.sessions.list() {
             if session.config_path.as_deref() == Some(path.as_path()) {
-                reload(&daemon, &session, &path);
+                reload(&daemon, &session, &path).await;
             }
         }
     }
 }
 
-fn reload(daemon: &Daemon, session: &crate::sessions::Session, path: &Path) {
-    let (kind, message) = match crate::config::load(path) {
+async fn reload(daemon: &Daemon, session: &crate::sessions::Session, path: &Path) {
+    let (kind, message) = match crate::config::load(path.to_path_buf()).await {
         Ok(config) => {
             session.set_config(&config);
             (SessionEventKind::Progress, format!("{} changed; processes started from now on use it", path.display()))

@@ -48,7 +48,7 @@ fn write_private(path: &std::path::Path, content: &str) -> anyhow::Result<()> {
 /// Serves the API on `listener` until shutdown, refusing requests without the token.
 pub async fn serve(listener: TcpListener, token: String, daemon: Arc<Daemon>, mut shutdown_rx: watch::Receiver<bool>) {
     let (stop_handle, server_handle) = jsonrpsee::server::stop_channel();
-    let service_builder = jsonrpsee::server::Server::builder().to_service_builder();
+    let service_builder = crate::api::service_builder();
     let methods = crate::api::module(daemon);
     let token = Arc::new(token);
     loop {

@@ -10,8 +10,8 @@ use super::RpcResult;
 use crate::clusters::ClusterError;
 use crate::state::Daemon;
 
-pub fn handle_contexts_list(daemon: &Daemon) -> RpcResult<Vec<ContextInfo>> {
-    let contexts = daemon.clusters.contexts().map_err(cluster_error)?;
+pub async fn handle_contexts_list(daemon: Arc<Daemon>) -> RpcResult<Vec<ContextInfo>> {
+    let contexts = daemon.clusters.contexts().await.map_err(cluster_error)?;
     Ok(contexts
         .into_iter()
         .map(|context| ContextInfo {

@@ -7,18 +7,18 @@ use tether_rpc_schema::api::{ConfigParams, ValidateResult};
 use super::{invalid_params, RpcResult};
 use crate::config::{self, Config};
 
-pub fn handle_validate(params: Params) -> RpcResult<ValidateResult> {
+pub async fn handle_validate(params: Params<'static>) -> RpcResult<ValidateResult> {
     let params: ConfigParams = params.parse()?;
-    let diagnostics = match load(&params)? {
+    let diagnostics = match load(&params).await? {
         Ok(_) => Vec::new(),
         Err(diagnostics) => diagnostics,
     };
     Ok(ValidateResult { diagnostics })
 }
 
-pub fn handle_resolve(params: Params) -> RpcResult<serde_json::Value> {
+pub async fn handle_resolve(params: Params<'static>) -> RpcResult<serde_json::Value> {
     let params: ConfigParams = params.parse()?;
-    let config = match load(&params)? {
+    let config = match load(&params).await? {
         Ok(config) => config,
         Err(diagnostics) => return Err(super::config_invalid(diagnostics)),
     };
@@ -27,10 +27,10 @@ pub fn handle_resolve(params: Params) -> RpcResult<serde_json::Value> {
 
 type Loaded = Result<Config, Vec<tether_rpc_schema::api::Diagnostic>>;
 
-fn load(params: &ConfigParams) -> RpcResult<Loaded> {
+async fn load(params: &ConfigParams) -> RpcResult<Loaded> {
     match (&params.text, &params.path) {
         (Some(text), path) => Ok(config::parse(path.as_deref().unwrap_or("<unsaved config>"), text)),
-        (None, Some(path)) => Ok(config::load(std::path::Path::new(path))),
+        (None, Some(path)) => Ok(config::load(path.into()).await),
         (None, None) => Err(invalid_params("give the config's path or text")),
     }
 }

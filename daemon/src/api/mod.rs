@@ -5,20 +5,34 @@ mod agents;
 mod clusters;
 mod config;
 mod daemon;
+mod notifications;
 mod session;
 mod targets;
 
 use std::sync::Arc;
 
+use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::RpcModule;
 use tether_rpc_schema::api::{codes, methods, ConfigInvalidData, Diagnostic};
+use tower::layer::util::{Identity, Stack};
 
 use crate::agents::AgentError;
 use crate::config::Config;
 use crate::state::Daemon;
 
 type RpcResult<T> = Result<T, ErrorObjectOwned>;
+
+/// How every API connection is served, on the Unix socket and on the websocket.
+pub type ServiceBuilder =
+    jsonrpsee::server::TowerServiceBuilder<Stack<notifications::AnswerNotificationsLayer, Identity>, Identity>;
+
+/// The builder of every API connection's service: the methods of [`module`] behind the API's
+/// one RPC middleware, [`notifications`].
+pub fn service_builder() -> ServiceBuilder {
+    let rpc = RpcServiceBuilder::new().layer(notifications::AnswerNotificationsLayer);
+    jsonrpsee::server::Server::builder().set_rpc_middleware(rpc).to_service_builder()
+}
 
 /// Every method of the API, bound to the daemon's state.
 pub fn module(state: Arc<Daemon>) -> RpcModule<Daemon> {
@@ -27,9 +41,15 @@ pub fn module(state: Arc<Daemon>) -> RpcModule<Daemon> {
         module.register_method(methods::DAEMON_HELLO, |params, _, _| daemon::handle_hello(params)).map(|_| ()),
         module.register_async_method(methods::DAEMON_STATUS, |_, state, _| daemon::handle_status(state)).map(|_| ()),
         module.register_method(methods::DAEMON_SHUTDOWN, |_, state, _| daemon::handle_shutdown(state)).map(|_| ()),
-        module.register_method(methods::CONFIG_VALIDATE, |params, _, _| config::handle_validate(params)).map(|_| ()),
-        module.register_method(methods::CONFIG_RESOLVE, |params, _, _| config::handle_resolve(params)).map(|_| ()),
-        module.register_method(methods::CONTEXTS_LIST, |_, state, _| clusters::handle_contexts_list(state)).map(|_| ()),
+        module
+            .register_async_method(methods::CONFIG_VALIDATE, |params, _, _| config::handle_validate(params))
+            .map(|_| ()),
+        module
+            .register_async_method(methods::CONFIG_RESOLVE, |params, _, _| config::handle_resolve(params))
+            .map(|_| ()),
+        module
+            .register_async_method(methods::CONTEXTS_LIST, |_, state, _| clusters::handle_contexts_list(state))
+            .map(|_| ()),
         module
             .register_async_method(methods::NAMESPACES_LIST, |params, state, _| {
                 clusters::handle_namespaces_list(params, state)
@@ -85,12 +105,12 @@ fn optional<T: serde::de::DeserializeOwned + Default>(params: &jsonrpsee::types:
 }
 
 /// The config a session (or a pre-warmed agent) uses: inline, from a file, or the defaults.
-fn session_config(inline: &Option<serde_json::Value>, path: &Option<String>) -> RpcResult<Config> {
+async fn session_config(inline: &Option<serde_json::Value>, path: &Option<String>) -> RpcResult<Config> {
     let loaded = match (inline, path) {
         (Some(inline), _) => {
             crate::config::parse("<inline config>", &serde_json::to_string_pretty(inline).unwrap_or_default())
         }
-        (None, Some(path)) => crate::config::load(std::path::Path::new(path)),
+        (None, Some(path)) => crate::config::load(path.into()).await,
         (None, None) => Ok(Config::default()),
     };
     loaded.map_err(config_invalid)

@@ -29,7 +29,7 @@ pub async fn handle_prepare(
 ) -> RpcResult<SessionPrepared> {
     let params: SessionPrepareParams = params.parse()?;
     let target_text = params.target.as_deref().ok_or_else(|| invalid_params("a target is required, e.g. pid/4242"))?;
-    let config = super::session_config(&params.config, &params.config_path)?;
+    let config = super::session_config(&params.config, &params.config_path).await?;
     let target = super::parse_target(target_text)?.with_runtime(&config.container);
     let preset = presets::for_launch(&params.launch);
     let event = |kind, message: &str| {
@@ -114,7 +114,7 @@ pub async fn handle_prepare(
         kind: SessionEventKind::Ready,
         message: format!("session ready on {target}"),
     });
-    Ok(SessionPrepared { session_id: session.id.clone(), env: env.set, unset: env.unset, warnings: Vec::new() })
+    Ok(SessionPrepared { session_id: session.id.clone(), warnings: env.warnings(), env: env.set, unset: env.unset })
 }
 
 pub fn handle_list(daemon: &Daemon) -> RpcResult<Vec<SessionInfo>> {

@@ -177,9 +177,9 @@ mod tests {
             assert!(names(&root).contains(&expected), "{expected} missing from {:?}", names(&root));
         }
         let env = keys_at(&schema, &path(&["env"]));
-        assert_eq!(names(&env), ["exclude", "include", "override", "unset"]);
-        assert!(env[0].description.as_deref().is_some_and(|text| text.contains("leave out")), "{env:?}");
-        assert_eq!(env[0].detail, "array");
+        assert_eq!(names(&env), ["allow_code_loading", "exclude", "include", "override", "unset"]);
+        assert!(env[1].description.as_deref().is_some_and(|text| text.contains("leave out")), "{env:?}");
+        assert_eq!(env[1].detail, "array");
     }
 
     #[test]

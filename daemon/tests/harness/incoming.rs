@@ -343,7 +343,7 @@ fn incoming_mirror_with_filter_copies_only_matching_requests() {
 }
 
 #[test]
-fn incoming_agent_kill_9_leaves_no_rules_and_the_next_run_starts_cleanly() {
+fn incoming_agent_kill_9_leaves_no_rules_and_the_session_steals_again_on_a_new_agent() {
     require_tier();
     let pod = Fixture::pod("inc-kill");
     let tether = Tether::new();
@@ -360,18 +360,22 @@ fn incoming_agent_kill_9_leaves_no_rules_and_the_next_run_starts_cleanly() {
         .and_then(|pid| pid.parse().ok())
         .unwrap_or_else(|| panic!("no tether table while stealing: {tables}"));
     kill(Pid::from_raw(agent_pid), Signal::SIGKILL).unwrap();
+    let old_table = format!("tether_{agent_pid} ");
     assert!(
-        eventually(Duration::from_secs(5), || !nft_tables(&pod).contains("tether_")),
+        eventually(Duration::from_secs(5), || !nft_tables(&pod).contains(&old_table)),
         "rules left 5 s after kill -9 of the agent: {}",
         nft_tables(&pod)
     );
-    assert_eq!(answered_by(&client(&pod, &["http-requests", &url, "h1", "-"])).0, pairs(&[("target", "-")]));
-    user.stop();
-
-    // The next run gets a new agent and steals again.
-    let user = user_server(&tether, &pod, &config, &["http-server", "8480", "user"]);
+    // The session moved to a new agent, which steals the port again for the same listener.
+    let stolen_again = eventually(Duration::from_secs(10), || nft_tables(&pod).contains("tether_"));
+    assert!(stolen_again, "the new agent does not intercept the session's listener");
     assert_eq!(answered_by(&client(&pod, &["http-requests", &url, "h1", "-"])).0, pairs(&[("user", "-")]));
     user.stop();
+    assert!(
+        eventually(Duration::from_secs(5), || !nft_tables(&pod).contains("tether_")),
+        "rules left after the session"
+    );
+    assert_eq!(answered_by(&client(&pod, &["http-requests", &url, "h1", "-"])).0, pairs(&[("target", "-")]));
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod config;
 mod context;
 mod daemon;
 mod faults;
+mod hostile;
 mod incoming;
 mod lsp;
 mod misuse;
