@@ -12,12 +12,14 @@ use tether_rpc_schema::api::{
 use tether_rpc_schema::wire::Message;
 
 use super::{agent_error, invalid_params, not_found, notification, RpcResult};
-use crate::agents::AgentError;
+use crate::agent_link::LinkError;
+use crate::agents::{Agent, AgentError};
 use crate::launch_env::{self, SessionVars};
 use crate::presets;
 use crate::server::ApiConnection;
 use crate::sessions::{unix_now, AgentSlot, Session};
 use crate::state::Daemon;
+use crate::target::Target;
 use crate::token;
 
 /// Prepares a session, leased to `connection` (the client's API connection): when that
@@ -41,28 +43,10 @@ pub async fn handle_prepare(
         })
     };
     event(SessionEventKind::Progress, "starting or reusing the agent");
-    let agent = daemon.agents.get(&target).await.map_err(|err| {
+    let (agent, target_env) = agent_with_env(&daemon, &target).await.map_err(|err| {
         event(SessionEventKind::Failed, &err.to_string());
         agent_error(err)
     })?;
-    event(SessionEventKind::Progress, "reading the target's environment");
-    let target_env = match agent.link.request(Message::EnvGet).await {
-        Ok(Message::EnvVars(vars)) => vars
-            .into_iter()
-            .map(|var| {
-                (String::from_utf8_lossy(&var.name).into_owned(), String::from_utf8_lossy(&var.value).into_owned())
-            })
-            .collect::<Vec<_>>(),
-        Ok(Message::Failure { message, .. }) => {
-            let reason = format!("the agent could not read the target's environment: {message}");
-            return Err(agent_error(AgentError::StartFailed(reason)));
-        }
-        Ok(other) => {
-            let reason = format!("the agent answered {} to a request for the target's environment", other.kind());
-            return Err(agent_error(AgentError::StartFailed(reason)));
-        }
-        Err(err) => return Err(agent_error(AgentError::StartFailed(err.to_string()))),
-    };
     let session_token = token::random();
     let session_vars = SessionVars {
         layer_path: daemon.layer_path.display().to_string(),
@@ -127,6 +111,39 @@ pub fn handle_end(params: Params, daemon: &Daemon) -> RpcResult<()> {
         Ok(())
     } else {
         Err(not_found(format!("no session {}", params.session_id)))
+    }
+}
+
+/// The target's agent and environment. A pooled agent whose link ends while it is asked (it
+/// died, or hung and was cut by the keepalive) is replaced once, so a new launch does not fail
+/// on an agent that was already gone.
+async fn agent_with_env(daemon: &Daemon, target: &Target) -> Result<(Arc<Agent>, Vec<(String, String)>), AgentError> {
+    let mut retried = false;
+    loop {
+        let agent = daemon.agents.get(target).await?;
+        let vars = match agent.link.request(Message::EnvGet).await {
+            Ok(Message::EnvVars(vars)) => vars,
+            Ok(Message::Failure { message, .. }) => {
+                let reason = format!("the agent could not read the target's environment: {message}");
+                return Err(AgentError::StartFailed(reason));
+            }
+            Ok(other) => {
+                let reason = format!("the agent answered {} to a request for the target's environment", other.kind());
+                return Err(AgentError::StartFailed(reason));
+            }
+            Err(LinkError::Closed(_)) if !retried => {
+                retried = true;
+                continue;
+            }
+            Err(err) => return Err(AgentError::StartFailed(err.to_string())),
+        };
+        let env = vars
+            .into_iter()
+            .map(|var| {
+                (String::from_utf8_lossy(&var.name).into_owned(), String::from_utf8_lossy(&var.value).into_owned())
+            })
+            .collect();
+        return Ok((agent, env));
     }
 }
 

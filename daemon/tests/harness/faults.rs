@@ -226,13 +226,13 @@ impl ReadLoop {
 }
 
 /// Runs a loop reading a target file under tether while `fault` is done to the agent.
-fn read_loop_through(pod_name: &str, fault: impl FnOnce(&Fixture, i32)) -> ReadLoop {
+fn read_loop_through(pod_name: &str, fault: impl FnOnce(&Fixture, &Tether, i32)) -> ReadLoop {
     let pod = Fixture::pod(pod_name);
     let tether = Tether::new();
     let mut reader = user_program(&tether, &pod, &["read-loop", "/etc/demo/secret.txt", "12"]);
     assert!(eventually(Duration::from_secs(10), || agent_pid(&pod).is_some()), "no agent started");
     std::thread::sleep(Duration::from_secs(1));
-    fault(&pod, agent_pid(&pod).unwrap());
+    fault(&pod, &tether, agent_pid(&pod).unwrap());
     let outcome = reader.next_report();
     let stderr = reader.finish();
     ReadLoop { outcome, stderr, left: left_behind(&pod) }
@@ -241,7 +241,7 @@ fn read_loop_through(pod_name: &str, fault: impl FnOnce(&Fixture, i32)) -> ReadL
 #[test]
 fn session_moves_to_a_new_agent_when_its_agent_is_killed() {
     require_tier();
-    let run = read_loop_through("fault-agent-gone", |_, agent| kill(Pid::from_raw(agent), Signal::SIGKILL).unwrap());
+    let run = read_loop_through("fault-agent-gone", |_, _, agent| kill(Pid::from_raw(agent), Signal::SIGKILL).unwrap());
     let (outcome, stderr) = (&run.outcome, &run.stderr);
     assert_eq!(outcome["last"], "ok", "reads must work again on the new agent: {outcome}\n{stderr}");
     assert!(outcome["failed"].as_u64().unwrap() < 20, "too many failed reads: {outcome}");
@@ -253,10 +253,16 @@ fn session_moves_to_a_new_agent_when_its_agent_is_killed() {
 fn session_moves_to_a_new_agent_when_its_agent_hangs() {
     require_tier();
     let mut stopped = 0;
-    let run = read_loop_through("fault-agent-hung", |_, agent| {
+    let mut launched = None;
+    let run = read_loop_through("fault-agent-hung", |pod, tether, agent| {
         stopped = agent;
-        kill(Pid::from_raw(agent), Signal::SIGSTOP).unwrap()
+        kill(Pid::from_raw(agent), Signal::SIGSTOP).unwrap();
+        // A new launch meanwhile gets a working agent too.
+        launched = Some(tether.exec(&pod.pid_target(), None, &["cat", "/etc/demo/secret.txt"]));
     });
+    let launched = launched.expect("launched during the hang");
+    assert!(launched.status.success(), "a launch during the hang failed: {launched:?}");
+    assert_eq!(String::from_utf8_lossy(&launched.stdout), "s3cr3t-from-pod");
     let (outcome, stderr) = (&run.outcome, &run.stderr);
     assert_eq!(outcome["last"], "ok", "reads must work again on the new agent: {outcome}\n{stderr}");
     assert!(stderr.contains("did not answer"), "tether exec must say why: {stderr}");
@@ -267,7 +273,7 @@ fn session_moves_to_a_new_agent_when_its_agent_hangs() {
 #[test]
 fn session_is_lost_when_its_target_exits_and_its_agent_goes() {
     require_tier();
-    let run = read_loop_through("fault-target-exit", |pod, _| {
+    let run = read_loop_through("fault-target-exit", |pod, _, _| {
         let target: i32 = pod.get("/pid").parse().unwrap();
         kill(Pid::from_raw(target), Signal::SIGKILL).unwrap();
     });
@@ -277,4 +283,31 @@ fn session_is_lost_when_its_target_exits_and_its_agent_goes() {
     assert!(!stderr.contains("Failure {"), "no debug dumps: {stderr}");
     assert!(run.left.is_empty(), "left behind: {:?}", run.left);
     run.report("target exit");
+}
+
+#[test]
+fn container_recreated_under_its_name_is_served_by_a_fresh_agent() {
+    require_tier();
+    let tether = Tether::new();
+    let read_secret = |target: &str| tether.exec(target, None, &["cat", "/etc/demo/secret.txt"]);
+    let agent_target_pids = || {
+        let output = tether.command().args(["rpc", "agents.list"]).output().expect("tether rpc");
+        let agents: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        agents.as_array().map(|agents| agents.iter().map(|agent| agent["target_pid"].clone()).collect::<Vec<_>>())
+    };
+
+    let first = Fixture::container("fault-recreate");
+    let target = format!("container/{}", first.get("/id"));
+    let before = read_secret(&target);
+    assert_eq!(String::from_utf8_lossy(&before.stdout), "s3cr3t-from-container", "{before:?}");
+    let first_pids = agent_target_pids();
+    drop(first);
+
+    let _second = Fixture::container("fault-recreate");
+    let after = read_secret(&target);
+    let stderr = String::from_utf8_lossy(&after.stderr);
+    assert!(after.status.success(), "the re-created container is not served: {stderr}");
+    assert_eq!(String::from_utf8_lossy(&after.stdout), "s3cr3t-from-container");
+    assert!(!stderr.contains("Failure {"), "no debug dumps: {stderr}");
+    assert_ne!(agent_target_pids(), first_pids, "the agent of the old container still serves");
 }
