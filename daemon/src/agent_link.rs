@@ -26,9 +26,9 @@ use tokio_util::sync::CancellationToken;
 /// How long a request may wait for the agent's answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How often the daemon pings the agent (the agent drops a daemon it has not heard from for
-/// a while, so this also keeps an idle link open).
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the daemon pings the agent and checks how long it has been silent (the agent
+/// drops a daemon it has not heard from for a while, so this also keeps an idle link open).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(500);
 
 /// A link that hears nothing from its agent for this long is cut: the agent is dead, stopped
 /// or unreachable. Several pings long, so a busy machine does not cut a healthy agent.
