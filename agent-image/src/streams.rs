@@ -176,6 +176,10 @@ impl Streams {
             Err(err) => Err(err),
         };
         self.forget(stream, serial);
+        // Reset by the daemon (or cut with the connection): not a clean end for the client.
+        if result.is_ok() && cancel.is_cancelled() {
+            return Err(io::Error::from_raw_os_error(libc::ECONNRESET));
+        }
         result
     }
 
