@@ -12,15 +12,28 @@
 //! - agent → daemon: responses, `IncomingConnection` and stream messages.
 //!
 //! The `Incoming*` messages need the [`crate::incoming::CAPABILITY`] capability of the peer.
+//! A daemon announcing [`KEEPALIVE_CAPABILITY`] promises an agent a frame at least every
+//! second, and the agent drops it after [`KEEPALIVE_SILENCE_LIMIT`] without one.
 //!
 //! Paths, environment entries and file contents are bytes: Unix paths need not be UTF-8.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::incoming::{HttpFilter, IncomingMode};
 use crate::policy::LayerPolicy;
+
+/// Capability of a daemon (in its [`Hello`] to an agent) that sends a frame, a [`Message::Ping`]
+/// when it has nothing else to say, at least once a second. An agent announces it in its
+/// [`HelloOk`] when it drops such a daemon's connection after [`KEEPALIVE_SILENCE_LIMIT`]
+/// without any frame, releasing what the connection held (incoming subscriptions above all).
+pub const KEEPALIVE_CAPABILITY: &str = "keepalive";
+
+/// How long an agent waits for any frame from a daemon that announced
+/// [`KEEPALIVE_CAPABILITY`] before it takes the daemon for hung or gone.
+pub const KEEPALIVE_SILENCE_LIMIT: Duration = Duration::from_secs(10);
 
 /// One frame's payload: a request id (0 for messages that expect no response) and a message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
