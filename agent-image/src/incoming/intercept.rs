@@ -248,6 +248,7 @@ fn original_destination(client: &TcpStream) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
 
     #[tokio::test]
     async fn copy_pipe_delivers_then_ends_with_eof() {

@@ -209,13 +209,13 @@ fn placeholder_directory_ignores_another_users_file_or_symlink_in_tmp() {
     std::fs::set_permissions(theirs.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let old_name = std::path::PathBuf::from(format!("/tmp/.tether-layer-empty-{USER}"));
 
-    let plants: [(&str, &dyn Fn(&std::path::Path)); 2] = [
-        ("a file", &|path| std::fs::write(path, b"").unwrap()),
-        ("a symlink", &|path| std::os::unix::fs::symlink(theirs.path(), path).unwrap()),
-    ];
-    for (what, plant) in plants {
+    for what in ["a file", "a symlink"] {
         let _ = std::fs::remove_file(&old_name);
-        plant(&old_name);
+        if what == "a file" {
+            std::fs::write(&old_name, b"").unwrap();
+        } else {
+            std::os::unix::fs::symlink(theirs.path(), &old_name).unwrap();
+        }
         lchown(&old_name, Some(ATTACKER), Some(ATTACKER)).unwrap();
         let (code, out) = run(command(&["placeholder", "/etc/app"]));
         assert_eq!(code, 0, "with {what} of another user at {}: {out}", old_name.display());
