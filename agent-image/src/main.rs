@@ -94,6 +94,7 @@ fn run(args: Args) -> Result<(), Failed> {
             format!("--listen {} is not a loopback address; the agent listens on loopback only", args.listen),
         ));
     }
+    raise_open_files_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -142,6 +143,21 @@ fn run(args: Args) -> Result<(), Failed> {
     // Blocking-pool threads may still be finishing file work no one waits for.
     runtime.shutdown_background();
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard one: every stream of the daemon's user
+/// processes is a socket of the agent, and a common soft limit of 1024 is well below what one
+/// busy user process opens.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let Rlimit { current, maximum } = getrlimit(Resource::Nofile);
+    if current == maximum {
+        return;
+    }
+    match setrlimit(Resource::Nofile, Rlimit { current: maximum, maximum }) {
+        Ok(()) => tracing::debug!(?current, ?maximum, "raised the open files limit"),
+        Err(err) => tracing::warn!(%err, ?current, "cannot raise the open files limit; busy sessions may see EMFILE"),
+    }
 }
 
 fn failed_line(kind: StartupFailure, message: &str) -> String {

@@ -4,6 +4,10 @@
 //! Per connection: the reader (this module's loop) decodes frames and starts one task per
 //! request or stream; a single writer task owns the socket's write half and sends whatever
 //! those tasks put in the bounded outbox, so responses and stream data interleave safely.
+//!
+//! Until its `Hello` is accepted a connection is a stranger's: it may hold one of only
+//! [`MAX_PENDING_HELLOS`] places, send a frame of at most [`HELLO_FRAME_MAX`] bytes, and take
+//! [`HELLO_TIMEOUT`]; whoever lacks the token cannot make the agent (root) allocate or keep much.
 
 use std::future::Future;
 use std::io;
@@ -12,13 +16,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use subtle::ConstantTimeEq;
-use tether_rpc_schema::codec::{self, CodecError};
-use tether_rpc_schema::wire::{Envelope, Hello, HelloOk, Message, Role, TARGET_GONE_CAPABILITY};
+use tether_rpc_schema::codec::{self, CodecError, HEADER_LEN, HELLO_FRAME_MAX, MAX_FRAME};
+use tether_rpc_schema::wire::{
+    Envelope, Hello, HelloOk, Message, Role, KEEPALIVE_CAPABILITY, KEEPALIVE_SILENCE_LIMIT, TARGET_GONE_CAPABILITY,
+};
 use tether_rpc_schema::PROTOCOL_VERSION;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::bytes::{Buf, BytesMut};
 
@@ -27,14 +33,21 @@ use crate::incoming::Incoming;
 use crate::netns::TargetNet;
 use crate::streams::Streams;
 
-/// How long a new connection may take to say `Hello`.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a new connection may take to say `Hello`; the daemon sends it right after
+/// connecting.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Connections at most waiting for their `Hello` at the same time; more are closed at once.
+/// Authenticated connections do not count.
+const MAX_PENDING_HELLOS: usize = 16;
 
 /// Frames waiting for the writer; a full outbox slows down the tasks that fill it.
 const OUTBOX_CAPACITY: usize = 256;
 
-/// Requests of one connection handled at the same time; more are refused with `EAGAIN`
-/// rather than stalling the reader, which also carries stream traffic.
+/// Requests of one connection handled at the same time. More wait for their turn, in order,
+/// each as a task of its own: the reader never waits for them, as it also carries stream
+/// traffic. What waits is bounded by what the (authenticated) daemon sends, whose own
+/// callers wait for the answers.
 const MAX_REQUESTS_IN_FLIGHT: usize = 256;
 
 /// Bytes the reader asks the socket for at a time.
@@ -56,11 +69,24 @@ pub struct Shared {
 /// Accepts connections until none has been open for `idle_timeout`.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, idle_timeout: Duration) {
     let open = Arc::new(watch::Sender::new(0usize));
+    let pending_hellos = Arc::new(Semaphore::new(MAX_PENDING_HELLOS));
     let accept = async {
+        // Whether connections are being turned away, so that a flood logs once, not per
+        // connection.
+        let mut refusing = false;
         loop {
             match listener.accept().await {
                 Ok((socket, peer)) => {
-                    tokio::spawn(handle_connection(socket, peer, shared.clone(), open.clone()));
+                    let Ok(hello_permit) = pending_hellos.clone().try_acquire_owned() else {
+                        if !refusing {
+                            tracing::warn!(%peer, "{MAX_PENDING_HELLOS} connections are waiting for their hello; closing new ones until they are done");
+                            refusing = true;
+                        }
+                        drop(socket);
+                        continue;
+                    };
+                    refusing = false;
+                    tokio::spawn(handle_connection(socket, peer, shared.clone(), open.clone(), hello_permit));
                 }
                 Err(err) => {
                     // Usually EMFILE; accepting again at once would spin.
@@ -116,6 +142,8 @@ async fn wait_idle(mut open_rx: watch::Receiver<usize>, timeout: Duration) {
 struct FrameReader {
     read_half: OwnedReadHalf,
     buf: BytesMut,
+    /// Largest payload accepted: [`HELLO_FRAME_MAX`] until the hello is accepted.
+    limit: usize,
 }
 
 impl FrameReader {
@@ -123,7 +151,7 @@ impl FrameReader {
     /// Cancel-safe: a partly read frame stays in the buffer.
     async fn next(&mut self) -> Option<Result<Envelope, CodecError>> {
         loop {
-            match codec::decode(&self.buf) {
+            match codec::decode_limited(&self.buf, self.limit) {
                 Ok(Some((envelope, used))) => {
                     self.buf.advance(used);
                     return Some(Ok(envelope));
@@ -131,7 +159,7 @@ impl FrameReader {
                 Ok(None) => {}
                 Err(err) => return Some(Err(err)),
             }
-            self.buf.reserve(READ_BUFFER);
+            self.buf.reserve(READ_BUFFER.min(HEADER_LEN + self.limit));
             match self.read_half.read_buf(&mut self.buf).await {
                 Ok(0) if self.buf.is_empty() => return None,
                 Ok(0) => return Some(Err(io::Error::from(io::ErrorKind::UnexpectedEof).into())),
@@ -144,10 +172,16 @@ impl FrameReader {
 
 /// Serves one connection; it counts as open (for the idle exit) once its hello is accepted,
 /// so connections that never authenticate cannot keep the agent up or make it exit.
-async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>, open: Arc<watch::Sender<usize>>) {
+async fn handle_connection(
+    socket: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    open: Arc<watch::Sender<usize>>,
+    hello_permit: OwnedSemaphorePermit,
+) {
     let _ = socket.set_nodelay(true);
     let (read_half, mut write_half) = socket.into_split();
-    let mut frames = FrameReader { read_half, buf: BytesMut::new() };
+    let mut frames = FrameReader { read_half, buf: BytesMut::new(), limit: HELLO_FRAME_MAX };
 
     let first = tokio::time::timeout(HELLO_TIMEOUT, frames.next()).await;
     let (id, hello) = match first {
@@ -163,16 +197,19 @@ async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shar
     if let Err(reason) = check_hello(&shared.token, &hello) {
         return refuse(&mut write_half, id, peer, reason).await;
     }
+    drop(hello_permit);
+    frames.limit = MAX_FRAME;
     let _open = OpenConnection::new(open);
-    tracing::info!(%peer, daemon_pid = hello.pid, "daemon connected");
+    let keepalive = hello.capabilities.iter().any(|capability| capability == KEEPALIVE_CAPABILITY);
     let tell_target_gone = hello.capabilities.iter().any(|announced| announced == TARGET_GONE_CAPABILITY);
     let mut target_gone = shared.target_gone.clone();
+    tracing::info!(%peer, daemon_pid = hello.pid, keepalive, "daemon connected");
 
     let (out_tx, out_rx) = mpsc::channel(OUTBOX_CAPACITY);
     let mut writer = tokio::spawn(write_frames(write_half, out_rx));
     let ok = HelloOk {
         protocol_version: PROTOCOL_VERSION,
-        capabilities: vec![tether_rpc_schema::incoming::CAPABILITY.to_owned()],
+        capabilities: vec![tether_rpc_schema::incoming::CAPABILITY.to_owned(), KEEPALIVE_CAPABILITY.to_owned()],
         policy: None,
     };
     let _ = out_tx.send(Envelope { id, message: Message::HelloOk(ok) }).await;
@@ -186,14 +223,26 @@ async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shar
         tasks: JoinSet::new(),
         in_flight: Arc::new(Semaphore::new(MAX_REQUESTS_IN_FLIGHT)),
     };
+    // Restarted by every frame; only a daemon that promised keepalive is held to it.
+    let silence = tokio::time::sleep(KEEPALIVE_SILENCE_LIMIT);
+    tokio::pin!(silence);
     let end = loop {
         tokio::select! {
             frame = frames.next() => match frame {
                 None => break "closed by the daemon".to_owned(),
                 Some(Err(err)) => break format!("unreadable frame: {err}"),
                 Some(Ok(Envelope { message: Message::Bye, .. })) => break "the daemon said bye".to_owned(),
-                Some(Ok(envelope)) => connection.dispatch(envelope),
+                Some(Ok(envelope)) => {
+                    silence.as_mut().reset(tokio::time::Instant::now() + KEEPALIVE_SILENCE_LIMIT);
+                    connection.dispatch(envelope);
+                }
             },
+            () = &mut silence, if keepalive => {
+                break format!(
+                    "no frame from the daemon for {}s although it promised keepalive; it is hung or gone",
+                    KEEPALIVE_SILENCE_LIMIT.as_secs()
+                );
+            }
             Some(_) = connection.tasks.join_next(), if !connection.tasks.is_empty() => {}
             reason = gone_reason(&mut target_gone) => {
                 if tell_target_gone {
@@ -265,23 +314,17 @@ impl Connection {
             message if id == 0 => {
                 tracing::warn!(kind = message.kind(), "ignoring a request without id");
             }
-            message => match self.in_flight.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    let shared = self.shared.clone();
-                    self.respond(id, async move {
-                        let response = handlers::handle_request(&shared.agent, message).await;
-                        drop(permit);
-                        response
-                    });
-                }
-                Err(_) => {
-                    let busy = Message::failure(
-                        libc::EAGAIN,
-                        format!("the agent is busy with {MAX_REQUESTS_IN_FLIGHT} requests; retry"),
-                    );
-                    self.respond(id, std::future::ready(busy));
-                }
-            },
+            message => {
+                let (shared, in_flight) = (self.shared.clone(), self.in_flight.clone());
+                self.respond(id, async move {
+                    // The semaphore is fair: requests run in the order they arrived. It is
+                    // never closed, so the permit is always granted.
+                    let permit = in_flight.acquire_owned().await.ok();
+                    let response = handlers::handle_request(&shared.agent, message).await;
+                    drop(permit);
+                    response
+                });
+            }
         }
     }
 

@@ -6,17 +6,27 @@
 //! connection's reader routes the daemon's stream messages to it through [`Streams`]; the task
 //! removes itself when both directions are done. Dropping the connection's task set ends every
 //! stream of the connection.
+//!
+//! No stream owns a read buffer: a burst of thousands of connections would leave that many
+//! 64 KiB buffers behind in the allocator's arenas once they are freed (glibc keeps freed
+//! memory amid live allocations). Reads go through one buffer per thread instead
+//! ([`read_chunk`]), and what is sent is a vector of exactly the bytes read. What the streams
+//! of a burst still allocated (tasks, channels, messages) is handed back to the system once
+//! the burst is over ([`trim_after_burst`]).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{ready, Poll};
 
 use tether_rpc_schema::incoming::AGENT_STREAM_BIT;
 use tether_rpc_schema::wire::{Envelope, Message, STREAM_WINDOW};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +43,70 @@ const UDP_QUEUE: usize = 64;
 
 /// Largest UDP datagram.
 const UDP_MAX: usize = 65_536;
+
+/// Streams that must have ended since memory was last handed back before it is worth doing
+/// again: a few streams leave little behind, and trimming walks every arena.
+const TRIM_AFTER_STREAMS: usize = 256;
+
+/// Streams ended since memory was last handed back, across connections.
+static ENDED_SINCE_TRIM: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// The read buffer of every stream running on this thread. It is borrowed only within one
+    /// synchronous poll, never across an `await`, so streams share it safely.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK.max(UDP_MAX)]);
+}
+
+/// Reads at most `max` bytes (at most [`READ_CHUNK`]) from `io` and returns exactly what was
+/// read, empty at end of file. The caller holds no buffer while `io` has nothing to read.
+pub async fn read_chunk(io: &mut (impl AsyncRead + Unpin), max: usize) -> io::Result<Vec<u8>> {
+    std::future::poll_fn(|cx| {
+        with_scratch(max.min(READ_CHUNK), |scratch| {
+            let mut buf = ReadBuf::new(scratch);
+            ready!(Pin::new(&mut *io).poll_read(cx, &mut buf))?;
+            Poll::Ready(Ok(buf.filled().to_vec()))
+        })
+    })
+    .await
+}
+
+/// Counts an ended stream and, when the connection has none left after many ended, hands the
+/// allocator's free memory back to the system. glibc keeps what a burst of thousands of
+/// streams freed in its arenas otherwise (amid a few live allocations, so the arenas never
+/// shrink by themselves), and the agent would stay at its peak size.
+fn trim_after_burst(burst_over: bool) {
+    let ended = ENDED_SINCE_TRIM.fetch_add(1, Ordering::Relaxed) + 1;
+    if !burst_over || ended < TRIM_AFTER_STREAMS || ENDED_SINCE_TRIM.swap(0, Ordering::Relaxed) < TRIM_AFTER_STREAMS {
+        return;
+    }
+    #[cfg(target_env = "gnu")]
+    tokio::task::spawn_blocking(|| {
+        // SAFETY: malloc_trim only releases free pages of glibc's own arenas, under their locks;
+        // it may be called from any thread at any time.
+        unsafe { libc::malloc_trim(0) };
+    });
+}
+
+/// Receives one datagram (see [`read_chunk`]).
+async fn recv_datagram(socket: &UdpSocket) -> io::Result<Vec<u8>> {
+    std::future::poll_fn(|cx| {
+        with_scratch(UDP_MAX, |scratch| {
+            let mut buf = ReadBuf::new(scratch);
+            ready!(socket.poll_recv(cx, &mut buf))?;
+            Poll::Ready(Ok(buf.filled().to_vec()))
+        })
+    })
+    .await
+}
+
+/// Runs `read` on the first `len` bytes of this thread's scratch buffer, or of a buffer of its
+/// own should the scratch buffer be in use (a reader that reads another stream while reading).
+fn with_scratch<T>(len: usize, read: impl FnOnce(&mut [u8]) -> T) -> T {
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => read(&mut scratch[..len]),
+        Err(_) => read(&mut vec![0; len]),
+    })
+}
 
 /// Frames for the connection's writer task.
 pub type Outbox = mpsc::Sender<Envelope>;
@@ -243,6 +317,9 @@ impl Streams {
         if table.get(&stream).is_some_and(|entry| entry.serial == serial) {
             table.remove(&stream);
         }
+        let burst_over = table.is_empty();
+        drop(table);
+        trim_after_burst(burst_over);
     }
 
     /// Runs a relay until it ends or the daemon resets the stream; a relay error becomes a
@@ -306,20 +383,19 @@ async fn socket_to_daemon(
     out: Outbox,
 ) -> io::Result<()> {
     let mut sent: u64 = 0;
-    let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let acked = *acked_rx
             .wait_for(|acked| sent < acked + STREAM_WINDOW)
             .await
             .map_err(|_| io::Error::from_raw_os_error(libc::ECONNABORTED))?;
         let room = ((acked + STREAM_WINDOW - sent) as usize).min(READ_CHUNK);
-        let n = socket.read(&mut buf[..room]).await?;
-        if n == 0 {
+        let data = read_chunk(&mut socket, room).await?;
+        if data.is_empty() {
             send(&out, Message::StreamEof { stream }).await?;
             return Ok(());
         }
-        sent += n as u64;
-        send(&out, Message::StreamData { stream, data: buf[..n].to_vec() }).await?;
+        sent += data.len() as u64;
+        send(&out, Message::StreamData { stream, data }).await?;
     }
 }
 
@@ -355,7 +431,6 @@ async fn relay_udp(
     mut input_rx: mpsc::Receiver<Vec<u8>>,
     out: Outbox,
 ) -> io::Result<()> {
-    let mut buf = vec![0u8; UDP_MAX];
     loop {
         tokio::select! {
             datagram = input_rx.recv() => {
@@ -366,9 +441,9 @@ async fn relay_udp(
                     Ok(_) => {}
                 }
             }
-            received = socket.recv(&mut buf) => match received {
-                Ok(n) => {
-                    let message = stream_message(Message::StreamData { stream, data: buf[..n].to_vec() });
+            received = recv_datagram(&socket) => match received {
+                Ok(data) => {
+                    let message = stream_message(Message::StreamData { stream, data });
                     if out.try_send(message).is_err() {
                         tracing::debug!(stream, "connection busy; datagram dropped");
                     }

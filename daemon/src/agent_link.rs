@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use tether_rpc_schema::codec::FrameCodec;
 use tether_rpc_schema::incoming::CAPABILITY as INCOMING;
-use tether_rpc_schema::wire::{Envelope, Hello, Message, Role, TARGET_GONE_CAPABILITY};
+use tether_rpc_schema::wire::{Envelope, Hello, Message, Role, KEEPALIVE_CAPABILITY, TARGET_GONE_CAPABILITY};
 use tether_rpc_schema::PROTOCOL_VERSION;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -130,7 +130,11 @@ impl AgentLink {
             protocol_version: PROTOCOL_VERSION,
             role: Role::Daemon,
             token: token.to_string(),
-            capabilities: vec![INCOMING.to_string(), TARGET_GONE_CAPABILITY.to_string()],
+            capabilities: vec![
+                INCOMING.to_string(),
+                TARGET_GONE_CAPABILITY.to_string(),
+                KEEPALIVE_CAPABILITY.to_string(),
+            ],
             pid: std::process::id(),
         };
         let unsent = |_| LinkError::Closed("the agent closed the connection during the hello".to_string());

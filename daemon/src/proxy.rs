@@ -1,5 +1,10 @@
 //! The session proxy: serves the hook layers of every session on one Unix socket, forwarding
 //! their file and DNS requests to the session's agent and relaying their outgoing connections.
+//!
+//! Until a connection's `Hello` is accepted it may send one frame of at most
+//! [`HELLO_FRAME_MAX`] bytes, within [`HELLO_TIMEOUT`]. The number of such connections is not
+//! capped: only this user can connect, and every thread of a user process that finds no idle
+//! pooled connection opens one, so thousands arrive at once from one busy program.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -7,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use tether_rpc_schema::codec::FrameCodec;
+use tether_rpc_schema::codec::{FrameCodec, LimitedFrameCodec, HELLO_FRAME_MAX};
 use tether_rpc_schema::wire::{Envelope, HelloOk, Message, Role};
 use tether_rpc_schema::PROTOCOL_VERSION;
 use tokio::net::{TcpListener, UdpSocket, UnixListener, UnixStream};
@@ -18,6 +23,15 @@ use tokio_util::codec::Framed;
 use crate::agent_link::{AgentStream, LinkError};
 use crate::relay;
 use crate::sessions::{Session, Sessions};
+
+/// How long a new hook-layer connection may take to say `Hello`. The layer sends it right after
+/// connecting, but its thread may then wait for a CPU behind thousands of others of a busy
+/// program; only this user can connect, so the limit can be generous.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a layer connection's read and write buffers start with: most frames are small, and a
+/// busy program holds a connection per thread. They grow for bigger frames.
+const LAYER_BUFFER: usize = 1024;
 
 /// How long a prepared outgoing connection waits for the user process to connect.
 const PENDING_TTL: Duration = Duration::from_secs(30);
@@ -125,8 +139,13 @@ pub async fn serve(
 }
 
 async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy: Arc<TcpProxy>) {
-    let mut framed = Framed::new(stream, FrameCodec);
-    let Some(Ok(first)) = framed.next().await else { return };
+    let mut unauthenticated = Framed::with_capacity(stream, LimitedFrameCodec::new(HELLO_FRAME_MAX), LAYER_BUFFER);
+    let first = match tokio::time::timeout(HELLO_TIMEOUT, unauthenticated.next()).await {
+        Ok(Some(Ok(first))) => first,
+        Ok(Some(Err(err))) => return tracing::debug!(%err, "unreadable hello from a hook layer; closing"),
+        Ok(None) => return,
+        Err(_) => return tracing::debug!("no hello from a hook layer within {HELLO_TIMEOUT:?}; closing"),
+    };
     let session = match first.message {
         Message::Hello(hello) if hello.role == Role::Layer => {
             let refusal = if hello.protocol_version != PROTOCOL_VERSION {
@@ -144,13 +163,15 @@ async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy: Arc
                 }
                 (refusal, _) => {
                     let reason = refusal.unwrap_or_else(|| "unknown or ended session".to_string());
-                    let _ = framed.send(Envelope { id: first.id, message: Message::HelloRefused { reason } }).await;
+                    let refused = Envelope { id: first.id, message: Message::HelloRefused { reason } };
+                    let _ = unauthenticated.send(refused).await;
                     return;
                 }
             }
         }
         _ => return,
     };
+    let mut framed = unauthenticated.map_codec(|_| FrameCodec);
     let capabilities = vec![tether_rpc_schema::incoming::CAPABILITY.to_string()];
     let hello_ok = HelloOk { protocol_version: PROTOCOL_VERSION, capabilities, policy: Some(session.current_policy()) };
     if framed.send(Envelope { id: first.id, message: Message::HelloOk(hello_ok) }).await.is_err() {

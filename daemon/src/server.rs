@@ -35,6 +35,7 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
             bail!("another tether daemon is already running for this user (lock {})", paths.lock_file().display())
         }
     };
+    raise_open_files_limit();
     let api_listener = bind_private(&paths.api_socket())?;
     let proxy_listener = bind_private(&paths.proxy_socket())?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -90,6 +91,22 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
     let _ = fs::remove_file(daemon.paths.runtime_dir.join("ws.token"));
     let _ = fs::remove_file(daemon.paths.runtime_dir.join("ws.addr"));
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard one. Every relayed connection costs the
+/// daemon a descriptor or two, and a common soft limit of 1024 is well below what one busy user
+/// process opens. Only the daemon and the agents it starts get the higher limit; user
+/// processes are started by `tether exec` and keep theirs.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::info!(from = soft, to = hard, "raised the open files limit"),
+            Err(err) => tracing::warn!(%err, soft, "cannot raise the open files limit; busy sessions may see EMFILE"),
+        },
+        Ok(_) => {}
+        Err(err) => tracing::warn!(%err, "cannot read the open files limit"),
+    }
 }
 
 /// Binds a Unix socket only this user may connect to, replacing a stale one.

@@ -3,9 +3,9 @@
 //! listings, plus `scandir`.
 
 use std::collections::HashMap;
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex, OnceLock};
 
 use libc::{c_int, dirent64};
 use tether_rpc_schema::wire::{DirEntry, Message};
@@ -39,31 +39,62 @@ struct RemoteDir {
     record: dirent64,
 }
 
-/// The empty host directory that placeholder fds open (one per user, created once).
-fn placeholder_dir() -> Vec<u8> {
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
-    format!("/tmp/.tether-layer-empty-{uid}\0").into_bytes()
+/// The empty host directory that placeholder fds open: `layer-empty` next to the session
+/// proxy's socket, in the daemon's per-user runtime directory (0700), where no other user can
+/// put anything. `None` without `TETHER_PROXY` (the layer is inert then).
+fn placeholder_dir() -> Option<&'static CStr> {
+    static DIR: OnceLock<Option<CString>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let proxy = crate::launch::get().proxy.as_ref()?.to_bytes();
+        let parent = &proxy[..proxy.iter().rposition(|byte| *byte == b'/')?];
+        CString::new([parent, b"/layer-empty"].concat()).ok()
+    })
+    .as_deref()
 }
 
 /// Opens a placeholder directory fd standing for target directory `path`.
 pub fn open_placeholder(path: &[u8], cloexec: bool) -> Result<c_int, i32> {
-    let dir = placeholder_dir();
-    // SAFETY: `dir` is NUL-terminated. EEXIST (the usual case) is fine.
-    unsafe { libc::mkdir(dir.as_ptr().cast(), 0o555) };
-    let flags = libc::O_RDONLY | libc::O_DIRECTORY | if cloexec { libc::O_CLOEXEC } else { 0 };
-    // SAFETY: `dir` is NUL-terminated.
-    let fd = unsafe { libc::open(dir.as_ptr().cast(), flags) };
-    if fd < 0 {
-        let errno = crate::errno::get();
-        crate::log!("cannot open the placeholder directory: errno {errno}");
-        return Err(errno);
-    }
+    let fd = open_placeholder_dir(cloexec)?;
     if let Ok(mut placeholders) = PLACEHOLDERS.lock() {
         placeholders.insert(fd, path.to_vec());
         fds::mark(fd);
     }
     Ok(fd)
+}
+
+/// Opens (creating it the first time) the empty placeholder directory. It must be a real
+/// directory of this user: a symlink or anything of someone else's is refused with `EACCES`.
+fn open_placeholder_dir(cloexec: bool) -> Result<c_int, i32> {
+    let Some(dir) = placeholder_dir() else {
+        crate::log!("no placeholder directory without TETHER_PROXY");
+        return Err(libc::ENOENT);
+    };
+    // SAFETY: `dir` is NUL-terminated. EEXIST (the usual case) is fine.
+    unsafe { libc::mkdir(dir.as_ptr(), 0o500) };
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | if cloexec { libc::O_CLOEXEC } else { 0 };
+    // SAFETY: `dir` is NUL-terminated.
+    let fd = unsafe { libc::open(dir.as_ptr(), flags) };
+    if fd < 0 {
+        let errno = crate::errno::get();
+        crate::log!("cannot open the placeholder directory: errno {errno}");
+        return Err(errno);
+    }
+    // SAFETY: stat is plain data; all-zero is valid.
+    let mut meta: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is the descriptor just opened; `meta` is a valid out-pointer.
+    let owned = unsafe { libc::fstat(fd, &mut meta) } == 0 && meta.st_uid == effective_uid();
+    if !owned {
+        crate::log!("the placeholder directory belongs to another user; refusing it");
+        // SAFETY: `fd` is ours and not shared yet.
+        unsafe { libc::close(fd) };
+        return Err(libc::EACCES);
+    }
+    Ok(fd)
+}
+
+fn effective_uid() -> libc::uid_t {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
 }
 
 /// The target directory a placeholder fd stands for.

@@ -12,12 +12,17 @@ pub const HEADER_LEN: usize = 4;
 /// well below this).
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
 
+/// Largest payload a peer accepts before it has accepted the sender's `Hello`: a `Hello` is a
+/// few hundred bytes, and whoever has not authenticated must not make the peer buffer more.
+pub const HELLO_FRAME_MAX: usize = 4 * 1024;
+
 /// Why a frame could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
-    /// The length prefix announces more than [`MAX_FRAME`] bytes.
-    #[error("frame of {0} bytes exceeds the limit of {MAX_FRAME} bytes")]
-    TooLarge(usize),
+    /// The length prefix announces more than the limit in force ([`MAX_FRAME`], or a smaller
+    /// one such as [`HELLO_FRAME_MAX`]).
+    #[error("frame of {len} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { len: usize, limit: usize },
     /// The payload is not a valid CBOR envelope.
     #[error("malformed frame: {0}")]
     Malformed(String),
@@ -32,7 +37,7 @@ pub fn encode(envelope: &Envelope) -> Result<Vec<u8>, CodecError> {
     ciborium::into_writer(envelope, &mut frame).map_err(|err| CodecError::Malformed(err.to_string()))?;
     let len = frame.len() - HEADER_LEN;
     if len > MAX_FRAME {
-        return Err(CodecError::TooLarge(len));
+        return Err(CodecError::TooLarge { len, limit: MAX_FRAME });
     }
     frame[..HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
     Ok(frame)
@@ -41,7 +46,13 @@ pub fn encode(envelope: &Envelope) -> Result<Vec<u8>, CodecError> {
 /// Decodes the first frame of `buf`. Returns `None` while `buf` holds only part of a frame,
 /// otherwise the envelope and how many bytes of `buf` it used.
 pub fn decode(buf: &[u8]) -> Result<Option<(Envelope, usize)>, CodecError> {
-    let Some(len) = payload_len(buf)? else {
+    decode_limited(buf, MAX_FRAME)
+}
+
+/// [`decode`] with a smaller payload limit: a length prefix above `limit` is refused as soon as
+/// its four bytes are in `buf`, before any of the payload is buffered.
+pub fn decode_limited(buf: &[u8], limit: usize) -> Result<Option<(Envelope, usize)>, CodecError> {
+    let Some(len) = payload_len(buf, limit)? else {
         return Ok(None);
     };
     let end = HEADER_LEN + len;
@@ -56,7 +67,7 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Envelope, usize)>, CodecError> {
 pub fn read_frame(reader: &mut impl Read) -> Result<Envelope, CodecError> {
     let mut header = [0u8; HEADER_LEN];
     reader.read_exact(&mut header)?;
-    let len = checked_len(header)?;
+    let len = checked_len(header, MAX_FRAME)?;
     let mut payload = vec![0u8; len];
     reader.read_exact(&mut payload)?;
     decode_payload(&payload)
@@ -68,17 +79,17 @@ pub fn write_frame(writer: &mut impl Write, envelope: &Envelope) -> Result<(), C
     Ok(())
 }
 
-fn payload_len(buf: &[u8]) -> Result<Option<usize>, CodecError> {
-    match buf.get(..HEADER_LEN) {
-        Some(header) => checked_len(header.try_into().expect("slice of HEADER_LEN")).map(Some),
+fn payload_len(buf: &[u8], limit: usize) -> Result<Option<usize>, CodecError> {
+    match buf.first_chunk::<HEADER_LEN>() {
+        Some(header) => checked_len(*header, limit).map(Some),
         None => Ok(None),
     }
 }
 
-fn checked_len(header: [u8; HEADER_LEN]) -> Result<usize, CodecError> {
+fn checked_len(header: [u8; HEADER_LEN], limit: usize) -> Result<usize, CodecError> {
     let len = u32::from_be_bytes(header) as usize;
-    if len > MAX_FRAME {
-        return Err(CodecError::TooLarge(len));
+    if len > limit {
+        return Err(CodecError::TooLarge { len, limit });
     }
     Ok(len)
 }
@@ -92,24 +103,54 @@ fn decode_payload(payload: &[u8]) -> Result<Envelope, CodecError> {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FrameCodec;
 
+/// [`FrameCodec`] decoding only frames up to a limit, e.g. [`HELLO_FRAME_MAX`] while a peer's
+/// hello is not accepted yet. Encoding is not limited.
+#[cfg(feature = "tokio-codec")]
+#[derive(Debug, Clone, Copy)]
+pub struct LimitedFrameCodec {
+    limit: usize,
+}
+
+#[cfg(feature = "tokio-codec")]
+impl LimitedFrameCodec {
+    pub fn new(limit: usize) -> LimitedFrameCodec {
+        LimitedFrameCodec { limit: limit.min(MAX_FRAME) }
+    }
+}
+
+#[cfg(feature = "tokio-codec")]
+fn decode_framed(src: &mut bytes::BytesMut, limit: usize) -> Result<Option<Envelope>, CodecError> {
+    match decode_limited(src, limit)? {
+        Some((envelope, used)) => {
+            let _ = src.split_to(used);
+            Ok(Some(envelope))
+        }
+        None => {
+            if let Some(len) = payload_len(src, limit)? {
+                src.reserve(HEADER_LEN + len - src.len());
+            }
+            Ok(None)
+        }
+    }
+}
+
 #[cfg(feature = "tokio-codec")]
 impl tokio_util::codec::Decoder for FrameCodec {
     type Item = Envelope;
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<Envelope>, CodecError> {
-        match decode(src)? {
-            Some((envelope, used)) => {
-                let _ = src.split_to(used);
-                Ok(Some(envelope))
-            }
-            None => {
-                if let Some(len) = payload_len(src)? {
-                    src.reserve(HEADER_LEN + len - src.len());
-                }
-                Ok(None)
-            }
-        }
+        decode_framed(src, MAX_FRAME)
+    }
+}
+
+#[cfg(feature = "tokio-codec")]
+impl tokio_util::codec::Decoder for LimitedFrameCodec {
+    type Item = Envelope;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<Envelope>, CodecError> {
+        decode_framed(src, self.limit)
     }
 }
 
@@ -120,6 +161,15 @@ impl tokio_util::codec::Encoder<Envelope> for FrameCodec {
     fn encode(&mut self, envelope: Envelope, dst: &mut bytes::BytesMut) -> Result<(), CodecError> {
         dst.extend_from_slice(&encode(&envelope)?);
         Ok(())
+    }
+}
+
+#[cfg(feature = "tokio-codec")]
+impl tokio_util::codec::Encoder<Envelope> for LimitedFrameCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, envelope: Envelope, dst: &mut bytes::BytesMut) -> Result<(), CodecError> {
+        FrameCodec.encode(envelope, dst)
     }
 }
 
@@ -161,7 +211,30 @@ mod tests {
     #[test]
     fn decode_oversized_length_is_refused_before_buffering() {
         let header = ((MAX_FRAME + 1) as u32).to_be_bytes();
-        assert!(matches!(decode(&header), Err(CodecError::TooLarge(_))));
+        assert!(matches!(decode(&header), Err(CodecError::TooLarge { limit: MAX_FRAME, .. })));
+    }
+
+    #[test]
+    fn decode_limited_refuses_a_length_above_the_limit_from_the_header_alone() {
+        let header = ((HELLO_FRAME_MAX + 1) as u32).to_be_bytes();
+        let refused = decode_limited(&header, HELLO_FRAME_MAX);
+        assert!(
+            matches!(refused, Err(CodecError::TooLarge { len, limit: HELLO_FRAME_MAX }) if len == HELLO_FRAME_MAX + 1)
+        );
+        assert!(decode(&header).unwrap().is_none(), "the same frame is fine without the hello limit");
+    }
+
+    #[test]
+    fn decode_limited_accepts_a_hello_sized_frame() {
+        let hello = crate::wire::Hello {
+            protocol_version: crate::PROTOCOL_VERSION,
+            role: crate::wire::Role::Daemon,
+            token: "t".repeat(64),
+            capabilities: vec!["incoming".into()],
+            pid: 1,
+        };
+        let frame = encode(&envelope(1, Message::Hello(hello))).unwrap();
+        assert!(decode_limited(&frame, HELLO_FRAME_MAX).unwrap().is_some());
     }
 
     #[test]

@@ -13,11 +13,14 @@
 //!   before it exits because its target did.
 //!
 //! The `Incoming*` messages need the [`crate::incoming::CAPABILITY`] capability of the peer,
-//! `TargetGone` the [`TARGET_GONE_CAPABILITY`] of the daemon.
+//! `TargetGone` the [`TARGET_GONE_CAPABILITY`] of the daemon. A daemon announcing
+//! [`KEEPALIVE_CAPABILITY`] promises an agent a frame at least every second, and the agent
+//! drops it after [`KEEPALIVE_SILENCE_LIMIT`] without one.
 //!
 //! Paths, environment entries and file contents are bytes: Unix paths need not be UTF-8.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +29,16 @@ use crate::policy::LayerPolicy;
 
 /// Announced by a daemon that understands [`Message::TargetGone`].
 pub const TARGET_GONE_CAPABILITY: &str = "target-gone";
+
+/// Capability of a daemon (in its [`Hello`] to an agent) that sends a frame, a [`Message::Ping`]
+/// when it has nothing else to say, at least once a second. An agent announces it in its
+/// [`HelloOk`] when it drops such a daemon's connection after [`KEEPALIVE_SILENCE_LIMIT`]
+/// without any frame, releasing what the connection held (incoming subscriptions above all).
+pub const KEEPALIVE_CAPABILITY: &str = "keepalive";
+
+/// How long an agent waits for any frame from a daemon that announced
+/// [`KEEPALIVE_CAPABILITY`] before it takes the daemon for hung or gone.
+pub const KEEPALIVE_SILENCE_LIMIT: Duration = Duration::from_secs(10);
 
 /// One frame's payload: a request id (0 for messages that expect no response) and a message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

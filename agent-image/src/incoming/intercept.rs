@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tether_rpc_schema::incoming::IncomingMode;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::bytes::Bytes;
@@ -118,15 +118,15 @@ async fn mirror(
     let (mut client_rx, mut client_tx) = tokio::io::split(client);
     let (mut server_rx, mut server_tx) = tokio::io::split(server);
     let upstream = async {
-        let mut buf = vec![0u8; MIRROR_CHUNK];
         loop {
-            let n = client_rx.read(&mut buf).await?;
-            if n == 0 {
+            // No buffer of its own per connection (see `streams`).
+            let chunk = crate::streams::read_chunk(&mut client_rx, MIRROR_CHUNK).await?;
+            if chunk.is_empty() {
                 copy.finish();
                 return server_tx.shutdown().await;
             }
-            server_tx.write_all(&buf[..n]).await?;
-            copy.offer(&buf[..n]);
+            server_tx.write_all(&chunk).await?;
+            copy.offer(&chunk);
         }
     };
     let downstream = async {
@@ -259,6 +259,7 @@ fn original_destination(client: &TcpStream) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
 
     #[tokio::test]
     async fn copy_pipe_delivers_then_ends_with_eof() {

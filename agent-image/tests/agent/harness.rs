@@ -164,6 +164,14 @@ impl Agent {
         self.child.id()
     }
 
+    /// A figure of `/proc/<agent>/status` in KiB, e.g. `VmRSS` or `VmHWM` (the peak).
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status.lines().find_map(|line| line.strip_prefix(field)?.strip_prefix(':'));
+        line.and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in the agent's status"))
+    }
+
     /// `kill -9` the agent and reap it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -228,11 +236,16 @@ impl Client {
     }
 
     pub async fn hello(&mut self, token: &str) -> Message {
+        self.hello_with(token, &[]).await
+    }
+
+    /// `Hello` announcing `capabilities`.
+    pub async fn hello_with(&mut self, token: &str, capabilities: &[&str]) -> Message {
         let hello = Hello {
             protocol_version: PROTOCOL_VERSION,
             role: Role::Daemon,
             token: token.into(),
-            capabilities: Vec::new(),
+            capabilities: capabilities.iter().map(|capability| capability.to_string()).collect(),
             pid: std::process::id(),
         };
         self.request(1, Message::Hello(hello)).await

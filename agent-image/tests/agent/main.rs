@@ -2,6 +2,7 @@
 //! target, a process in its own network and mount namespaces with a private root, runs the
 //! real agent binary against it and talks the wire protocol to it.
 
+mod bounds;
 mod containerd;
 mod dns;
 mod files;

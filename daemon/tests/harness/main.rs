@@ -3,6 +3,7 @@
 //! (`fixtures/harness/container`) and asserts what they see.
 
 mod api;
+mod bounds;
 mod config;
 mod context;
 mod daemon;

@@ -5,7 +5,7 @@ use tether_rpc_schema::policy::{FsMode, FsPolicy, LayerPolicy};
 use tether_rpc_schema::wire::Message;
 
 use crate::fake_proxy::Target;
-use crate::harness::{run, Session};
+use crate::harness::{program, run, Session};
 
 fn session() -> Session {
     Session::start(Target::sample(), LayerPolicy::default())
@@ -179,4 +179,50 @@ fn node_stat_and_lstat_of_target_paths_see_target_metadata() {
         fs.stat('/etc/app/config.yaml', (err, st) => console.log(err ? err.code : st.size));",
     ]);
     assert_eq!(run(node), (0, "25 true 25 false\n25\n".into()));
+}
+
+/// Placeholder directory fds open an empty directory in the session's private directory: what
+/// another user puts at the fixed `/tmp` name older layers used (a file, or a symlink to a
+/// directory of theirs) changes nothing. The program runs as an otherwise unused uid, so no
+/// other test (nor another checkout's layer) ever looks at the name planted here.
+#[test]
+fn placeholder_directory_ignores_another_users_file_or_symlink_in_tmp() {
+    use std::os::unix::fs::{chown, lchown, PermissionsExt};
+    const USER: u32 = 47_301;
+    const ATTACKER: u32 = 47_302;
+    let s = session();
+    let command = |args: &[&str]| {
+        let mut command = s.command("setpriv");
+        command
+            .args([format!("--reuid={USER}"), format!("--regid={USER}"), "--clear-groups".into(), "--".into()])
+            .arg(program("fileops"))
+            .args(args);
+        command
+    };
+    let _ = command(&[]);
+    for entry in std::fs::read_dir(s.dir.path()).unwrap() {
+        chown(entry.unwrap().path(), Some(USER), Some(USER)).unwrap();
+    }
+    chown(s.dir.path(), Some(USER), Some(USER)).unwrap();
+    let theirs = crate::harness::tempdir::TempDir::new();
+    chown(theirs.path(), Some(ATTACKER), Some(ATTACKER)).unwrap();
+    std::fs::set_permissions(theirs.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let old_name = std::path::PathBuf::from(format!("/tmp/.tether-layer-empty-{USER}"));
+
+    for what in ["a file", "a symlink"] {
+        let _ = std::fs::remove_file(&old_name);
+        if what == "a file" {
+            std::fs::write(&old_name, b"").unwrap();
+        } else {
+            std::os::unix::fs::symlink(theirs.path(), &old_name).unwrap();
+        }
+        lchown(&old_name, Some(ATTACKER), Some(ATTACKER)).unwrap();
+        let (code, out) = run(command(&["placeholder", "/etc/app"]));
+        assert_eq!(code, 0, "with {what} of another user at {}: {out}", old_name.display());
+        let host = out.lines().next().and_then(|line| line.strip_prefix("host:")).unwrap_or_default();
+        assert!(host.starts_with(s.dir.path().to_str().unwrap()), "with {what}: placeholder opened {host}");
+        assert!(out.lines().any(|line| line == "config.yaml"), "with {what}: {out}");
+        assert_eq!(std::fs::read_dir(theirs.path()).unwrap().count(), 0, "with {what}: their directory was touched");
+    }
+    let _ = std::fs::remove_file(&old_name);
 }

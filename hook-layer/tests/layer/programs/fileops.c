@@ -102,6 +102,19 @@ int main(int argc, char **argv) {
         if (sub >= 0) { char b[64]; ssize_t n = read(sub, b, sizeof b); printf("openat:%.*s", (int)n, b); close(sub); }
         return closedir(d);
     }
+    if (!strcmp(op, "placeholder")) {
+        /* Which host directory stands for the target directory PATH, then a listing. */
+        DIR *d = opendir(path);
+        if (!d) return fail();
+        char link[64], host[PATH_MAX];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd(d));
+        ssize_t n = readlink(link, host, sizeof host - 1);
+        if (n < 0) return fail();
+        printf("host:%.*s\n", (int)n, host);
+        struct dirent *e;
+        while ((e = readdir(d))) printf("%s\n", e->d_name);
+        return closedir(d);
+    }
     if (!strcmp(op, "scandir")) {
         struct dirent **list;
         int n = scandir(path, &list, NULL, alphasort);
