@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tether_rpc_schema::wire::{Message, STREAM_WINDOW};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 
@@ -45,28 +45,26 @@ pub fn close_normally(socket: &TcpStream) {
 pub async fn relay_tcp(user: TcpStream, mut stream: AgentStream) {
     let _ = user.set_nodelay(true);
     reset_on_close(&user);
-    let (mut user_rx, mut user_tx) = user.into_split();
+    let (user_rx, mut user_tx) = user.into_split();
     let window = Arc::new(Semaphore::new(STREAM_WINDOW as usize));
     let sender = stream.sender();
     let upstream_window = window.clone();
     // True when the user's side ended with an end of stream that reached the agent.
     let mut upstream = tokio::spawn(async move {
-        let mut buf = vec![0u8; CHUNK];
         loop {
-            let read = match user_rx.read(&mut buf).await {
-                Ok(0) => return sender.send(|stream| Message::StreamEof { stream }).await.is_ok(),
-                Ok(read) => read,
+            let data = match read_chunk(&user_rx).await {
+                Ok(data) if data.is_empty() => return sender.send(|stream| Message::StreamEof { stream }).await.is_ok(),
+                Ok(data) => data,
                 Err(err) => {
                     let errno = err.raw_os_error().unwrap_or(libc_econnreset());
                     let _ = sender.send(|stream| Message::StreamReset { stream, errno }).await;
                     return false;
                 }
             };
-            match upstream_window.acquire_many(read as u32).await {
+            match upstream_window.acquire_many(data.len() as u32).await {
                 Ok(permit) => permit.forget(),
                 Err(_) => return false,
             }
-            let data = buf[..read].to_vec();
             if sender.send(|stream| Message::StreamData { stream, data }).await.is_err() {
                 return false;
             }
@@ -148,6 +146,25 @@ pub async fn relay_udp(relay: UdpSocket, user_addr: SocketAddr, mut stream: Agen
         }
     }
     let _ = stream.send(|stream| Message::StreamReset { stream, errno: 0 }).await;
+}
+
+thread_local! {
+    /// The read buffer of every relay on this thread, borrowed only within one non-blocking
+    /// read: thousands of relays waiting on their sockets hold no buffers of their own.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; CHUNK]);
+}
+
+/// Reads at most [`CHUNK`] bytes from the user's socket and returns exactly what was read
+/// (nothing at its end).
+async fn read_chunk(user_rx: &tokio::net::tcp::OwnedReadHalf) -> std::io::Result<Vec<u8>> {
+    loop {
+        user_rx.readable().await?;
+        let read = SCRATCH.with_borrow_mut(|scratch| user_rx.try_read(scratch).map(|read| scratch[..read].to_vec()));
+        match read {
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
+            read => return read,
+        }
+    }
 }
 
 fn libc_econnreset() -> i32 {
