@@ -6,7 +6,7 @@
 //! - Daemon: [`server`] (sockets, lifecycle), [`api`] (JSON-RPC handlers), [`state`],
 //!   [`sessions`], [`agents`] (agent pool), [`agent_link`] (wire connection to an agent),
 //!   [`proxy`] (hook layers' session proxy), [`incoming`] (incoming traffic), [`relay`] (byte
-//!   streams).
+//!   streams), [`memory`] (free memory handed back after bursts).
 //! - Shared: [`config`], [`launch_env`], [`target`], [`paths`], [`peer`], [`token`], [`logging`],
 //!   [`user_file`] (reading files whose path a client chose).
 
@@ -22,6 +22,7 @@ mod launch_env;
 mod lifecycle;
 mod logging;
 mod lsp;
+mod memory;
 mod paths;
 mod peer;
 mod presets;

@@ -43,6 +43,7 @@ pub fn close_normally(socket: &TcpStream) {
 
 /// Relays a user process's TCP connection to an agent stream until both sides are done.
 pub async fn relay_tcp(user: TcpStream, mut stream: AgentStream) {
+    let _relayed = crate::memory::Relayed::start();
     let _ = user.set_nodelay(true);
     reset_on_close(&user);
     let (user_rx, mut user_tx) = user.into_split();
@@ -53,7 +54,9 @@ pub async fn relay_tcp(user: TcpStream, mut stream: AgentStream) {
     let mut upstream = tokio::spawn(async move {
         loop {
             let data = match read_chunk(&user_rx).await {
-                Ok(data) if data.is_empty() => return sender.send(|stream| Message::StreamEof { stream }).await.is_ok(),
+                Ok(data) if data.is_empty() => {
+                    return sender.send(|stream| Message::StreamEof { stream }).await.is_ok()
+                }
                 Ok(data) => data,
                 Err(err) => {
                     let errno = err.raw_os_error().unwrap_or(libc_econnreset());
