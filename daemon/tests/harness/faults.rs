@@ -311,3 +311,44 @@ fn container_recreated_under_its_name_is_served_by_a_fresh_agent() {
     assert!(!stderr.contains("Failure {"), "no debug dumps: {stderr}");
     assert_ne!(agent_target_pids(), first_pids, "the agent of the old container still serves");
 }
+
+#[test]
+fn session_never_moves_to_another_process_answering_for_its_target() {
+    require_tier();
+    let tether = Tether::new();
+    let first = Fixture::container("fault-other-process");
+    let target = format!("container/{}", first.get("/id"));
+    let mut command = tether.command();
+    command.args([
+        "exec",
+        "--target",
+        &target,
+        "--",
+        "python3",
+        &faults_py(),
+        "read-loop",
+        "/etc/demo/secret.txt",
+        "15",
+    ]);
+    let mut reader = Program::start(command);
+    let agent = || {
+        let output =
+            Command::new("pgrep").args(["-f", &format!("tether-agent --container-id {} ", first.get("/id"))]).output();
+        output
+            .ok()
+            .and_then(|output| String::from_utf8_lossy(&output.stdout).lines().next()?.trim().parse::<i32>().ok())
+    };
+    assert!(eventually(Duration::from_secs(10), || agent().is_some()), "no agent started");
+    std::thread::sleep(Duration::from_secs(1));
+    // A stopped agent cannot see its container go; by the time it is replaced, another
+    // container (another process) answers for the same name.
+    kill(Pid::from_raw(agent().unwrap()), Signal::SIGSTOP).unwrap();
+    let name = first.name.clone();
+    drop(first);
+    let _second = Fixture::container(name.rsplit_once('-').map_or(name.as_str(), |(base, _)| base));
+
+    let outcome = reader.next_report();
+    let stderr = reader.finish();
+    assert_eq!(outcome["last"], "EIO", "reads must not reach the other process's files: {outcome}\n{stderr}");
+    assert!(stderr.contains("is now another process"), "tether exec must say why: {stderr}");
+}
