@@ -75,31 +75,36 @@ impl Agent {
     }
 }
 
+/// One target's place in the pool. Its lock is held while the target's agent starts, so
+/// launches for one target share one start and launches for others never wait on it.
+type Slot = Arc<Mutex<Option<Arc<Agent>>>>;
+
 /// Agents by target.
 pub struct AgentPool {
     agent_path: PathBuf,
     log_path: PathBuf,
-    agents: Mutex<HashMap<Target, Arc<Agent>>>,
+    slots: std::sync::Mutex<HashMap<Target, Slot>>,
     /// Every agent whose connection ended, once.
     ended_tx: mpsc::UnboundedSender<Arc<Agent>>,
 }
 
 impl AgentPool {
     pub fn new(agent_path: PathBuf, log_path: PathBuf, ended_tx: mpsc::UnboundedSender<Arc<Agent>>) -> AgentPool {
-        AgentPool { agent_path, log_path, agents: Mutex::default(), ended_tx }
+        AgentPool { agent_path, log_path, slots: std::sync::Mutex::default(), ended_tx }
     }
 
     /// The live agent for `target`, starting one if there is none.
     pub async fn get(&self, target: &Target) -> Result<Arc<Agent>, AgentError> {
-        let mut agents = self.agents.lock().await;
-        if let Some(agent) = agents.get(target) {
+        let slot = self.slots.lock().expect("pool lock").entry(target.clone()).or_default().clone();
+        let mut pooled = slot.lock().await;
+        if let Some(agent) = pooled.as_ref() {
             if !agent.link.is_closed() {
                 return Ok(agent.clone());
             }
             tracing::info!(%target, "agent connection lost; starting a new agent");
         }
         let agent = Arc::new(self.start(target).await?);
-        agents.insert(target.clone(), agent.clone());
+        *pooled = Some(agent.clone());
         let (ended, ended_tx) = (agent.clone(), self.ended_tx.clone());
         tokio::spawn(async move {
             ended.link.ended().await;
@@ -110,29 +115,38 @@ impl AgentPool {
 
     /// Drops `agent` from the pool, unless another agent took its place already.
     pub async fn forget(&self, agent: &Agent) {
-        let mut agents = self.agents.lock().await;
-        if agents.get(&agent.target).is_some_and(|pooled| pooled.id == agent.id) {
-            agents.remove(&agent.target);
+        let slot = self.slots.lock().expect("pool lock").get(&agent.target).cloned();
+        if let Some(slot) = slot {
+            let mut pooled = slot.lock().await;
+            if pooled.as_ref().is_some_and(|pooled| pooled.id == agent.id) {
+                *pooled = None;
+            }
         }
     }
 
-    /// The running agents.
-    pub async fn list(&self) -> Vec<Arc<Agent>> {
-        let agents = self.agents.lock().await;
-        agents.values().filter(|agent| !agent.link.is_closed()).cloned().collect()
+    /// The running agents; agents still starting are not waited for.
+    pub fn list(&self) -> Vec<Arc<Agent>> {
+        let slots: Vec<Slot> = self.slots.lock().expect("pool lock").values().cloned().collect();
+        slots
+            .iter()
+            .filter_map(|slot| slot.try_lock().ok().and_then(|pooled| pooled.clone()))
+            .filter(|agent| !agent.link.is_closed())
+            .collect()
     }
 
     /// Stops the agent `id`; false when there is none.
-    pub async fn stop(&self, id: &str) -> bool {
-        let mut agents = self.agents.lock().await;
-        let target = agents.iter().find(|(_, agent)| agent.id == id).map(|(target, _)| target.clone());
-        match target.and_then(|target| agents.remove(&target)) {
-            Some(agent) => {
-                agent.stop();
-                true
+    pub fn stop(&self, id: &str) -> bool {
+        let slots: Vec<Slot> = self.slots.lock().expect("pool lock").values().cloned().collect();
+        for slot in slots {
+            let Ok(mut pooled) = slot.try_lock() else { continue };
+            if pooled.as_ref().is_some_and(|agent| agent.id == id) {
+                if let Some(agent) = pooled.take() {
+                    agent.stop();
+                }
+                return true;
             }
-            None => false,
         }
+        false
     }
 
     async fn start(&self, target: &Target) -> Result<Agent, AgentError> {

@@ -77,12 +77,12 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
     if tokio::time::timeout(API_DRAIN, api).await.is_err() {
         tracing::warn!("api calls still running after {}s; stopping anyway", API_DRAIN.as_secs());
     }
-    for agent in daemon.agents.list().await {
+    for agent in daemon.agents.list() {
         agent.stop();
     }
     tracing::info!(
         sessions = daemon.sessions.len(),
-        agents = daemon.agents.list().await.len(),
+        agents = daemon.agents.list().len(),
         uptime_secs = daemon.started.elapsed().as_secs(),
         "daemon stopping"
     );

@@ -1,20 +1,18 @@
 //! `agents.*`: listing and stopping the agents of the pool.
 
-use std::sync::Arc;
-
 use jsonrpsee::types::Params;
 use tether_rpc_schema::api::{AgentInfo, AgentsStopParams};
 
 use super::{not_found, RpcResult};
 use crate::state::Daemon;
 
-pub async fn handle_list(daemon: Arc<Daemon>) -> RpcResult<Vec<AgentInfo>> {
-    Ok(infos(&daemon).await)
+pub fn handle_list(daemon: &Daemon) -> RpcResult<Vec<AgentInfo>> {
+    Ok(infos(daemon))
 }
 
-pub async fn handle_stop(params: Params<'static>, daemon: Arc<Daemon>) -> RpcResult<()> {
+pub fn handle_stop(params: Params, daemon: &Daemon) -> RpcResult<()> {
     let params: AgentsStopParams = params.parse()?;
-    if daemon.agents.stop(&params.agent_id).await {
+    if daemon.agents.stop(&params.agent_id) {
         tracing::info!(agent = %params.agent_id, "agent stopped on request");
         Ok(())
     } else {
@@ -22,12 +20,12 @@ pub async fn handle_stop(params: Params<'static>, daemon: Arc<Daemon>) -> RpcRes
     }
 }
 
-pub async fn infos(daemon: &Daemon) -> Vec<AgentInfo> {
+/// The pool's running agents; agents still starting are not waited for.
+pub fn infos(daemon: &Daemon) -> Vec<AgentInfo> {
     let sessions = daemon.sessions.list();
     let mut infos: Vec<AgentInfo> = daemon
         .agents
         .list()
-        .await
         .iter()
         .map(|agent| AgentInfo {
             agent_id: agent.id.clone(),

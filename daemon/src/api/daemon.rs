@@ -37,7 +37,7 @@ pub async fn handle_status(daemon: Arc<Daemon>) -> RpcResult<StatusResult> {
         uptime_secs: daemon.started.elapsed().as_secs(),
         log_path: daemon.log_path().display().to_string(),
         sessions: daemon.sessions.list().iter().map(|session| session::session_info(session)).collect(),
-        agents: agents::infos(&daemon).await,
+        agents: agents::infos(&daemon),
         caches: daemon.local_targets.info().into_iter().chain(daemon.clusters.cache_info()).collect(),
     })
 }

@@ -84,10 +84,8 @@ pub fn module(state: Arc<Daemon>) -> RpcModule<Daemon> {
                 |params, sink, state, _| session::handle_events(params, sink, state),
             )
             .map(|_| ()),
-        module.register_async_method(methods::AGENTS_LIST, |_, state, _| agents::handle_list(state)).map(|_| ()),
-        module
-            .register_async_method(methods::AGENTS_STOP, |params, state, _| agents::handle_stop(params, state))
-            .map(|_| ()),
+        module.register_method(methods::AGENTS_LIST, |_, state, _| agents::handle_list(state)).map(|_| ()),
+        module.register_method(methods::AGENTS_STOP, |params, state, _| agents::handle_stop(params, state)).map(|_| ()),
     ];
     for outcome in registered {
         outcome.expect("every method name is registered once");
