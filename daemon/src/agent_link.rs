@@ -11,15 +11,17 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tether_rpc_schema::codec::FrameCodec;
 use tether_rpc_schema::incoming::CAPABILITY as INCOMING;
 use tether_rpc_schema::wire::{Envelope, Hello, Message, Role, KEEPALIVE_CAPABILITY, TARGET_GONE_CAPABILITY};
 use tether_rpc_schema::PROTOCOL_VERSION;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 
@@ -125,7 +127,16 @@ impl AgentLink {
     pub async fn connect(addr: SocketAddr, token: &str) -> Result<AgentLink, LinkError> {
         let socket = TcpStream::connect(addr).await.map_err(|source| LinkError::Connect { addr, source })?;
         socket.set_nodelay(true).map_err(|source| LinkError::Connect { addr, source })?;
-        let mut framed = Framed::new(socket, FrameCodec);
+        AgentLink::over(socket, token).await
+    }
+
+    /// Authenticates with `token` over `transport`, any byte stream that reaches the agent
+    /// (loopback TCP for local agents; a port-forward for agents in a cluster).
+    pub async fn over<T>(transport: T, token: &str) -> Result<AgentLink, LinkError>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut framed = Framed::new(transport, FrameCodec);
         let hello = Hello {
             protocol_version: PROTOCOL_VERSION,
             role: Role::Daemon,
@@ -340,8 +351,8 @@ impl StreamSender {
     }
 }
 
-async fn write_frames(
-    mut sink: futures::stream::SplitSink<Framed<TcpStream, FrameCodec>, Envelope>,
+async fn write_frames<T: AsyncWrite + Unpin>(
+    mut sink: futures::stream::SplitSink<Framed<T, FrameCodec>, Envelope>,
     mut outgoing_rx: mpsc::Receiver<Envelope>,
     cut: CancellationToken,
 ) {
@@ -362,8 +373,8 @@ async fn write_frames(
     }
 }
 
-async fn read_frames(
-    mut source: futures::stream::SplitStream<Framed<TcpStream, FrameCodec>>,
+async fn read_frames<T: AsyncRead + Unpin>(
+    mut source: futures::stream::SplitStream<Framed<T, FrameCodec>>,
     inner: std::sync::Weak<Inner>,
 ) {
     let Some(cut) = inner.upgrade().map(|inner| inner.cut.clone()) else { return };
@@ -442,3 +453,68 @@ fn accept_incoming(inner: &Arc<Inner>, stream: u64, port: u16, peer: SocketAddr,
 }
 
 const ECONNREFUSED: i32 = nix::errno::Errno::ECONNREFUSED as i32;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tether_rpc_schema::wire::HelloOk;
+
+    /// A fake agent on the other end of an in-memory stream: accepts the hello, then runs
+    /// `after_hello` on its framed stream.
+    async fn link_to_fake_agent<F, Fut>(after_hello: F) -> AgentLink
+    where
+        F: FnOnce(Framed<tokio::io::DuplexStream, FrameCodec>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let (daemon_end, agent_end) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            let mut agent = Framed::new(agent_end, FrameCodec);
+            let Some(Ok(hello)) = agent.next().await else { return };
+            let ok = HelloOk { protocol_version: PROTOCOL_VERSION, capabilities: Vec::new(), policy: None };
+            agent.send(Envelope { id: hello.id, message: Message::HelloOk(ok) }).await.unwrap();
+            after_hello(agent).await;
+        });
+        AgentLink::over(daemon_end, "token").await.unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn link_to_an_agent_gone_silent_is_cut_and_its_waiting_request_fails() {
+        let link = link_to_fake_agent(|mut agent| async move {
+            // Reads everything, answers nothing: a stopped agent.
+            while agent.next().await.is_some() {}
+        })
+        .await;
+        let started = tokio::time::Instant::now();
+        let answer = link.request(Message::EnvGet).await;
+        assert!(matches!(&answer, Err(LinkError::Closed(reason)) if reason.contains("did not answer")), "{answer:?}");
+        assert!(started.elapsed() < REQUEST_TIMEOUT, "failed by the request timeout, not the keepalive");
+        assert!(matches!(link.end(), Some(LinkEnd::Lost(_))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn link_to_an_agent_answering_pings_stays_open() {
+        let link = link_to_fake_agent(|mut agent| async move {
+            while let Some(Ok(envelope)) = agent.next().await {
+                if envelope.message == Message::Ping {
+                    let _ = agent.send(Envelope { id: envelope.id, message: Message::Pong }).await;
+                }
+            }
+        })
+        .await;
+        tokio::time::sleep(KEEPALIVE_TIMEOUT * 5).await;
+        assert!(!link.is_closed(), "cut: {:?}", link.end());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn link_ends_with_the_reason_the_agent_gives_when_its_target_is_gone() {
+        let link = link_to_fake_agent(|mut agent| async move {
+            let gone = Message::TargetGone { reason: "the target process 42 exited".into() };
+            agent.send(Envelope { id: 0, message: gone }).await.unwrap();
+            while agent.next().await.is_some() {}
+        })
+        .await;
+        assert_eq!(link.ended().await, LinkEnd::TargetGone("the target process 42 exited".into()));
+        let answer = link.request(Message::EnvGet).await;
+        assert!(matches!(&answer, Err(LinkError::Closed(reason)) if reason.contains("exited")), "{answer:?}");
+    }
+}
