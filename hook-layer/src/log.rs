@@ -37,6 +37,24 @@ pub fn line(args: Arguments<'_>) {
     }
 }
 
+/// Says on the user process's stderr, once per process, why tether stopped working for it
+/// (the daemon is gone, the session ended): the process sees only errnos otherwise. Also logged.
+pub fn tell_once(why: Arguments<'_>) {
+    static TOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if TOLD.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let mut text = String::new();
+    let _ = write!(text, "tether: {why}");
+    if let Some(path) = launch::get().log_path.as_ref() {
+        let _ = write!(text, "; see {}", path.to_string_lossy());
+    }
+    text.push('\n');
+    // SAFETY: the buffer is valid for its length; fd 2 may be closed or anything, and a failed
+    // write changes nothing for the process.
+    unsafe { libc::syscall(libc::SYS_write, 2, text.as_ptr(), text.len()) };
+}
+
 /// `log!("format", args..)`: formats lazily, only when a log file is configured.
 #[macro_export]
 macro_rules! log {

@@ -62,6 +62,7 @@ pub fn call(message: Message) -> Result<Message, i32> {
         Ok(response) => Ok(response),
         Err(err) => {
             crate::log!("request failed: {err}");
+            crate::log::tell_once(format_args!("requests to the target fail ({err})"));
             Err(errno::for_transport(&err))
         }
     }
@@ -127,7 +128,7 @@ fn connect() -> Result<UnixStream, TransportError> {
         }
         Ok(other) => {
             discard(stream);
-            Err(TransportError::Protocol(format!("unexpected answer to hello: {}", kind(&other))))
+            Err(TransportError::Protocol(format!("unexpected answer to hello: {}", other.kind())))
         }
         Err(err) => {
             discard(stream);
@@ -171,25 +172,8 @@ pub fn forget_fd(fd: i32) {
     }
 }
 
-/// A message's variant name, for logs (never its content).
-pub fn kind(message: &Message) -> &'static str {
-    match message {
-        Message::HelloOk(_) => "HelloOk",
-        Message::HelloRefused { .. } => "HelloRefused",
-        Message::Failure { .. } => "Failure",
-        Message::Done => "Done",
-        Message::FileData { .. } => "FileData",
-        Message::FileStatus(_) => "FileStatus",
-        Message::Path(_) => "Path",
-        Message::DirEntries(_) => "DirEntries",
-        Message::DnsAnswer { .. } => "DnsAnswer",
-        Message::OutgoingReady { .. } => "OutgoingReady",
-        _ => "another message",
-    }
-}
-
 /// The error for a response of the wrong kind, logged.
 pub fn unexpected(response: &Message) -> i32 {
-    crate::log!("unexpected response {}", kind(response));
+    crate::log!("unexpected response {}", response.kind());
     libc::EIO
 }

@@ -352,3 +352,15 @@ fn session_never_moves_to_another_process_answering_for_its_target() {
     assert_eq!(outcome["last"], "EIO", "reads must not reach the other process's files: {outcome}\n{stderr}");
     assert!(stderr.contains("is now another process"), "tether exec must say why: {stderr}");
 }
+
+#[test]
+fn user_process_is_told_once_on_stderr_when_its_daemon_is_gone() {
+    require_tier();
+    let run = read_loop_through("fault-told-once", |_, _, agent| {
+        kill(Pid::from_raw(parent_of(agent)), Signal::SIGKILL).unwrap();
+    });
+    let (outcome, stderr) = (&run.outcome, &run.stderr);
+    assert_eq!(outcome["last"], "EIO", "reads without a daemon must fail: {outcome}");
+    let told = stderr.matches("tether: requests to the target fail").count();
+    assert_eq!(told, 1, "the user process must be told once why: {stderr}");
+}
