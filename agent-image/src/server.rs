@@ -144,7 +144,12 @@ impl FrameReader {
 
 /// Serves one connection; it counts as open (for the idle exit) once its hello is accepted,
 /// so connections that never authenticate cannot keep the agent up or make it exit.
-async fn handle_connection(socket: TcpStream, peer: SocketAddr, shared: Arc<Shared>, open: Arc<watch::Sender<usize>>) {
+pub async fn handle_connection(
+    socket: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    open: Arc<watch::Sender<usize>>,
+) {
     let _ = socket.set_nodelay(true);
     let (read_half, mut write_half) = socket.into_split();
     let mut frames = FrameReader { read_half, buf: BytesMut::new() };

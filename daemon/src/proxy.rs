@@ -124,7 +124,7 @@ pub async fn serve(
     }
 }
 
-async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy: Arc<TcpProxy>) {
+pub async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy: Arc<TcpProxy>) {
     let mut framed = Framed::new(stream, FrameCodec);
     let Some(Ok(first)) = framed.next().await else { return };
     let session = match first.message {
