@@ -170,7 +170,10 @@ impl TargetFs {
     /// Replaces (or with `append` extends) a file's content, creating it with `mode`.
     pub fn write(&self, path: &[u8], data: &[u8], append: bool, mode: u32) -> Result<()> {
         let how = if append { OFlags::APPEND } else { OFlags::TRUNC };
-        let fd = self.open(path, OFlags::WRONLY | OFlags::CREATE | how, Mode::from_raw_mode(mode & 0o7777))?;
+        // O_NONBLOCK: a FIFO without a reader must fail (ENXIO), not hang the request and its
+        // thread for good; one whose pipe is full fails with EAGAIN.
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::NONBLOCK | how;
+        let fd = self.open(path, flags, Mode::from_raw_mode(mode & 0o7777))?;
         let mut written = 0;
         while written < data.len() {
             written += retry(|| rustix::io::write(&fd, &data[written..]))?;
@@ -322,6 +325,11 @@ mod tests {
             FakeRoot { dir, fs: TargetFs::new(root) }
         }
 
+        /// Another handle on the same root, for a thread of its own.
+        fn clone_root(&self) -> TargetFs {
+            TargetFs::new(self.fs.root.try_clone().unwrap())
+        }
+
         fn path(&self, rel: &str) -> PathBuf {
             self.dir.join(rel)
         }
@@ -413,6 +421,18 @@ mod tests {
             .collect();
         entries.sort();
         assert_eq!(entries, [("deep".into(), libc::DT_DIR), ("link".into(), libc::DT_LNK)]);
+    }
+
+    #[test]
+    fn write_to_fifo_without_reader_fails_instead_of_hanging() {
+        let root = FakeRoot::new("fifo");
+        rustix::fs::mknodat(rustix::fs::CWD, root.path("data/fifo"), FileType::Fifo, Mode::from_raw_mode(0o600), 0)
+            .unwrap();
+        let fs = root.clone_root();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done_tx.send(fs.write(b"/data/fifo", b"data", false, 0o600)));
+        let written = done_rx.recv_timeout(std::time::Duration::from_secs(5)).expect("the write hung");
+        assert_eq!(written, Err(Errno::NXIO));
     }
 
     #[test]

@@ -1,39 +1,16 @@
 //! `tether-agent`: finds the target, joins its network namespace on a dedicated thread,
-//! reports start-up as one JSON line on stdout and serves the wire protocol until idle.
-//!
-//! # Layout
-//! - [`cli`]: command line; [`target`] and [`runtime`]: finding and opening the target;
-//!   [`lifetime`]: the agent ends when its target does.
-//! - [`netns`]: the one module that switches namespaces.
-//! - [`linger`]: sockets reset unless their stream ended cleanly.
-//! - [`server`]: connections, hello, dispatch, idle exit; [`handlers`]: requests;
-//!   [`streams`]: outgoing TCP/UDP relays and incoming streams to the daemon.
-//! - [`incoming`]: redirect rules, their guard, and mirroring or stealing incoming traffic.
-//! - [`files`], [`env`], [`dns`]: the target's filesystem, environment and resolver.
-
-mod cli;
-mod dns;
-mod env;
-mod files;
-mod handlers;
-mod incoming;
-mod lifetime;
-mod linger;
-mod netns;
-mod runtime;
-mod server;
-mod streams;
-mod target;
+//! reports start-up as one JSON line on stdout and serves the wire protocol until idle. The
+//! modules are in the library (`lib.rs`).
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use tether_agent::cli::{Args, TOKEN_ENV};
+use tether_agent::netns::{NetnsError, TargetNet};
+use tether_agent::{dns, files, handlers, incoming, lifetime, server, target};
 use tether_rpc_schema::startup::{AgentStartup, StartupFailure};
-
-use crate::cli::{Args, TOKEN_ENV};
-use crate::netns::{NetnsError, TargetNet};
 
 /// A start-up failure as reported on stdout.
 #[derive(Debug)]

@@ -172,7 +172,7 @@ impl FrameReader {
 
 /// Serves one connection; it counts as open (for the idle exit) once its hello is accepted,
 /// so connections that never authenticate cannot keep the agent up or make it exit.
-async fn handle_connection(
+pub async fn handle_connection(
     socket: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,

@@ -1,43 +1,8 @@
-//! `tether`: the per-user daemon and the command line that talks to it.
-//!
-//! # Layout
-//! - CLI: [`exec`] (`tether exec`), [`client`] (find or start the daemon), [`lsp`] (`tether lsp`,
-//!   the editors' language server).
-//! - Daemon: [`server`] (sockets, lifecycle), [`api`] (JSON-RPC handlers), [`state`],
-//!   [`sessions`], [`agents`] (agent pool), [`agent_link`] (wire connection to an agent),
-//!   [`proxy`] (hook layers' session proxy), [`incoming`] (incoming traffic), [`relay`] (byte
-//!   streams), [`memory`] (free memory handed back after bursts).
-//! - Shared: [`config`], [`launch_env`], [`target`], [`paths`], [`peer`], [`token`], [`logging`],
-//!   [`user_file`] (reading files whose path a client chose).
-
-mod agent_link;
-mod agents;
-mod api;
-mod client;
-mod clusters;
-mod config;
-mod exec;
-mod incoming;
-mod launch_env;
-mod lifecycle;
-mod logging;
-mod lsp;
-mod memory;
-mod paths;
-mod peer;
-mod presets;
-mod proxy;
-mod relay;
-mod server;
-mod sessions;
-mod state;
-mod target;
-mod token;
-mod user_file;
-mod watcher;
-mod websocket;
+//! `tether`: the per-user daemon and the command line that talks to it. The modules are in the
+//! library (`lib.rs`).
 
 use clap::{Parser, Subcommand};
+use tether_daemon::{client, exec, logging, lsp, paths, server};
 
 #[derive(Parser)]
 #[command(name = "tether", version, about = "Run a local process in the context of a pod, process or container")]

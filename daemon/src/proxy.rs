@@ -138,7 +138,7 @@ pub async fn serve(
     }
 }
 
-async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy: Arc<TcpProxy>) {
+pub async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy: Arc<TcpProxy>) {
     let mut unauthenticated = Framed::with_capacity(stream, LimitedFrameCodec::new(HELLO_FRAME_MAX), LAYER_BUFFER);
     let first = match tokio::time::timeout(HELLO_TIMEOUT, unauthenticated.next()).await {
         Ok(Some(Ok(first))) => first,

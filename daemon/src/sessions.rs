@@ -156,7 +156,7 @@ impl Sessions {
         removed
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.by_id.lock().expect("sessions lock").len()
     }
 

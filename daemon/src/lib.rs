@@ -1,0 +1,40 @@
+//! The daemon's and the command line's modules as a library: `main.rs` (the `tether` binary)
+//! runs them, and the fuzz targets in `fuzz/` drive the real session proxy in-process.
+//!
+//! # Layout
+//! - CLI: [`exec`] (`tether exec`), [`client`] (find or start the daemon), [`lsp`] (`tether lsp`,
+//!   the editors' language server).
+//! - Daemon: [`server`] (sockets, lifecycle), [`api`] (JSON-RPC handlers), [`state`],
+//!   [`sessions`], [`agents`] (agent pool), [`agent_link`] (wire connection to an agent),
+//!   [`proxy`] (hook layers' session proxy), [`incoming`] (incoming traffic), [`relay`] (byte
+//!   streams), [`lifecycle`] (agents that end, sessions that move or are lost), [`memory`] (free
+//!   memory handed back after bursts).
+//! - Shared: [`config`], [`launch_env`], [`target`], [`paths`], [`peer`], [`token`], [`logging`],
+//!   [`user_file`] (reading files whose path a client chose).
+
+mod agent_link;
+pub mod agents;
+mod api;
+pub mod client;
+mod clusters;
+mod config;
+pub mod exec;
+mod incoming;
+mod launch_env;
+mod lifecycle;
+pub mod logging;
+pub mod lsp;
+mod memory;
+pub mod paths;
+mod peer;
+mod presets;
+pub mod proxy;
+mod relay;
+pub mod server;
+pub mod sessions;
+mod state;
+pub mod target;
+mod token;
+mod user_file;
+mod watcher;
+mod websocket;
