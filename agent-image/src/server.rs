@@ -1,5 +1,5 @@
 //! Serves the wire protocol on the agent's loopback listener: accepts daemon connections,
-//! checks `Hello`, dispatches requests concurrently, and exits when idle.
+//! checks `Hello`, dispatches requests concurrently, and exits when it has nothing left to serve.
 //!
 //! Per connection: the reader (this module's loop) decodes frames and starts one task per
 //! request or stream; a single writer task owns the socket's write half and sends whatever
@@ -66,7 +66,8 @@ pub struct Shared {
     pub target_gone: watch::Receiver<Option<String>>,
 }
 
-/// Accepts connections until none has been open for `idle_timeout`.
+/// Accepts connections until the agent has nothing left to serve: no daemon came within
+/// `idle_timeout`, its daemon's connection ended, or its target exited.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, idle_timeout: Duration) {
     let open = Arc::new(watch::Sender::new(0usize));
     let pending_hellos = Arc::new(Semaphore::new(MAX_PENDING_HELLOS));
