@@ -251,6 +251,12 @@ impl Client {
         self.request(1, Message::Hello(hello)).await
     }
 
+    /// Sends a frame; false when the agent has closed the connection already.
+    pub async fn offer(&mut self, id: u64, message: Message) -> bool {
+        let frame = codec::encode(&Envelope { id, message }).unwrap();
+        self.write_half.write_all(&frame).await.is_ok()
+    }
+
     pub async fn send(&mut self, id: u64, message: Message) {
         let frame = codec::encode(&Envelope { id, message }).unwrap();
         self.write_half.write_all(&frame).await.unwrap();
