@@ -82,6 +82,12 @@ impl AgentSlot {
     /// The agent to ask now. While a dead agent is being replaced, waits for the replacement
     /// (at most [`REPLACEMENT_WAIT`]); the error says why no agent serves the session.
     pub async fn get(&self) -> Result<Arc<Agent>, String> {
+        // Every layer request comes here: the live agent costs one read lock, no timer.
+        if let AgentState::Serving(agent) = &*self.0.borrow() {
+            if !agent.link.is_closed() {
+                return Ok(agent.clone());
+            }
+        }
         let mut state_rx = self.0.subscribe();
         let deadline = tokio::time::sleep(REPLACEMENT_WAIT);
         tokio::pin!(deadline);
