@@ -12,7 +12,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::support::{repo, require_tier, Fixture, Tether};
+use crate::support::{eventually, repo, require_tier, Fixture, Tether};
 
 fn faults_py() -> String {
     repo().join("fixtures/programs/python/faults.py").display().to_string()
@@ -90,17 +90,6 @@ fn parent_of(pid: i32) -> i32 {
     after_name.split_whitespace().nth(1).and_then(|ppid| ppid.parse().ok()).expect("a parent pid")
 }
 
-fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    done()
-}
-
 /// Starts a download from and an upload to servers in the pod's cluster, both under tether,
 /// and returns them once both move bytes, with the sink's report file.
 fn transfers(
@@ -170,15 +159,19 @@ fn sink_end(report: &std::path::Path) -> Value {
     end
 }
 
-#[test]
-fn transfers_cut_by_a_killed_agent_end_with_a_reset_on_both_sides() {
-    require_tier();
-    let pod = Fixture::pod("fault-agent-kill");
-    let tether = Tether::new();
-    let (mut download, _upload, _stream, _sink, sink_report) = transfers(&tether, &pod, ("9710", "9711"));
-    let agent = agent_pid(&pod).expect("an agent serves the pod");
+/// Starts a download and an upload through `pod`, SIGKILLs the process `victim` names (given
+/// the agent's pid), and checks that both ends saw a reset; returns the download's report and
+/// how long it took to see it.
+fn cut_transfers(
+    tether: &Tether,
+    pod: &Fixture,
+    ports: (&str, &str),
+    victim: impl FnOnce(i32) -> i32,
+) -> (Value, Duration) {
+    let (mut download, _upload, _stream, _sink, sink_report) = transfers(tether, pod, ports);
+    let agent = agent_pid(pod).expect("an agent serves the pod");
     std::thread::sleep(Duration::from_millis(300));
-    kill(Pid::from_raw(agent), Signal::SIGKILL).unwrap();
+    kill(Pid::from_raw(victim(agent)), Signal::SIGKILL).unwrap();
     let killed = Instant::now();
 
     let end = download.next_report();
@@ -186,6 +179,15 @@ fn transfers_cut_by_a_killed_agent_end_with_a_reset_on_both_sides() {
     assert_eq!(end["end"], "ECONNRESET", "a cut download must not look complete: {end}");
     let sink = sink_end(&sink_report);
     assert_eq!(sink["end"], "ECONNRESET", "the server of a cut upload must see a reset: {sink}");
+    (end, notice)
+}
+
+#[test]
+fn transfers_cut_by_a_killed_agent_end_with_a_reset_on_both_sides() {
+    require_tier();
+    let pod = Fixture::pod("fault-agent-kill");
+    let tether = Tether::new();
+    let (end, notice) = cut_transfers(&tether, &pod, ("9710", "9711"), |agent| agent);
     report("agent SIGKILL", Some(notice), bytes_lost(&tether, &end["bytes"]), &left_behind(&pod));
 }
 
@@ -194,18 +196,7 @@ fn transfers_cut_by_a_killed_daemon_end_with_a_reset_on_both_sides() {
     require_tier();
     let pod = Fixture::pod("fault-daemon-kill");
     let tether = Tether::new();
-    let (mut download, _upload, _stream, _sink, sink_report) = transfers(&tether, &pod, ("9720", "9721"));
-    let agent = agent_pid(&pod).expect("an agent serves the pod");
-    let daemon = parent_of(agent);
-    std::thread::sleep(Duration::from_millis(300));
-    kill(Pid::from_raw(daemon), Signal::SIGKILL).unwrap();
-    let killed = Instant::now();
-
-    let end = download.next_report();
-    let notice = killed.elapsed();
-    assert_eq!(end["end"], "ECONNRESET", "a cut download must not look complete: {end}");
-    let sink = sink_end(&sink_report);
-    assert_eq!(sink["end"], "ECONNRESET", "the server of a cut upload must see a reset: {sink}");
+    let (end, notice) = cut_transfers(&tether, &pod, ("9720", "9721"), parent_of);
     let agent_gone = eventually(Duration::from_secs(15), || agent_pid(&pod).is_none());
     assert!(agent_gone, "the agent of a killed daemon is still running");
     report("daemon SIGKILL", Some(notice), bytes_lost(&tether, &end["bytes"]), &left_behind(&pod));

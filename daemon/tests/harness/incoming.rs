@@ -13,7 +13,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::support::{repo, require_tier, Fixture, Tether};
+use crate::support::{eventually, repo, require_tier, Fixture, Tether};
 
 fn node() -> String {
     let output = Command::new("sh").args(["-c", "command -v node"]).output().expect("sh");
@@ -131,17 +131,6 @@ fn nft_tables(pod: &Fixture) -> String {
         Command::new("ip").args(["netns", "exec", &pod.get("/pod_netns"), "nft", "list", "tables"]).output().unwrap();
     assert!(output.status.success(), "nft list tables: {output:?}");
     String::from_utf8(output.stdout).unwrap()
-}
-
-fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    done()
 }
 
 #[test]

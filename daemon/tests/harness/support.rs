@@ -231,3 +231,15 @@ impl Drop for Fixture {
         let _ = Command::new(repo().join("fixtures/harness").join(self.script)).args(["down", &self.name]).output();
     }
 }
+
+/// Whether `done` becomes true within `limit`, asked every 50 ms.
+pub fn eventually(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    done()
+}
