@@ -42,6 +42,9 @@ pub struct Args {
 pub enum RuntimeKind {
     Containerd,
     Docker,
+    /// No runtime API: the container's main process is found by the container id in the
+    /// cgroups of the processes the agent sees (any runtime; needs the host's pid namespace).
+    Cgroup,
 }
 
 /// What the agent works on, as named on the command line.
@@ -83,6 +86,7 @@ impl RuntimeKind {
         match self {
             RuntimeKind::Containerd => PathBuf::from("/run/containerd/containerd.sock"),
             RuntimeKind::Docker => PathBuf::from("/var/run/docker.sock"),
+            RuntimeKind::Cgroup => PathBuf::from("/proc"),
         }
     }
 }

@@ -62,6 +62,13 @@ pub async fn resolve_pid(spec: &TargetSpec) -> Result<u32, TargetError> {
         TargetSpec::Container { name_or_id, runtime: RuntimeKind::Docker, socket, .. } => {
             Ok(runtime::docker::container_pid(socket, name_or_id).await?)
         }
+        TargetSpec::Container { name_or_id, runtime: RuntimeKind::Cgroup, .. } => {
+            let id = name_or_id.clone();
+            let found = tokio::task::spawn_blocking(move || runtime::cgroup::container_pid(&id))
+                .await
+                .map_err(|err| TargetError::Other(format!("searching the cgroups failed: {err}")))?;
+            Ok(found?)
+        }
     }
 }
 

@@ -1,6 +1,8 @@
-//! The agent pool: one agent per target, started as a child process for local targets, kept
-//! and reused across sessions while its connection lives. When that connection ends, the
-//! agent is reported on the pool's `ended` channel (see `lifecycle`).
+//! The agent pool: one agent per target, kept and reused across sessions while its connection
+//! lives. This is the one place that knows how an agent is started and reached: a child process
+//! over loopback TCP for local targets, a pod through a port-forward for Kubernetes targets
+//! (`agent_pod`). When an agent's connection ends, the agent is reported on the pool's `ended`
+//! channel (see `lifecycle`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -15,8 +17,29 @@ use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, Mutex};
 
 use crate::agent_link::{AgentLink, LinkError};
+use crate::agent_pod::{self, AgentPod, Place};
+use crate::clusters::Clusters;
+use crate::config::AgentConfig;
 use crate::target::Target;
 use crate::token;
+
+/// Tells whoever waits for an agent what its start is doing.
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How an agent is started, when the target needs a new one.
+#[derive(Clone)]
+pub struct StartWith {
+    /// The agent pod's settings (Kubernetes targets).
+    pub agent: AgentConfig,
+    pub progress: Progress,
+}
+
+impl StartWith {
+    /// Default settings, and progress that goes to the log only.
+    pub fn quietly(agent: AgentConfig) -> StartWith {
+        StartWith { agent, progress: Arc::new(|step| tracing::debug!(step, "agent start")) }
+    }
+}
 
 /// How long an agent may take to report that it is ready.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -36,6 +59,24 @@ pub enum AgentError {
     /// The agent could not start or be reached; the message says why.
     #[error("{0}")]
     StartFailed(String),
+    /// The target exists but does not run (a pod not ready, a job with no running pod).
+    #[error("{0}")]
+    NotReady(String),
+    /// The namespace's pod security admission refused the agent pod.
+    #[error("{0}")]
+    PodSecurity(String),
+    /// The node could not pull the agent image.
+    #[error("{0}")]
+    ImagePull(String),
+    /// The node refused to run the agent pod.
+    #[error("{0}")]
+    NodeRefused(String),
+    /// The agent did not report ready in time.
+    #[error("{0}")]
+    StartTimeout(String),
+    /// The cluster of the target's context cannot be used.
+    #[error(transparent)]
+    Cluster(#[from] crate::clusters::ClusterError),
 }
 
 /// A running agent and the daemon's connection to it.
@@ -50,23 +91,45 @@ pub struct Agent {
     pub target_id: String,
     /// Seconds since the Unix epoch.
     pub started_at: u64,
+    /// How a replacement for this agent is started.
+    pub start_with: StartWith,
     /// Set when the agent was stopped on purpose (`agents.stop`, daemon shutdown): its
     /// sessions are not moved to a replacement.
     stopped: AtomicBool,
-    /// Kept so the agent is killed when the pool forgets it, or on `agents.stop`.
-    child: std::sync::Mutex<Child>,
+    pub process: AgentProcess,
+}
+
+/// What runs the agent, kept so the agent ends when the pool forgets it, or on `agents.stop`.
+pub enum AgentProcess {
+    Child(std::sync::Mutex<Child>),
+    Pod(AgentPod),
 }
 
 impl Agent {
-    /// Kills the agent process (SIGKILL, so a stopped or hung agent goes too).
-    pub fn kill(&self) {
-        let _ = self.child.lock().expect("child lock").start_kill();
+    /// Ends the agent: SIGKILL for a child (so a stopped or hung agent goes too), deleting the
+    /// pod for a Kubernetes agent (in the background; the handle tells when it is done).
+    pub fn kill(&self) -> Option<tokio::task::JoinHandle<()>> {
+        match &self.process {
+            AgentProcess::Child(child) => {
+                let _ = child.lock().expect("child lock").start_kill();
+                None
+            }
+            AgentProcess::Pod(pod) => Some(pod.delete()),
+        }
     }
 
     /// Stops the agent on purpose: its sessions lose it rather than moving to a replacement.
-    pub fn stop(&self) {
+    pub fn stop(&self) -> Option<tokio::task::JoinHandle<()>> {
         self.stopped.store(true, Ordering::Relaxed);
-        self.kill();
+        self.kill()
+    }
+
+    /// The agent's pod, for Kubernetes agents.
+    pub fn pod(&self) -> Option<&AgentPod> {
+        match &self.process {
+            AgentProcess::Pod(pod) => Some(pod),
+            AgentProcess::Child(_) => None,
+        }
     }
 
     /// Whether the agent was stopped on purpose.
@@ -83,18 +146,41 @@ type Slot = Arc<Mutex<Option<Arc<Agent>>>>;
 pub struct AgentPool {
     agent_path: PathBuf,
     log_path: PathBuf,
+    clusters: Arc<Clusters>,
+    /// Whose agent pods this daemon makes.
+    owner: agent_pod::Owner,
+    records: crate::agent_records::AgentRecords,
     slots: std::sync::Mutex<HashMap<Target, Slot>>,
     /// Every agent whose connection ended, once.
     ended_tx: mpsc::UnboundedSender<Arc<Agent>>,
 }
 
 impl AgentPool {
-    pub fn new(agent_path: PathBuf, log_path: PathBuf, ended_tx: mpsc::UnboundedSender<Arc<Agent>>) -> AgentPool {
-        AgentPool { agent_path, log_path, slots: std::sync::Mutex::default(), ended_tx }
+    pub fn new(
+        agent_path: PathBuf,
+        log_path: PathBuf,
+        records_path: PathBuf,
+        clusters: Arc<Clusters>,
+        ended_tx: mpsc::UnboundedSender<Arc<Agent>>,
+    ) -> AgentPool {
+        AgentPool {
+            agent_path,
+            log_path,
+            clusters,
+            owner: agent_pod::Owner::of_this_user(&records_path),
+            records: crate::agent_records::AgentRecords::new(records_path),
+            slots: std::sync::Mutex::default(),
+            ended_tx,
+        }
     }
 
-    /// The live agent for `target`, starting one if there is none.
-    pub async fn get(&self, target: &Target) -> Result<Arc<Agent>, AgentError> {
+    /// Deletes the agent pods an earlier daemon of this user left behind.
+    pub async fn clean_up_leftovers(&self) {
+        self.records.clean_up(&self.clusters, &self.owner).await;
+    }
+
+    /// The live agent for `target`, starting one (as `how` says) if there is none.
+    pub async fn get(&self, target: &Target, how: &StartWith) -> Result<Arc<Agent>, AgentError> {
         let slot = self.slots.lock().expect("pool lock").entry(target.clone()).or_default().clone();
         let mut pooled = slot.lock().await;
         if let Some(agent) = pooled.as_ref() {
@@ -103,7 +189,10 @@ impl AgentPool {
             }
             tracing::info!(%target, "agent connection lost; starting a new agent");
         }
-        let agent = Arc::new(self.start(target).await?);
+        let agent = Arc::new(match target {
+            Target::Pod(_) | Target::Targetless { .. } => self.start_pod(target, how).await?,
+            Target::Pid(_) | Target::Container { .. } => self.start_child(target, how).await?,
+        });
         *pooled = Some(agent.clone());
         let (ended, ended_tx) = (agent.clone(), self.ended_tx.clone());
         tokio::spawn(async move {
@@ -134,14 +223,15 @@ impl AgentPool {
             .collect()
     }
 
-    /// Stops the agent `id`; false when there is none.
-    pub fn stop(&self, id: &str) -> bool {
+    /// Stops the agent `id` (a pod is deleted before this returns); false when there is none.
+    pub async fn stop(&self, id: &str) -> bool {
         let slots: Vec<Slot> = self.slots.lock().expect("pool lock").values().cloned().collect();
         for slot in slots {
             let Ok(mut pooled) = slot.try_lock() else { continue };
             if pooled.as_ref().is_some_and(|agent| agent.id == id) {
-                if let Some(agent) = pooled.take() {
-                    agent.stop();
+                if let Some(deleted) = pooled.take().and_then(|agent| agent.stop()) {
+                    drop(pooled);
+                    let _ = deleted.await;
                 }
                 return true;
             }
@@ -149,7 +239,38 @@ impl AgentPool {
         false
     }
 
-    async fn start(&self, target: &Target) -> Result<Agent, AgentError> {
+    /// Stops every agent, waiting at most `within` for agent pods to be deleted.
+    pub async fn stop_all(&self, within: Duration) {
+        let deletions: Vec<_> = self.list().iter().filter_map(|agent| agent.stop()).collect();
+        let _ = tokio::time::timeout(within, futures::future::join_all(deletions)).await;
+    }
+
+    async fn start_pod(&self, target: &Target, how: &StartWith) -> Result<Agent, AgentError> {
+        let (context, place) = match target {
+            Target::Pod(pod) => (pod.context.as_str(), Place::Container(pod)),
+            Target::Targetless { context, namespace } => (context.as_str(), Place::Targetless { namespace }),
+            Target::Pid(_) | Target::Container { .. } => unreachable!("local targets start a child"),
+        };
+        let (_, client) = self.clusters.client(Some(context)).await?;
+        let token = token::random();
+        let started = agent_pod::start(client, place, &how.agent, &self.owner, &token, &how.progress).await?;
+        let namespace = started.pod.namespace.clone();
+        self.records.remember(context, &namespace).await;
+        tracing::info!(%target, pod = %started.pod.pod, target_pid = started.target_pid, "agent pod ready");
+        Ok(Agent {
+            id: token::random()[..12].to_string(),
+            target: target.clone(),
+            link: started.link,
+            target_pid: started.target_pid,
+            target_id: started.target_id,
+            start_with: how.clone(),
+            stopped: AtomicBool::new(false),
+            started_at: crate::sessions::unix_now(),
+            process: AgentProcess::Pod(started.pod),
+        })
+    }
+
+    async fn start_child(&self, target: &Target, how: &StartWith) -> Result<Agent, AgentError> {
         if let Target::Pid(pid) = target {
             if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
                 return Err(AgentError::TargetNotFound(format!("no process with pid {pid}")));
@@ -174,6 +295,7 @@ impl AgentPool {
                 }
                 &mut command
             }
+            Target::Pod(_) | Target::Targetless { .. } => unreachable!("Kubernetes targets start a pod"),
         };
         command
             .args(["--listen", "127.0.0.1:0", "--idle-timeout", &AGENT_IDLE_SECS.to_string()])
@@ -233,9 +355,10 @@ impl AgentPool {
             link,
             target_pid,
             target_id,
+            start_with: how.clone(),
             stopped: AtomicBool::new(false),
             started_at: crate::sessions::unix_now(),
-            child: std::sync::Mutex::new(child),
+            process: AgentProcess::Child(std::sync::Mutex::new(child)),
         })
     }
 }

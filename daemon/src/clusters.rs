@@ -107,9 +107,10 @@ impl Clusters {
         self.clients.lock().await.clear();
     }
 
-    /// The client of `context` (the current one when `None`); the kubeconfig files are read
-    /// only to build a client that is not cached yet.
-    async fn client(&self, context: Option<&str>) -> Result<(String, Client), ClusterError> {
+    /// The client of `context` (the current one when `None`) and the context's name; the
+    /// kubeconfig files are read only to build a client that is not cached yet. The client's
+    /// `default_namespace` is the context's namespace, else `default`.
+    pub async fn client(&self, context: Option<&str>) -> Result<(String, Client), ClusterError> {
         let contexts = self.contexts().await?;
         if contexts.is_empty() {
             return Err(ClusterError::Kubeconfig(

@@ -17,6 +17,16 @@ pub struct Config {
     /// Lets editors validate the file against the published schema; otherwise unused.
     #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
+    /// The target when the launch names none: `deployment/orders`, `pod/web-0/container/app`,
+    /// `service/orders`, `targetless`, … (or `pid/N`, `container/NAME` on this machine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The kubeconfig context (default: the current one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// The target's namespace (default: the context's, else `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     /// Which of the target's environment variables the process gets.
     #[serde(default)]
     pub env: EnvConfig,
@@ -38,6 +48,96 @@ pub struct Config {
     /// How `container/` targets are found.
     #[serde(default)]
     pub container: ContainerConfig,
+    /// How agents are started in a Kubernetes cluster.
+    #[serde(default)]
+    pub agent: AgentConfig,
+}
+
+/// The agent pod the daemon creates for a Kubernetes target.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The agent's container image.
+    #[serde(default = "default_agent_image")]
+    pub image: String,
+    /// `IfNotPresent` (default), `Always` or `Never`.
+    #[serde(default)]
+    pub image_pull_policy: PullPolicy,
+    /// Where agent pods are created (default: the target's namespace). A namespace whose pod
+    /// security forbids host namespaces needs another one here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Run the agent privileged rather than with the capabilities it needs only.
+    #[serde(default)]
+    pub privileged: bool,
+    /// The agent container's resource requests and limits, as in a pod spec.
+    #[serde(default)]
+    pub resources: AgentResources,
+    /// Seconds an agent pod may take to start and report ready (default 60, image pull included).
+    #[serde(default = "default_startup_timeout")]
+    pub startup_timeout_secs: u64,
+}
+
+impl Default for AgentConfig {
+    fn default() -> AgentConfig {
+        AgentConfig {
+            image: default_agent_image(),
+            image_pull_policy: PullPolicy::default(),
+            namespace: None,
+            privileged: false,
+            resources: AgentResources::default(),
+            startup_timeout_secs: default_startup_timeout(),
+        }
+    }
+}
+
+/// The agent image of this tether version.
+pub const AGENT_IMAGE: &str = concat!("ghcr.io/tether-dev/tether-agent:", env!("CARGO_PKG_VERSION"));
+
+fn default_agent_image() -> String {
+    AGENT_IMAGE.to_string()
+}
+
+fn default_startup_timeout() -> u64 {
+    60
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, serde::Serialize, schemars::JsonSchema)]
+pub enum PullPolicy {
+    #[default]
+    IfNotPresent,
+    Always,
+    Never,
+}
+
+impl PullPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PullPolicy::IfNotPresent => "IfNotPresent",
+            PullPolicy::Always => "Always",
+            PullPolicy::Never => "Never",
+        }
+    }
+}
+
+/// Quantities by resource name (`cpu`, `memory`), e.g. `{"cpu": "100m", "memory": "64Mi"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentResources {
+    #[serde(default = "default_requests")]
+    pub requests: BTreeMap<String, String>,
+    #[serde(default)]
+    pub limits: BTreeMap<String, String>,
+}
+
+impl Default for AgentResources {
+    fn default() -> AgentResources {
+        AgentResources { requests: default_requests(), limits: BTreeMap::new() }
+    }
+}
+
+fn default_requests() -> BTreeMap<String, String> {
+    BTreeMap::from([("cpu".to_string(), "10m".to_string()), ("memory".to_string(), "16Mi".to_string())])
 }
 
 /// The container runtime that knows `container/` targets.

@@ -23,7 +23,10 @@ use crate::paths::UserPaths;
 
 /// What `tether exec` was asked to do.
 pub struct ExecArgs {
-    pub target: String,
+    /// Else the config's `target`.
+    pub target: Option<String>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
     pub config: Option<std::path::PathBuf>,
     pub command: Vec<String>,
 }
@@ -40,7 +43,9 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     };
     let host_env: BTreeMap<String, String> = std::env::vars().collect();
     let params = SessionPrepareParams {
-        target: Some(args.target.clone()),
+        target: args.target.clone(),
+        context: args.context.clone(),
+        namespace: args.namespace.clone(),
         config_path,
         config: None,
         launch: Launch {

@@ -5,7 +5,9 @@
 //! - CLI: [`exec`] (`tether exec`), [`client`] (find or start the daemon), [`lsp`] (`tether lsp`,
 //!   the editors' language server).
 //! - Daemon: [`server`] (sockets, lifecycle), [`api`] (JSON-RPC handlers), [`state`],
-//!   [`sessions`], [`agents`] (agent pool), [`agent_link`] (wire connection to an agent),
+//!   [`sessions`], [`agents`] (agent pool), [`agent_pod`] (agents as Kubernetes pods),
+//!   [`agent_records`] (where agent pods were made), [`workloads`] (workload → pod container),
+//!   [`agent_link`] (wire connection to an agent),
 //!   [`proxy`] (hook layers' session proxy), [`incoming`] (incoming traffic), [`relay`] (byte
 //!   streams), [`lifecycle`] (agents that end, sessions that move or are lost), [`memory`] (free
 //!   memory handed back after bursts).
@@ -13,6 +15,8 @@
 //!   [`user_file`] (reading files whose path a client chose).
 
 mod agent_link;
+mod agent_pod;
+mod agent_records;
 pub mod agents;
 mod api;
 pub mod client;
@@ -38,3 +42,4 @@ mod token;
 mod user_file;
 mod watcher;
 mod websocket;
+mod workloads;

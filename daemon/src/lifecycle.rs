@@ -37,9 +37,11 @@ async fn agent_ended(daemon: Arc<Daemon>, agent: Arc<Agent>) {
     let replacement = match &end {
         _ if agent.was_stopped() => Err(format!("the agent for {} was stopped", agent.target)),
         LinkEnd::TargetGone(reason) => Err(format!("{reason}; start a new session for {}", agent.target)),
-        LinkEnd::Lost(_) => {
-            daemon.agents.get(&agent.target).await.map_err(|err| format!("{} is gone: {err}", agent.target))
-        }
+        LinkEnd::Lost(_) => daemon
+            .agents
+            .get(&agent.target, &agent.start_with)
+            .await
+            .map_err(|err| format!("{} is gone: {err}", agent.target)),
     };
     for session in sessions {
         // Never two targets in one session: the replacement must serve the very same process.

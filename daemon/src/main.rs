@@ -21,9 +21,17 @@ enum Commands {
     },
     /// Run a command on this machine in the context of a target.
     Exec {
-        /// The target: pid/<pid> or container/<name-or-id>.
+        /// The target: <kind>/<name>[/container/<container>] with kind pod, deployment,
+        /// statefulset, replicaset, job, cronjob or service; targetless; or pid/<pid> or
+        /// container/<name-or-id> on this machine. Default: the config's `target`.
         #[arg(long, short)]
-        target: String,
+        target: Option<String>,
+        /// The target's namespace (default: the config's, else the context's).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+        /// The kubeconfig context (default: the config's, else the current one).
+        #[arg(long)]
+        context: Option<String>,
         /// A JSON config file.
         #[arg(long, short)]
         config: Option<std::path::PathBuf>,
@@ -47,8 +55,8 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("starting the tokio runtime");
     let outcome = match cli.command {
         Commands::Daemon { foreground } => runtime.block_on(run_daemon(foreground)).map(|()| 0),
-        Commands::Exec { target, config, command } => {
-            runtime.block_on(exec::run(exec::ExecArgs { target, config, command }))
+        Commands::Exec { target, namespace, context, config, command } => {
+            runtime.block_on(exec::run(exec::ExecArgs { target, context, namespace, config, command }))
         }
         Commands::Lsp => runtime.block_on(lsp::run()),
         Commands::Rpc { method, params } => {

@@ -66,6 +66,11 @@ impl UserPaths {
         self.runtime_dir.join("daemon.lock")
     }
 
+    /// Where agent pods were made (`agent_records`), next to the log directory.
+    pub fn agent_records(&self) -> PathBuf {
+        self.log_dir.parent().unwrap_or(&self.log_dir).join("agent-namespaces.json")
+    }
+
     /// Log file of the hook layers.
     pub fn layer_log(&self) -> PathBuf {
         self.log_dir.join("layer.log")

@@ -20,6 +20,8 @@ use crate::state::Daemon;
 
 /// How long a stopping daemon waits for API calls in flight.
 const API_DRAIN: Duration = Duration::from_secs(2);
+/// How long a stopping daemon waits for its agent pods to be deleted.
+const AGENT_POD_DELETION: Duration = Duration::from_secs(5);
 
 /// Runs the daemon until `daemon.shutdown` or SIGTERM/SIGINT.
 pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
@@ -40,10 +42,13 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
     let proxy_listener = bind_private(&paths.proxy_socket())?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (ended_tx, ended_rx) = tokio::sync::mpsc::unbounded_channel();
+    let clusters = Arc::new(crate::clusters::Clusters::default());
     let daemon = Arc::new(Daemon {
         agents: AgentPool::new(
             paths::companion("tether-agent", "TETHER_AGENT_PATH")?,
             paths.log_dir.join("agent.log"),
+            paths.agent_records(),
+            clusters.clone(),
             ended_tx,
         ),
         layer_path: paths::companion("libtether_layer.so", "TETHER_LAYER_PATH")?,
@@ -54,7 +59,7 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
         shutdown_tx,
         events_tx: tokio::sync::broadcast::channel(256).0,
         local_targets: crate::state::Cache::new("local targets"),
-        clusters: crate::clusters::Clusters::default(),
+        clusters,
         kubeconfig_changed_tx: tokio::sync::broadcast::channel(16).0,
         watch: std::sync::OnceLock::new(),
     });
@@ -65,6 +70,8 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
         Err(err) => tracing::warn!(%err, "config files are not watched; edits need a new session"),
     }
     tokio::spawn(crate::lifecycle::run(daemon.clone(), ended_rx));
+    let cleaner = daemon.clone();
+    tokio::spawn(async move { cleaner.agents.clean_up_leftovers().await });
     tokio::spawn(proxy::serve(proxy_listener, daemon.sessions.clone(), daemon.tcp_proxy.clone(), shutdown_rx.clone()));
     let api = tokio::spawn(serve_api(api_listener, daemon.clone(), shutdown_rx.clone()));
     if let Some((listener, token)) = crate::websocket::bind(&daemon).await? {
@@ -77,9 +84,7 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
     if tokio::time::timeout(API_DRAIN, api).await.is_err() {
         tracing::warn!("api calls still running after {}s; stopping anyway", API_DRAIN.as_secs());
     }
-    for agent in daemon.agents.list() {
-        agent.stop();
-    }
+    daemon.agents.stop_all(AGENT_POD_DELETION).await;
     tracing::info!(
         sessions = daemon.sessions.len(),
         agents = daemon.agents.list().len(),

@@ -30,7 +30,7 @@ pub struct Daemon {
     /// Watches kubeconfig and session config files; set once the daemon runs.
     pub watch: std::sync::OnceLock<crate::watcher::WatchHandle>,
     /// Kubeconfig contexts and a client per context.
-    pub clusters: crate::clusters::Clusters,
+    pub clusters: Arc<crate::clusters::Clusters>,
     /// The local processes that can be targets, read at most every few seconds.
     pub local_targets: Cache<Vec<TargetInfo>>,
 }

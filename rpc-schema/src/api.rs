@@ -54,6 +54,18 @@ pub mod codes {
     pub const INCOMPATIBLE_VERSION: i32 = -32006;
     /// No session (or agent) with that id.
     pub const SESSION_NOT_FOUND: i32 = -32007;
+    /// The target exists but cannot be used now: a pod not ready, a container not running, a
+    /// job or cronjob with no running pod. `data.reason` names its phase or state.
+    pub const TARGET_NOT_READY: i32 = -32008;
+    /// The namespace's pod security admission refused the agent pod. `data.reason` is
+    /// Kubernetes' message.
+    pub const POD_SECURITY_REJECTED: i32 = -32009;
+    /// The node could not pull the agent image. `data.reason`.
+    pub const IMAGE_PULL_FAILED: i32 = -32010;
+    /// The node refused to run the agent pod (resources, node gone). `data.reason`.
+    pub const NODE_REFUSED: i32 = -32011;
+    /// The agent pod did not report ready in time. `data.reason` has its last observed state.
+    pub const AGENT_START_TIMEOUT: i32 = -32012;
 }
 
 /// `daemon.hello` parameters.
@@ -121,6 +133,18 @@ pub struct AgentInfo {
     pub sessions: u32,
     /// Seconds since the Unix epoch.
     pub started_at: u64,
+    /// The agent's pod, for agents in a Kubernetes cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<AgentPodInfo>,
+}
+
+/// Where a Kubernetes agent runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AgentPodInfo {
+    pub context: String,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
 }
 
 /// `agents.stop` parameters.
@@ -189,6 +213,10 @@ pub struct TargetsChanged {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TargetsPrewarmParams {
     pub target: String,
+    #[serde(default)]
+    pub context: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
     /// The config the session will use, when it says how to find the target (its `container`
     /// section): the warmed agent is then the one `session.prepare` reuses.
     #[serde(default)]
@@ -241,9 +269,16 @@ pub struct Launch {
 /// `session.prepare` parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct SessionPrepareParams {
-    /// `kind/name`, e.g. `pid/4242` or `container/orders`.
+    /// `kind/name[/container/NAME]`, e.g. `deployment/orders`, `pod/web-0/container/app`,
+    /// `targetless`, `pid/4242` or `container/orders`; else the config's `target`.
     #[serde(default)]
     pub target: Option<String>,
+    /// The kubeconfig context; else the config's `context`, else the current one.
+    #[serde(default)]
+    pub context: Option<String>,
+    /// The target's namespace; else the config's `namespace`, else the context's.
+    #[serde(default)]
+    pub namespace: Option<String>,
     /// Absolute path of a JSON config file.
     #[serde(default)]
     pub config_path: Option<String>,

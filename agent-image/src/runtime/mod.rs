@@ -3,7 +3,10 @@
 //! # Layout
 //! - [`containerd`]: containerd's gRPC API (the runtime of Kubernetes nodes and nerdctl).
 //! - [`docker`]: the Docker Engine HTTP API.
+//! - [`cgroup`]: no API at all, the container's processes found by their cgroup (Kubernetes agent
+//!   pods, which see the node's processes).
 
+pub mod cgroup;
 pub mod containerd;
 pub mod docker;
 

@@ -1,7 +1,7 @@
 //! `agents.*`: listing and stopping the agents of the pool.
 
 use jsonrpsee::types::Params;
-use tether_rpc_schema::api::{AgentInfo, AgentsStopParams};
+use tether_rpc_schema::api::{AgentInfo, AgentPodInfo, AgentsStopParams};
 
 use super::{not_found, RpcResult};
 use crate::state::Daemon;
@@ -10,9 +10,9 @@ pub fn handle_list(daemon: &Daemon) -> RpcResult<Vec<AgentInfo>> {
     Ok(infos(daemon))
 }
 
-pub fn handle_stop(params: Params, daemon: &Daemon) -> RpcResult<()> {
+pub async fn handle_stop(params: Params<'static>, daemon: std::sync::Arc<Daemon>) -> RpcResult<()> {
     let params: AgentsStopParams = params.parse()?;
-    if daemon.agents.stop(&params.agent_id) {
+    if daemon.agents.stop(&params.agent_id).await {
         tracing::info!(agent = %params.agent_id, "agent stopped on request");
         Ok(())
     } else {
@@ -36,6 +36,16 @@ pub fn infos(daemon: &Daemon) -> Vec<AgentInfo> {
                 .filter(|session| session.agent.current().is_some_and(|current| current.id == agent.id))
                 .count() as u32,
             started_at: agent.started_at,
+            pod: agent.pod().map(|pod| AgentPodInfo {
+                context: match &agent.target {
+                    crate::target::Target::Pod(target) => target.context.clone(),
+                    crate::target::Target::Targetless { context, .. } => context.clone(),
+                    _ => String::new(),
+                },
+                namespace: pod.namespace.clone(),
+                name: pod.pod.clone(),
+                uid: pod.pod_uid.clone(),
+            }),
         })
         .collect();
     infos.sort_by_key(|info| info.started_at);

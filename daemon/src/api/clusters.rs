@@ -11,7 +11,7 @@ use crate::clusters::ClusterError;
 use crate::state::Daemon;
 
 pub async fn handle_contexts_list(daemon: Arc<Daemon>) -> RpcResult<Vec<ContextInfo>> {
-    let contexts = daemon.clusters.contexts().await.map_err(cluster_error)?;
+    let contexts = daemon.clusters.contexts().await.map_err(|err| cluster_error(&err))?;
     Ok(contexts
         .into_iter()
         .map(|context| ContextInfo {
@@ -25,11 +25,11 @@ pub async fn handle_contexts_list(daemon: Arc<Daemon>) -> RpcResult<Vec<ContextI
 
 pub async fn handle_namespaces_list(params: Params<'static>, daemon: Arc<Daemon>) -> RpcResult<Vec<String>> {
     let params: NamespacesListParams = super::optional(&params)?;
-    daemon.clusters.namespaces(params.context.as_deref()).await.map_err(cluster_error)
+    daemon.clusters.namespaces(params.context.as_deref()).await.map_err(|err| cluster_error(&err))
 }
 
-fn cluster_error(err: ClusterError) -> ErrorObjectOwned {
-    let (context, reason) = match &err {
+pub(super) fn cluster_error(err: &ClusterError) -> ErrorObjectOwned {
+    let (context, reason) = match err {
         ClusterError::Unreachable { context, reason } => (Some(context.clone()), reason.clone()),
         ClusterError::Kubeconfig(reason) => (None, reason.clone()),
     };

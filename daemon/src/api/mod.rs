@@ -20,6 +20,7 @@ use tower::layer::util::{Identity, Stack};
 use crate::agents::AgentError;
 use crate::config::Config;
 use crate::state::Daemon;
+use crate::target::{Target, TargetSpec, WorkloadKind};
 
 type RpcResult<T> = Result<T, ErrorObjectOwned>;
 
@@ -85,7 +86,9 @@ pub fn module(state: Arc<Daemon>) -> RpcModule<Daemon> {
             )
             .map(|_| ()),
         module.register_method(methods::AGENTS_LIST, |_, state, _| agents::handle_list(state)).map(|_| ()),
-        module.register_method(methods::AGENTS_STOP, |params, state, _| agents::handle_stop(params, state)).map(|_| ()),
+        module
+            .register_async_method(methods::AGENTS_STOP, |params, state, _| agents::handle_stop(params, state))
+            .map(|_| ()),
     ];
     for outcome in registered {
         outcome.expect("every method name is registered once");
@@ -124,13 +127,45 @@ fn agent_error(err: AgentError) -> ErrorObjectOwned {
         AgentError::TargetNotFound(_) => codes::TARGET_NOT_FOUND,
         AgentError::NotPermitted(_) => codes::NOT_PERMITTED,
         AgentError::StartFailed(_) => codes::AGENT_START_FAILED,
+        AgentError::NotReady(_) => codes::TARGET_NOT_READY,
+        AgentError::PodSecurity(_) => codes::POD_SECURITY_REJECTED,
+        AgentError::ImagePull(_) => codes::IMAGE_PULL_FAILED,
+        AgentError::NodeRefused(_) => codes::NODE_REFUSED,
+        AgentError::StartTimeout(_) => codes::AGENT_START_TIMEOUT,
+        AgentError::Cluster(cluster) => return clusters::cluster_error(cluster),
     };
     ErrorObjectOwned::owned(code, err.to_string(), Some(serde_json::json!({ "reason": err.to_string() })))
 }
 
-/// A target spec from the parameters; a malformed one is an invalid-params error with the hint.
-fn parse_target(text: &str) -> RpcResult<crate::target::Target> {
-    text.parse().map_err(|err: crate::target::TargetError| invalid_params(err.to_string()))
+/// The target a session or pre-warm is for: named by the parameters or else the config, and
+/// for a Kubernetes workload, resolved now to the container of one of its pods.
+async fn resolve_target(
+    daemon: &Daemon,
+    text: Option<&str>,
+    context: Option<&str>,
+    namespace: Option<&str>,
+    config: &Config,
+) -> RpcResult<Target> {
+    let text = text.or(config.target.as_deref()).ok_or_else(|| {
+        invalid_params("a target is required, e.g. deployment/orders or pid/4242 (or `target` in the config)")
+    })?;
+    let spec: TargetSpec = text.parse().map_err(|err: crate::target::TargetError| invalid_params(err.to_string()))?;
+    let workload = match spec.with_runtime(&config.container) {
+        TargetSpec::Local(target) => return Ok(target),
+        TargetSpec::Workload(workload) => workload,
+    };
+    let (context, client) = daemon
+        .clusters
+        .client(context.or(config.context.as_deref()))
+        .await
+        .map_err(AgentError::from)
+        .map_err(agent_error)?;
+    let namespace = namespace.or(config.namespace.as_deref()).unwrap_or(client.default_namespace()).to_string();
+    if workload.kind == WorkloadKind::Targetless {
+        return Ok(Target::Targetless { context, namespace });
+    }
+    let pod = crate::workloads::resolve(&client, &context, &namespace, &workload).await.map_err(agent_error)?;
+    Ok(Target::Pod(pod))
 }
 
 fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {

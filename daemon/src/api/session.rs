@@ -13,7 +13,7 @@ use tether_rpc_schema::wire::Message;
 
 use super::{agent_error, invalid_params, not_found, notification, RpcResult};
 use crate::agent_link::LinkError;
-use crate::agents::{Agent, AgentError};
+use crate::agents::{Agent, AgentError, Progress, StartWith};
 use crate::launch_env::{self, SessionVars};
 use crate::presets;
 use crate::server::ApiConnection;
@@ -30,21 +30,24 @@ pub async fn handle_prepare(
     connection: Option<ApiConnection>,
 ) -> RpcResult<SessionPrepared> {
     let params: SessionPrepareParams = params.parse()?;
-    let target_text = params.target.as_deref().ok_or_else(|| invalid_params("a target is required, e.g. pid/4242"))?;
     let config = super::session_config(&params.config, &params.config_path).await?;
-    let target = super::parse_target(target_text)?.with_runtime(&config.container);
+    let named = params.target.as_deref().or(config.target.as_deref()).unwrap_or_default().to_string();
+    let progress = progress_events(&daemon, &named);
+    progress(&format!("finding {named}"));
+    let target = super::resolve_target(
+        &daemon,
+        params.target.as_deref(),
+        params.context.as_deref(),
+        params.namespace.as_deref(),
+        &config,
+    )
+    .await
+    .inspect_err(|err| failed_event(&daemon, &named, err.message()))?;
     let preset = presets::for_launch(&params.launch);
-    let event = |kind, message: &str| {
-        daemon.emit(SessionEvent {
-            session_id: String::new(),
-            target: target.to_string(),
-            kind,
-            message: message.to_string(),
-        })
-    };
-    event(SessionEventKind::Progress, "starting or reusing the agent");
-    let (agent, target_env) = agent_with_env(&daemon, &target).await.map_err(|err| {
-        event(SessionEventKind::Failed, &err.to_string());
+    progress("starting or reusing the agent");
+    let how = StartWith { agent: config.agent.clone(), progress: progress.clone() };
+    let (agent, target_env) = agent_with_env(&daemon, &target, &how).await.map_err(|err| {
+        failed_event(&daemon, &named, &err.to_string());
         agent_error(err)
     })?;
     let session_token = token::random();
@@ -117,10 +120,18 @@ pub fn handle_end(params: Params, daemon: &Daemon) -> RpcResult<()> {
 /// The target's agent and environment. A pooled agent whose link ends while it is asked (it
 /// died, or hung and was cut by the keepalive) is replaced once, so a new launch does not fail
 /// on an agent that was already gone.
-async fn agent_with_env(daemon: &Daemon, target: &Target) -> Result<(Arc<Agent>, Vec<(String, String)>), AgentError> {
+async fn agent_with_env(
+    daemon: &Daemon,
+    target: &Target,
+    how: &StartWith,
+) -> Result<(Arc<Agent>, Vec<(String, String)>), AgentError> {
     let mut retried = false;
     loop {
-        let agent = daemon.agents.get(target).await?;
+        let agent = daemon.agents.get(target, how).await?;
+        if matches!(target, Target::Targetless { .. }) {
+            // No pod, so no environment: the agent's own is not the user's business.
+            return Ok((agent, Vec::new()));
+        }
         let vars = match agent.link.request(Message::EnvGet).await {
             Ok(Message::EnvVars(vars)) => vars,
             Ok(Message::Failure { message, .. }) => {
@@ -145,6 +156,28 @@ async fn agent_with_env(daemon: &Daemon, target: &Target) -> Result<(Arc<Agent>,
             .collect();
         return Ok((agent, env));
     }
+}
+
+/// Progress of a session being prepared, as `session.event`s (no session id yet).
+fn progress_events(daemon: &Arc<Daemon>, target: &str) -> Progress {
+    let (daemon, target) = (daemon.clone(), target.to_string());
+    Arc::new(move |step: &str| {
+        daemon.emit(SessionEvent {
+            session_id: String::new(),
+            target: target.clone(),
+            kind: SessionEventKind::Progress,
+            message: step.to_string(),
+        })
+    })
+}
+
+fn failed_event(daemon: &Daemon, target: &str, message: &str) {
+    daemon.emit(SessionEvent {
+        session_id: String::new(),
+        target: target.to_string(),
+        kind: SessionEventKind::Failed,
+        message: message.to_string(),
+    });
 }
 
 /// Ends session `id` (its subscriptions go with it) and tells the subscribers why; false

@@ -25,8 +25,16 @@ pub fn handle_list(params: Params, daemon: &Daemon) -> RpcResult<Vec<TargetInfo>
 pub async fn handle_prewarm(params: Params<'static>, daemon: Arc<Daemon>) -> RpcResult<PrewarmResult> {
     let params: TargetsPrewarmParams = params.parse()?;
     let config = super::session_config(&params.config, &params.config_path).await?;
-    let target = super::parse_target(&params.target)?.with_runtime(&config.container);
-    let agent = daemon.agents.get(&target).await.map_err(agent_error)?;
+    let target = super::resolve_target(
+        &daemon,
+        Some(&params.target),
+        params.context.as_deref(),
+        params.namespace.as_deref(),
+        &config,
+    )
+    .await?;
+    let how = crate::agents::StartWith::quietly(config.agent.clone());
+    let agent = daemon.agents.get(&target, &how).await.map_err(agent_error)?;
     Ok(PrewarmResult { agent_id: agent.id.clone() })
 }
 

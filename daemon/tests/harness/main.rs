@@ -4,6 +4,7 @@
 
 mod api;
 mod bounds;
+mod cluster;
 mod config;
 mod context;
 mod daemon;

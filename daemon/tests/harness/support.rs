@@ -243,3 +243,37 @@ pub fn eventually(limit: std::time::Duration, mut done: impl FnMut() -> bool) ->
     }
     done()
 }
+
+/// The cluster of `fixtures/cluster` (tier 3): its admin kubeconfig, after checking that its API
+/// server answers. Fails the test, with what to do, when the cluster is not up.
+pub fn require_cluster() -> PathBuf {
+    require_tier();
+    let kubeconfig = PathBuf::from("/var/lib/tether-cluster/admin.kubeconfig");
+    let ready = kubectl_output(&kubeconfig, &["get", "--raw", "/readyz"]);
+    assert!(
+        ready.as_deref() == Ok("ok"),
+        "the cluster tier needs fixtures/cluster up (run `fixtures/cluster/up`; the README's test command \
+         does): {ready:?}"
+    );
+    kubeconfig
+}
+
+/// Runs the cluster's kubectl and returns its trimmed stdout, or its stderr as the error.
+pub fn kubectl_output(kubeconfig: &Path, args: &[&str]) -> Result<String, String> {
+    let output = Command::new("/var/lib/tether-cluster/bin/kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .map_err(|err| format!("cannot run the cluster's kubectl: {err}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).trim().to_string())
+    }
+}
+
+/// Like [`kubectl_output`], panicking on failure.
+pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
+    kubectl_output(kubeconfig, args).unwrap_or_else(|err| panic!("kubectl {args:?} failed: {err}"))
+}
