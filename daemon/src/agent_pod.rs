@@ -174,12 +174,12 @@ async fn connect(
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
     let startup = startup_report(pods, &pod_name, deadline).await?;
     progress(&format!("agent pod {pod_name} is ready; connecting through the API server"));
-    let mut forwarder = pods.portforward(&pod_name, &[AGENT_PORT]).await.map_err(|err| {
-        let reason = format!("port-forward to agent pod {pod_name}: {err}");
-        match api_error(err, &format!("pods/portforward of {pod_name}")) {
-            AgentError::NotPermitted(message) => AgentError::NotPermitted(message),
-            _ => AgentError::StartFailed(reason),
-        }
+    let mut forwarder = pods.portforward(&pod_name, &[AGENT_PORT]).await.map_err(|err| match err {
+        kube::Error::Api(status) if status.is_forbidden() => AgentError::NotPermitted(format!(
+            "cannot reach agent pod {pod_name} through a port-forward: {}; see agent-image/rbac.yaml for what tether needs",
+            status.message
+        )),
+        other => AgentError::StartFailed(format!("port-forward to agent pod {pod_name}: {other}")),
     })?;
     let stream = forwarder
         .take_stream(AGENT_PORT)

@@ -1,11 +1,15 @@
 //! Kubernetes targets against the real cluster of `fixtures/cluster` (tier 3): workloads by
 //! name, the agent pod it starts, warm reuse, and the errors a user gets.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::support::{kubectl, parse_report, require_cluster, Lang, Tether};
+use crate::support::{eventually, kubectl, parse_report, require_cluster, Lang, Tether};
 
 /// A tether whose daemon reads the cluster's kubeconfig.
 fn cluster_tether() -> (Tether, PathBuf) {
@@ -142,4 +146,149 @@ fn a_second_launch_reuses_the_warm_agent_pod() {
     let second = agents(&tether);
     assert_eq!(second.len(), 1, "{second:?}");
     assert_eq!(first[0]["pod"]["uid"], second[0]["pod"]["uid"], "the same agent pod serves the second launch");
+}
+
+fn sessions(tether: &Tether) -> Vec<Value> {
+    let output = tether.command().args(["rpc", "session.list"]).output().expect("tether rpc");
+    serde_json::from_slice::<Vec<Value>>(&output.stdout).expect("session.list prints JSON")
+}
+
+fn daemon_pid(tether: &Tether) -> i32 {
+    let output =
+        tether.command().args(["rpc", "daemon.hello", r#"{"client":"test","api_version":1}"#]).output().expect("rpc");
+    let hello: Value = serde_json::from_slice(&output.stdout).expect("daemon.hello prints JSON");
+    hello["pid"].as_i64().expect("the daemon's pid") as i32
+}
+
+/// The agent Jobs and pods in `shop` whose names `tether` reports for its agents.
+fn agent_objects(kubeconfig: &Path, pods: &[String]) -> Vec<String> {
+    let listed = kubectl(
+        kubeconfig,
+        &["-n", "shop", "get", "jobs,pods", "-l", "app.kubernetes.io/managed-by=tether", "-o", "name"],
+    );
+    listed
+        .lines()
+        .filter(|object| pods.iter().any(|pod| pod.starts_with(object.rsplit('/').next().unwrap_or_default())))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_killed_tether_exec_ends_its_session_and_a_killed_daemon_leaves_no_agent_pod() {
+    let (tether, kubeconfig) = cluster_tether();
+    let mut command = tether.command();
+    command.args(["exec", "--target", "deployment/payments", "-n", "shop", "--", "sleep", "60"]).process_group(0);
+    let mut exec = command.spawn().expect("tether exec");
+    assert!(eventually(Duration::from_secs(30), || sessions(&tether).len() == 1), "the session never started");
+    let pods: Vec<String> =
+        agents(&tether).iter().filter_map(|agent| agent["pod"]["name"].as_str().map(str::to_string)).collect();
+    assert_eq!(pods.len(), 1, "one agent pod");
+
+    kill(Pid::from_raw(-(exec.id() as i32)), Signal::SIGKILL).unwrap();
+    let _ = exec.wait();
+    assert!(eventually(Duration::from_secs(5), || sessions(&tether).is_empty()), "the session outlived its launcher");
+    assert_eq!(agents(&tether).len(), 1, "the agent stays warm for the next session");
+
+    kill(Pid::from_raw(daemon_pid(&tether)), Signal::SIGKILL).unwrap();
+    let killed = Instant::now();
+    let gone = eventually(Duration::from_secs(15), || agent_objects(&kubeconfig, &pods).is_empty());
+    assert!(gone, "left behind 15 s after the daemon was killed: {:?}", agent_objects(&kubeconfig, &pods));
+    eprintln!("agent pod gone {} ms after the daemon was killed", killed.elapsed().as_millis());
+    // A new daemon starts cleanly and serves the same target.
+    assert_eq!(probe(&tether, "deployment/payments", &["env", "SERVICE_NAME"])["value"], "payments-service");
+}
+
+/// `session.prepare` of `deployment/payments` in `shop` with `agent` settings: the error printed.
+fn prepare_with_agent(tether: &Tether, agent: &str) -> String {
+    let params = format!(
+        r#"{{"target":"deployment/payments","namespace":"shop","config":{{"agent":{agent}}},"launch":{{"program":"x"}}}}"#
+    );
+    prepare_error(tether, &params)
+}
+
+#[test]
+fn an_agent_image_the_node_cannot_pull_is_an_image_error() {
+    let (tether, _) = cluster_tether();
+    let err = prepare_with_agent(&tether, r#"{"image":"localhost:1/tether/no-such-agent:1"}"#);
+    assert!(err.contains("(code -32010)"), "{err}");
+    assert!(
+        err.contains("cannot pull the agent image localhost:1/tether/no-such-agent:1") && err.contains("agent.image"),
+        "{err}"
+    );
+}
+
+#[test]
+fn agent_resources_larger_than_the_node_are_refused_by_the_node() {
+    let (tether, _) = cluster_tether();
+    let err = prepare_with_agent(&tether, r#"{"resources":{"requests":{"cpu":"500","memory":"16Mi"}}}"#);
+    assert!(err.contains("(code -32011)"), "{err}");
+    assert!(err.contains("the node refused agent pod") && err.contains("OutOfcpu"), "{err}");
+}
+
+#[test]
+fn a_namespace_whose_pod_security_forbids_the_agent_says_which_policy_and_what_to_do() {
+    let (tether, kubeconfig) = cluster_tether();
+    let namespace = format!("psa-baseline-{}", std::process::id());
+    kubectl(&kubeconfig, &["create", "namespace", &namespace]);
+    kubectl(&kubeconfig, &["label", "namespace", &namespace, "pod-security.kubernetes.io/enforce=baseline"]);
+    let err = prepare_with_agent(&tether, &format!(r#"{{"namespace":"{namespace}"}}"#));
+    let _ = crate::support::kubectl_output(&kubeconfig, &["delete", "namespace", &namespace, "--wait=false"]);
+    assert!(err.contains("(code -32009)"), "{err}");
+    assert!(err.contains("baseline") && err.contains("hostPID") && err.contains("agent.namespace"), "{err}");
+}
+
+/// A kubeconfig for ServiceAccount `name` of `shop`, bound to the rules of `agent-image/rbac.yaml`
+/// minus those `without` names (a resource as the Role writes it).
+fn restricted_kubeconfig(tether: &Tether, admin: &Path, name: &str, without: &str) -> PathBuf {
+    let manifest = std::fs::read_to_string(crate::support::repo().join("agent-image/rbac.yaml")).unwrap();
+    let role = manifest
+        .split("\n---\n")
+        .next()
+        .unwrap()
+        .replace("kind: ClusterRole", "kind: Role")
+        .replace("name: tether-user", &format!("name: {name}\n  namespace: shop"));
+    let kept: Vec<&str> =
+        role.split("\n- ").filter(|rule| !rule.contains(&format!("resources: [{without}]"))).collect();
+    let path = tether.config(&format!("{name}.yaml"), &kept.join("\n- "));
+    kubectl(admin, &["apply", "-f", &path.display().to_string()]);
+    let _ = crate::support::kubectl_output(admin, &["-n", "shop", "create", "serviceaccount", name]);
+    let _ = crate::support::kubectl_output(
+        admin,
+        &["-n", "shop", "create", "rolebinding", name, "--role", name, "--serviceaccount", &format!("shop:{name}")],
+    );
+    let token = kubectl(admin, &["-n", "shop", "create", "token", name]);
+    let server = kubectl(admin, &["config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.server}"]);
+    let ca = kubectl(
+        admin,
+        &["config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}"],
+    );
+    let ca = if ca.is_empty() {
+        let file =
+            kubectl(admin, &["config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.certificate-authority}"]);
+        format!("certificate-authority: {file}")
+    } else {
+        format!("certificate-authority-data: {ca}")
+    };
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n    {ca}\n\
+         users:\n- name: {name}\n  user:\n    token: {token}\ncontexts:\n- name: restricted\n  context:\n    \
+         cluster: c\n    user: {name}\n    namespace: shop\ncurrent-context: restricted\n"
+    );
+    tether.config(&format!("{name}.kubeconfig"), &kubeconfig)
+}
+
+#[test]
+fn a_user_who_may_not_port_forward_is_told_which_permission_is_missing() {
+    let (mut tether, admin) = cluster_tether();
+    let name = format!("no-portforward-{}", std::process::id());
+    let kubeconfig = restricted_kubeconfig(&tether, &admin, &name, "pods/portforward");
+    tether.env.retain(|(key, _)| key != "KUBECONFIG");
+    tether.env.push(("KUBECONFIG".into(), kubeconfig.display().to_string()));
+    let err = prepare_error(&tether, r#"{"target":"deployment/payments","launch":{"program":"x"}}"#);
+    for object in [format!("role/{name}"), format!("rolebinding/{name}"), format!("serviceaccount/{name}")] {
+        let _ = crate::support::kubectl_output(&admin, &["-n", "shop", "delete", &object]);
+    }
+    assert!(err.contains("(code -32005)"), "{err}");
+    assert!(err.contains("cannot reach agent pod") && err.contains("pods/portforward"), "{err}");
+    assert!(err.contains(&format!("system:serviceaccount:shop:{name}")) && err.contains("rbac.yaml"), "{err}");
 }
