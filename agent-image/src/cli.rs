@@ -35,6 +35,10 @@ pub struct Args {
     /// Seconds without any connection after which the agent exits.
     #[arg(long, default_value_t = 60)]
     pub idle_timeout: u64,
+    /// Seconds the agent waits for its daemon to connect again after the last connection ended
+    /// (a cut port-forward) before it exits.
+    #[arg(long, default_value_t = 0)]
+    pub reconnect_grace: u64,
 }
 
 /// Container runtimes the agent can ask for a container's PID.
@@ -77,6 +81,11 @@ impl Args {
     /// How long the agent waits without connections before exiting.
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout)
+    }
+
+    /// How long the agent waits for its daemon to come back.
+    pub fn reconnect_grace(&self) -> Duration {
+        Duration::from_secs(self.reconnect_grace)
     }
 }
 

@@ -114,7 +114,7 @@ fn run(args: Args) -> Result<(), Failed> {
             })
             .expect("startup serializes"),
         );
-        server::serve(listener, shared, args.idle_timeout()).await;
+        server::serve(listener, shared, args.idle_timeout(), args.reconnect_grace()).await;
         Ok(())
     })?;
     // Blocking-pool threads may still be finishing file work no one waits for.

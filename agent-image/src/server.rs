@@ -68,7 +68,7 @@ pub struct Shared {
 
 /// Accepts connections until the agent has nothing left to serve: no daemon came within
 /// `idle_timeout`, its daemon's connection ended, or its target exited.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, idle_timeout: Duration) {
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, idle_timeout: Duration, reconnect_grace: Duration) {
     let open = Arc::new(watch::Sender::new(0usize));
     let pending_hellos = Arc::new(Semaphore::new(MAX_PENDING_HELLOS));
     let accept = async {
@@ -100,7 +100,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, idle_timeout: Dur
     let mut target_gone = shared.target_gone.clone();
     tokio::select! {
         () = accept => {}
-        () = wait_idle(open.subscribe(), idle_timeout) => {
+        () = wait_idle(open.subscribe(), idle_timeout, reconnect_grace) => {
             tracing::info!(seconds = idle_timeout.as_secs(), "no daemon connected, or its connection ended; exiting");
         }
         _ = gone_reason(&mut target_gone) => {
@@ -127,16 +127,25 @@ impl Drop for OpenConnection {
     }
 }
 
-/// Returns once no daemon connected within `timeout` of the start, or as soon as the last
-/// connection has closed: a daemon never reconnects to its agent (it starts a new one), so an
-/// agent whose daemon is gone — stopped, killed or hung — has nothing left to serve.
-async fn wait_idle(mut open_rx: watch::Receiver<usize>, timeout: Duration) {
+/// Returns once no daemon connected within `timeout` of the start, or once the last connection
+/// has closed and no new one came within `grace`. A local daemon never reconnects to its agent
+/// (grace 0: an agent whose daemon is gone — stopped, killed or hung — has nothing left to
+/// serve); a daemon reaching its agent through a cut port-forward does, within the grace.
+async fn wait_idle(mut open_rx: watch::Receiver<usize>, timeout: Duration, grace: Duration) {
     let connected =
         tokio::time::timeout(timeout, open_rx.wait_for(|count| *count > 0)).await.is_ok_and(|seen| seen.is_ok());
     if !connected {
         return;
     }
-    let _ = open_rx.wait_for(|count| *count == 0).await;
+    loop {
+        if open_rx.wait_for(|count| *count == 0).await.is_err() {
+            return;
+        }
+        let back = tokio::time::timeout(grace, open_rx.wait_for(|count| *count > 0)).await;
+        if !back.is_ok_and(|seen| seen.is_ok()) {
+            return;
+        }
+    }
 }
 
 /// Reads frames off the connection's read half.
@@ -418,15 +427,32 @@ mod tests {
     async fn wait_idle_without_connections_returns_after_timeout() {
         let open = Arc::new(watch::Sender::new(0usize));
         let start = Instant::now();
-        wait_idle(open.subscribe(), Duration::from_secs(60)).await;
+        wait_idle(open.subscribe(), Duration::from_secs(60), Duration::ZERO).await;
         assert_eq!(start.elapsed(), Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_idle_waits_the_grace_for_a_daemon_to_come_back() {
+        let open = Arc::new(watch::Sender::new(0usize));
+        let start = Instant::now();
+        let idle = tokio::spawn(wait_idle(open.subscribe(), Duration::from_secs(60), Duration::from_secs(8)));
+        let first = OpenConnection::new(open.clone());
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        drop(first);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let again = OpenConnection::new(open.clone());
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(!idle.is_finished(), "exited although the daemon came back within the grace");
+        drop(again);
+        idle.await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(53));
     }
 
     #[tokio::test(start_paused = true)]
     async fn wait_idle_returns_when_the_last_connection_closes() {
         let open = Arc::new(watch::Sender::new(0usize));
         let start = Instant::now();
-        let idle = tokio::spawn(wait_idle(open.subscribe(), Duration::from_secs(60)));
+        let idle = tokio::spawn(wait_idle(open.subscribe(), Duration::from_secs(60), Duration::ZERO));
         tokio::time::sleep(Duration::from_secs(50)).await;
         let first = OpenConnection::new(open.clone());
         let second = OpenConnection::new(open.clone());

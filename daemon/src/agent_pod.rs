@@ -34,6 +34,9 @@ const AGENT_PORT: u16 = 47_431;
 const ACTIVE_DEADLINE_SECS: i64 = 24 * 3600;
 /// Seconds the agent waits for the daemon's first connection.
 const AGENT_IDLE_SECS: u32 = 60;
+/// Seconds the agent waits for its daemon to come back through a new port-forward. With the
+/// Job's deletion after it ends, an agent whose daemon died is gone within about 10 s.
+pub const RECONNECT_GRACE_SECS: u32 = 6;
 
 /// Where and for what an agent pod runs.
 pub enum Place<'a> {
@@ -44,17 +47,25 @@ pub enum Place<'a> {
 }
 
 /// An agent pod the daemon made: deleting it deletes its pod and Secret.
+#[derive(Clone)]
 pub struct AgentPod {
     client: Client,
     pub namespace: String,
     pub job: String,
     pub pod: String,
     pub pod_uid: String,
-    /// Kept for the link's life: the port-forward's connection to the API server.
-    _forward: tokio::task::JoinHandle<()>,
+    /// The agent's token, for connecting again (never logged).
+    token: String,
 }
 
 impl AgentPod {
+    /// A new link to this agent, after its port-forward was cut: the agent waits
+    /// [`RECONNECT_GRACE_SECS`] for it.
+    pub async fn reconnect(&self) -> Result<AgentLink, AgentError> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        forward(&pods, &self.pod, &self.token).await
+    }
+
     /// Deletes the agent's Job (its pod and Secret go with it), in the background.
     pub fn delete(&self) -> tokio::task::JoinHandle<()> {
         let (client, namespace, job) = (self.client.clone(), self.namespace.clone(), self.job.clone());
@@ -138,7 +149,7 @@ pub async fn start(
     let deadline = Instant::now() + Duration::from_secs(config.startup_timeout_secs);
     let outcome = connect(&pods, &id, token, deadline, progress).await;
     match outcome {
-        Ok((link, pod, startup, forward)) => {
+        Ok((link, pod, startup)) => {
             let (target_pid, target_id) = startup;
             Ok(Started {
                 link,
@@ -148,7 +159,7 @@ pub async fn start(
                     job: name,
                     pod: pod.metadata.name.unwrap_or_default(),
                     pod_uid: pod.metadata.uid.unwrap_or_default(),
-                    _forward: forward,
+                    token: token.to_string(),
                 },
                 target_pid,
                 target_id,
@@ -161,25 +172,29 @@ pub async fn start(
     }
 }
 
-type Connected = (AgentLink, Pod, (u32, String), tokio::task::JoinHandle<()>);
-
 async fn connect(
     pods: &Api<Pod>,
     id: &str,
     token: &str,
     deadline: Instant,
     progress: &Progress,
-) -> Result<Connected, AgentError> {
+) -> Result<(AgentLink, Pod, (u32, String)), AgentError> {
     let pod = running_pod(pods, id, deadline, progress).await?;
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
     let startup = startup_report(pods, &pod_name, deadline).await?;
     progress(&format!("agent pod {pod_name} is ready; connecting through the API server"));
-    let mut forwarder = pods.portforward(&pod_name, &[AGENT_PORT]).await.map_err(|err| match err {
+    let link = forward(pods, &pod_name, token).await?;
+    Ok((link, pod, startup))
+}
+
+/// A link to the agent of `pod` through a new port-forward, which lives as long as the link.
+async fn forward(pods: &Api<Pod>, pod: &str, token: &str) -> Result<AgentLink, AgentError> {
+    let mut forwarder = pods.portforward(pod, &[AGENT_PORT]).await.map_err(|err| match err {
         kube::Error::Api(status) if status.is_forbidden() => AgentError::NotPermitted(format!(
-            "cannot reach agent pod {pod_name} through a port-forward: {}; see agent-image/rbac.yaml for what tether needs",
+            "cannot reach agent pod {pod} through a port-forward: {}; see agent-image/rbac.yaml for what tether needs",
             status.message
         )),
-        other => AgentError::StartFailed(format!("port-forward to agent pod {pod_name}: {other}")),
+        other => AgentError::StartFailed(format!("port-forward to agent pod {pod}: {other}")),
     })?;
     let stream = forwarder
         .take_stream(AGENT_PORT)
@@ -187,9 +202,9 @@ async fn connect(
     let forward_errors = forwarder.take_error(AGENT_PORT);
     let link = AgentLink::over(stream, token)
         .await
-        .map_err(|err| AgentError::StartFailed(format!("connecting to agent pod {pod_name}: {err}")))?;
+        .map_err(|err| AgentError::StartFailed(format!("connecting to agent pod {pod}: {err}")))?;
     let ended = link.clone();
-    let forward = tokio::spawn(async move {
+    tokio::spawn(async move {
         if let Some(errors) = forward_errors {
             tokio::spawn(async move {
                 if let Some(error) = errors.await {
@@ -200,7 +215,7 @@ async fn connect(
         ended.ended().await;
         drop(forwarder);
     });
-    Ok((link, pod, startup, forward))
+    Ok(link)
 }
 
 /// Waits for the agent's pod to run, reporting each step; Kubernetes' reasons become errors.
@@ -315,24 +330,20 @@ async fn startup_report(pods: &Api<Pod>, pod: &str, deadline: Instant) -> Result
 
 fn pod_spec(place: &Place<'_>, config: &AgentConfig, secret: &str) -> serde_json::Value {
     let listen = format!("127.0.0.1:{AGENT_PORT}");
-    let idle = AGENT_IDLE_SECS.to_string();
-    let (args, node, host_pid) = match place {
+    let (target, node, host_pid) = match place {
         Place::Container(target) => (
-            json!([
-                "--container-id",
-                target.container_id,
-                "--runtime",
-                "cgroup",
-                "--listen",
-                listen,
-                "--idle-timeout",
-                idle
-            ]),
+            vec!["--container-id".to_string(), target.container_id.clone(), "--runtime".into(), "cgroup".into()],
             Some(target.node.clone()),
             true,
         ),
-        Place::Targetless { .. } => (json!(["--pid", "1", "--listen", listen, "--idle-timeout", idle]), None, false),
+        Place::Targetless { .. } => (vec!["--pid".to_string(), "1".into()], None, false),
     };
+    let args: Vec<String> = target
+        .into_iter()
+        .chain(["--listen".to_string(), listen])
+        .chain(["--idle-timeout".to_string(), AGENT_IDLE_SECS.to_string()])
+        .chain(["--reconnect-grace".to_string(), RECONNECT_GRACE_SECS.to_string()])
+        .collect();
     let security = if config.privileged {
         json!({ "privileged": true, "runAsUser": 0 })
     } else {

@@ -44,6 +44,10 @@ impl StartWith {
 /// How long an agent may take to report that it is ready.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long a cut link to an agent pod is tried again, within the agent's own grace
+/// (`agent_pod::RECONNECT_GRACE_SECS`).
+const RECONNECT_FOR: Duration = Duration::from_secs(5);
+
 /// Seconds an agent stays up with no daemon connection.
 const AGENT_IDLE_SECS: u32 = 60;
 
@@ -194,12 +198,55 @@ impl AgentPool {
             Target::Pid(_) | Target::Container { .. } => self.start_child(target, how).await?,
         });
         *pooled = Some(agent.clone());
+        self.report_end(&agent);
+        Ok(agent)
+    }
+
+    /// Connects again to the agent pod of `lost`, whose link was cut (a port-forward that
+    /// dropped): the same agent, so the same target, through a new link. Tried for a few
+    /// seconds, while the agent waits for it (an API server that restarts takes that long).
+    pub async fn reconnect(&self, lost: &Arc<Agent>) -> Result<Arc<Agent>, AgentError> {
+        let pod = lost.pod().ok_or_else(|| AgentError::StartFailed("only agent pods are reconnected".to_string()))?;
+        let slot = self.slots.lock().expect("pool lock").entry(lost.target.clone()).or_default().clone();
+        let mut pooled = slot.lock().await;
+        if let Some(current) = pooled.as_ref().filter(|current| current.id != lost.id && !current.link.is_closed()) {
+            return Ok(current.clone());
+        }
+        let deadline = tokio::time::Instant::now() + RECONNECT_FOR;
+        let link = loop {
+            match pod.reconnect().await {
+                Ok(link) => break link,
+                Err(err) if tokio::time::Instant::now() >= deadline => return Err(err),
+                Err(err) => {
+                    tracing::debug!(%err, pod = %pod.pod, "reconnecting to the agent pod");
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            }
+        };
+        let agent = Arc::new(Agent {
+            id: lost.id.clone(),
+            target: lost.target.clone(),
+            link,
+            target_pid: lost.target_pid,
+            target_id: lost.target_id.clone(),
+            start_with: lost.start_with.clone(),
+            stopped: AtomicBool::new(false),
+            started_at: lost.started_at,
+            process: AgentProcess::Pod(pod.clone()),
+        });
+        *pooled = Some(agent.clone());
+        self.report_end(&agent);
+        tracing::info!(pod = %pod.pod, target = %agent.target, "reconnected to the agent pod");
+        Ok(agent)
+    }
+
+    /// Reports `agent` on the `ended` channel when its link ends.
+    fn report_end(&self, agent: &Arc<Agent>) {
         let (ended, ended_tx) = (agent.clone(), self.ended_tx.clone());
         tokio::spawn(async move {
             ended.link.ended().await;
             let _ = ended_tx.send(ended);
         });
-        Ok(agent)
     }
 
     /// Drops `agent` from the pool, unless another agent took its place already.

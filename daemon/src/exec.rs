@@ -42,10 +42,25 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let host_env: BTreeMap<String, String> = std::env::vars().collect();
+    // Subscribed before the preparation starts, so that its progress (an agent pod starting)
+    // is shown, and kept for what happens to the session afterwards.
+    let preparation = crate::token::random()[..16].to_string();
+    let events = SessionEventsParams { session_id: None, preparation: Some(preparation.clone()) };
+    let events = daemon
+        .subscribe::<SessionEvent, _>(methods::SESSION_EVENTS, client::by_name(&events), methods::SESSION_UNEVENTS)
+        .await;
+    let reporter = match events {
+        Ok(events) => Some(tokio::spawn(report_events(events, Progress::on_stderr()))),
+        Err(err) => {
+            eprintln!("tether: warning: changes to the session will not be shown: {}", client::describe(err));
+            None
+        }
+    };
     let params = SessionPrepareParams {
         target: args.target.clone(),
         context: args.context.clone(),
         namespace: args.namespace.clone(),
+        preparation: Some(preparation),
         config_path,
         config: None,
         launch: Launch {
@@ -56,22 +71,13 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
             env: host_env,
         },
     };
-    let prepared: SessionPrepared =
-        daemon.request(methods::SESSION_PREPARE, client::by_name(&params)).await.map_err(client::describe)?;
+    let prepared: Result<SessionPrepared, _> = daemon.request(methods::SESSION_PREPARE, client::by_name(&params)).await;
+    Progress::on_stderr().clear();
+    let prepared = prepared.map_err(client::describe)?;
     for warning in &prepared.warnings {
         eprintln!("tether: warning: {warning}");
     }
-    let events = SessionEventsParams { session_id: Some(prepared.session_id.clone()) };
-    let events = daemon
-        .subscribe::<SessionEvent, _>(methods::SESSION_EVENTS, client::by_name(&events), methods::SESSION_UNEVENTS)
-        .await;
-    let _reporter = match events {
-        Ok(events) => Some(tokio::spawn(report_events(events))),
-        Err(err) => {
-            eprintln!("tether: warning: changes to the session will not be shown: {}", client::describe(err));
-            None
-        }
-    };
+    let _reporter = reporter;
     let mut command = Command::new(program);
     command.args(program_args).envs(&prepared.env);
     for name in &prepared.unset {
@@ -89,13 +95,46 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     Ok(code)
 }
 
-/// Prints what happens to the session while the command runs.
-async fn report_events(mut events: jsonrpsee::core::client::Subscription<SessionEvent>) {
+/// Prints what happens to the session: its preparation's progress as one line that is
+/// rewritten (on a terminal only), then warnings and failures while the command runs.
+async fn report_events(mut events: jsonrpsee::core::client::Subscription<SessionEvent>, progress: Progress) {
+    let mut prepared = false;
     while let Some(Ok(event)) = events.next().await {
         match event.kind {
+            SessionEventKind::Progress if !prepared => progress.show(&event.message),
             SessionEventKind::Warning => eprintln!("tether: warning: {}", event.message),
-            SessionEventKind::Failed => eprintln!("tether: error: {}", event.message),
-            SessionEventKind::Progress | SessionEventKind::Ready | SessionEventKind::Ended => {}
+            // A failed preparation is the error `tether exec` prints itself.
+            SessionEventKind::Failed if prepared => eprintln!("tether: error: {}", event.message),
+            SessionEventKind::Ready => {
+                prepared = true;
+                progress.clear();
+            }
+            SessionEventKind::Progress | SessionEventKind::Failed | SessionEventKind::Ended => {}
+        }
+    }
+}
+
+/// The one line of start-up progress on stderr, when stderr is a terminal.
+#[derive(Clone, Copy)]
+struct Progress {
+    terminal: bool,
+}
+
+impl Progress {
+    fn on_stderr() -> Progress {
+        Progress { terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()) }
+    }
+
+    fn show(self, step: &str) {
+        if self.terminal {
+            let step: String = step.chars().take(100).collect();
+            eprint!("\r\x1b[2Ktether: {step}");
+        }
+    }
+
+    fn clear(self) {
+        if self.terminal {
+            eprint!("\r\x1b[2K");
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use tether_rpc_schema::api::{SessionEvent, SessionEventKind};
+use tether_rpc_schema::api::SessionEventKind;
 use tokio::sync::mpsc;
 
 use crate::agent_link::LinkEnd;
@@ -22,8 +22,24 @@ pub async fn run(daemon: Arc<Daemon>, mut ended_rx: mpsc::UnboundedReceiver<Arc<
 
 async fn agent_ended(daemon: Arc<Daemon>, agent: Arc<Agent>) {
     let end = agent.link.end().unwrap_or_else(|| LinkEnd::Lost("the connection ended".to_string()));
-    agent.kill();
-    daemon.agents.forget(&agent).await;
+    // A cut link to an agent pod is most often a dropped port-forward: the agent still serves
+    // its target and waits for the daemon to come back.
+    let reconnected = match &end {
+        LinkEnd::Lost(_) if agent.pod().is_some() && !agent.was_stopped() && !*daemon.shutdown_tx.borrow() => {
+            match daemon.agents.reconnect(&agent).await {
+                Ok(again) => Some(again),
+                Err(err) => {
+                    tracing::warn!(agent = %agent.id, %err, "cannot reconnect to the agent pod; starting a new agent");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    if reconnected.is_none() {
+        agent.kill();
+        daemon.agents.forget(&agent).await;
+    }
     let sessions: Vec<_> = daemon
         .sessions
         .list()
@@ -34,10 +50,11 @@ async fn agent_ended(daemon: Arc<Daemon>, agent: Arc<Agent>) {
     if sessions.is_empty() || *daemon.shutdown_tx.borrow() {
         return;
     }
-    let replacement = match &end {
+    let replacement = match (&end, &reconnected) {
         _ if agent.was_stopped() => Err(format!("the agent for {} was stopped", agent.target)),
-        LinkEnd::TargetGone(reason) => Err(format!("{reason}; start a new session for {}", agent.target)),
-        LinkEnd::Lost(_) => daemon
+        (_, Some(again)) => Ok(again.clone()),
+        (LinkEnd::TargetGone(reason), None) => Err(format!("{reason}; start a new session for {}", agent.target)),
+        (LinkEnd::Lost(_), None) => daemon
             .agents
             .get(&agent.target, &agent.start_with)
             .await
@@ -59,7 +76,11 @@ async fn agent_ended(daemon: Arc<Daemon>, agent: Arc<Agent>) {
             Ok(replacement) => {
                 session.agent.replace(replacement.clone());
                 daemon.sessions.incoming.listen_again(&session).await;
-                let message = format!("the agent for {} stopped ({end}); a new agent serves the session", agent.target);
+                let message = if reconnected.is_some() {
+                    format!("the connection to the agent for {} was cut ({end}); connected again", agent.target)
+                } else {
+                    format!("the agent for {} stopped ({end}); a new agent serves the session", agent.target)
+                };
                 (SessionEventKind::Warning, message)
             }
             Err(reason) => {
@@ -69,6 +90,6 @@ async fn agent_ended(daemon: Arc<Daemon>, agent: Arc<Agent>) {
             }
         };
         tracing::info!(session = %session.id, ?kind, %message, "session told about its agent");
-        daemon.emit(SessionEvent { session_id: session.id.clone(), target: session.target.to_string(), kind, message });
+        daemon.emit(session.event(kind, message));
     }
 }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tether_rpc_schema::api::{SessionEvent, SessionEventKind};
 use tether_rpc_schema::policy::LayerPolicy;
 use tokio::sync::watch;
 
@@ -37,9 +38,22 @@ pub struct Session {
     pub config_path: Option<std::path::PathBuf>,
     /// The policy from the last valid edit of `config_path`, for processes started after it.
     pub reloaded: std::sync::RwLock<Option<LayerPolicy>>,
+    /// The id the client gave its preparation, carried by the session's events.
+    pub preparation: Option<String>,
 }
 
 impl Session {
+    /// A `session.event` of this session.
+    pub fn event(&self, kind: SessionEventKind, message: String) -> SessionEvent {
+        SessionEvent {
+            session_id: self.id.clone(),
+            target: self.target.to_string(),
+            kind,
+            message,
+            preparation: self.preparation.clone(),
+        }
+    }
+
     /// The policy for a hook layer connecting now.
     pub fn current_policy(&self) -> LayerPolicy {
         let reloaded = self.reloaded.read().expect("policy lock");

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use notify::{RecursiveMode, Watcher};
-use tether_rpc_schema::api::{SessionEvent, SessionEventKind};
+use tether_rpc_schema::api::SessionEventKind;
 use tokio::sync::{mpsc, watch};
 
 use crate::clusters::Clusters;
@@ -105,5 +105,5 @@ async fn reload(daemon: &Daemon, session: &crate::sessions::Session, path: &Path
         }
     };
     tracing::info!(session = %session.id, %message, "session config changed");
-    daemon.emit(SessionEvent { session_id: session.id.clone(), target: session.target.to_string(), kind, message });
+    daemon.emit(session.event(kind, message));
 }

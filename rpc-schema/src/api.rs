@@ -279,6 +279,11 @@ pub struct SessionPrepareParams {
     /// The target's namespace; else the config's `namespace`, else the context's.
     #[serde(default)]
     pub namespace: Option<String>,
+    /// An id the client chose: every `session.event` of this preparation and of the session it
+    /// makes carries it, so a client can subscribe (`session.events` with `preparation`) before
+    /// the session has an id and see the agent start.
+    #[serde(default)]
+    pub preparation: Option<String>,
     /// Absolute path of a JSON config file.
     #[serde(default)]
     pub config_path: Option<String>,
@@ -312,6 +317,9 @@ pub struct SessionEndParams {
 pub struct SessionEventsParams {
     #[serde(default)]
     pub session_id: Option<String>,
+    /// Only the events of the preparation with this id (see [`SessionPrepareParams`]).
+    #[serde(default)]
+    pub preparation: Option<String>,
 }
 
 /// `session.event` notification.
@@ -322,6 +330,9 @@ pub struct SessionEvent {
     pub target: String,
     pub kind: SessionEventKind,
     pub message: String,
+    /// The preparation id the client gave `session.prepare`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preparation: Option<String>,
 }
 
 /// What a [`SessionEvent`] reports.

@@ -32,7 +32,8 @@ pub async fn handle_prepare(
     let params: SessionPrepareParams = params.parse()?;
     let config = super::session_config(&params.config, &params.config_path).await?;
     let named = params.target.as_deref().or(config.target.as_deref()).unwrap_or_default().to_string();
-    let progress = progress_events(&daemon, &named);
+    let preparation = Preparation { daemon: daemon.clone(), target: named.clone(), id: params.preparation.clone() };
+    let progress = preparation.progress();
     progress(&format!("finding {named}"));
     let target = super::resolve_target(
         &daemon,
@@ -42,12 +43,12 @@ pub async fn handle_prepare(
         &config,
     )
     .await
-    .inspect_err(|err| failed_event(&daemon, &named, err.message()))?;
+    .inspect_err(|err| preparation.failed(err.message()))?;
     let preset = presets::for_launch(&params.launch);
     progress("starting or reusing the agent");
     let how = StartWith { agent: config.agent.clone(), progress: progress.clone() };
     let (agent, target_env) = agent_with_env(&daemon, &target, &how).await.map_err(|err| {
-        failed_event(&daemon, &named, &err.to_string());
+        preparation.failed(&err.to_string());
         agent_error(err)
     })?;
     let session_token = token::random();
@@ -79,6 +80,7 @@ pub async fn handle_prepare(
         started_at: unix_now(),
         config_path,
         reloaded: std::sync::RwLock::new(None),
+        preparation: params.preparation.clone(),
     });
     tracing::info!(
         session = %session.id,
@@ -95,12 +97,7 @@ pub async fn handle_prepare(
             end_session(&daemon, &session_id, "the client that prepared it disconnected");
         });
     }
-    daemon.emit(SessionEvent {
-        session_id: session.id.clone(),
-        target: target.to_string(),
-        kind: SessionEventKind::Ready,
-        message: format!("session ready on {target}"),
-    });
+    daemon.emit(session.event(SessionEventKind::Ready, format!("session ready on {target}")));
     Ok(SessionPrepared { session_id: session.id.clone(), warnings: env.warnings(), env: env.set, unset: env.unset })
 }
 
@@ -158,26 +155,34 @@ async fn agent_with_env(
     }
 }
 
-/// Progress of a session being prepared, as `session.event`s (no session id yet).
-fn progress_events(daemon: &Arc<Daemon>, target: &str) -> Progress {
-    let (daemon, target) = (daemon.clone(), target.to_string());
-    Arc::new(move |step: &str| {
-        daemon.emit(SessionEvent {
-            session_id: String::new(),
-            target: target.clone(),
-            kind: SessionEventKind::Progress,
-            message: step.to_string(),
-        })
-    })
+/// The `session.event`s of a session being prepared (no session id yet).
+#[derive(Clone)]
+struct Preparation {
+    daemon: Arc<Daemon>,
+    target: String,
+    id: Option<String>,
 }
 
-fn failed_event(daemon: &Daemon, target: &str, message: &str) {
-    daemon.emit(SessionEvent {
-        session_id: String::new(),
-        target: target.to_string(),
-        kind: SessionEventKind::Failed,
-        message: message.to_string(),
-    });
+impl Preparation {
+    fn emit(&self, kind: SessionEventKind, message: &str) {
+        self.daemon.emit(SessionEvent {
+            session_id: String::new(),
+            target: self.target.clone(),
+            kind,
+            message: message.to_string(),
+            preparation: self.id.clone(),
+        });
+    }
+
+    fn failed(&self, message: &str) {
+        self.emit(SessionEventKind::Failed, message);
+    }
+
+    /// Progress as events, for whoever starts the agent.
+    fn progress(&self) -> Progress {
+        let preparation = self.clone();
+        Arc::new(move |step: &str| preparation.emit(SessionEventKind::Progress, step))
+    }
 }
 
 /// Ends session `id` (its subscriptions go with it) and tells the subscribers why; false
@@ -185,12 +190,7 @@ fn failed_event(daemon: &Daemon, target: &str, message: &str) {
 fn end_session(daemon: &Daemon, id: &str, why: &str) -> bool {
     let Some(session) = daemon.sessions.remove(id) else { return false };
     tracing::info!(session = %session.id, target = %session.target, why, "session ended");
-    daemon.emit(SessionEvent {
-        session_id: session.id.clone(),
-        target: session.target.to_string(),
-        kind: SessionEventKind::Ended,
-        message: format!("session ended: {why}"),
-    });
+    daemon.emit(session.event(SessionEventKind::Ended, format!("session ended: {why}")));
     true
 }
 
@@ -210,7 +210,10 @@ pub async fn handle_events(params: Params<'static>, pending: PendingSubscription
     loop {
         tokio::select! {
             event = events_rx.recv() => match event {
-                Ok(event) if params.session_id.as_ref().is_none_or(|id| *id == event.session_id) => {
+                Ok(event)
+                    if params.session_id.as_ref().is_none_or(|id| *id == event.session_id)
+                        && params.preparation.as_ref().is_none_or(|id| Some(id) == event.preparation.as_ref()) =>
+                {
                     if sink.send(notification(&event)).await.is_err() {
                         return;
                     }

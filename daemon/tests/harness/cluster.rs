@@ -292,3 +292,57 @@ fn a_user_who_may_not_port_forward_is_told_which_permission_is_missing() {
     assert!(err.contains("cannot reach agent pod") && err.contains("pods/portforward"), "{err}");
     assert!(err.contains(&format!("system:serviceaccount:shop:{name}")) && err.contains("rbac.yaml"), "{err}");
 }
+
+/// Kills (`ss -K`) every TCP connection of process `pid` to the cluster's API server: the
+/// daemon's port-forwards with them.
+fn cut_api_connections(pid: i32) -> usize {
+    let listed = std::process::Command::new("ss")
+        .args(["-tnpH", "state", "established", "dst", "10.243.0.1", "dport", "=", ":6443"])
+        .output()
+        .expect("running ss");
+    let mine = format!("pid={pid},");
+    let ports: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter(|line| line.contains(&mine))
+        .filter_map(|line| line.split_whitespace().nth(2)?.rsplit_once(':').map(|(_, port)| port.to_string()))
+        .collect();
+    for port in &ports {
+        let killed = std::process::Command::new("ss")
+            .args(["-K", "dst", "10.243.0.1", "dport", "=", ":6443", "sport", "=", &format!(":{port}")])
+            .output()
+            .expect("running ss -K");
+        assert!(killed.status.success(), "ss -K failed: {}", String::from_utf8_lossy(&killed.stderr));
+    }
+    ports.len()
+}
+
+#[test]
+fn a_cut_port_forward_resets_open_connections_and_new_ones_work_again() {
+    use std::io::{BufRead, Write};
+    let (tether, _) = cluster_tether();
+    let faults = crate::support::repo().join("fixtures/programs/python/faults.py");
+    let mut command = tether.command();
+    command.args(["exec", "--target", "deployment/payments", "-n", "shop", "--", "/usr/bin/python3"]);
+    command.arg(&faults).args(["http-again", "payments.shop.svc.cluster.local", "80"]);
+    let mut user =
+        command.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().expect("tether exec");
+    let mut lines = std::io::BufReader::new(user.stdout.take().unwrap()).lines();
+    let mut next = || -> Value {
+        let line = lines.next().expect("the program ended early").expect("reading its output");
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a report: {line}"))
+    };
+    assert_eq!(next()["started"], true);
+    let pod_before = agents(&tether)[0]["pod"]["uid"].clone();
+
+    assert!(cut_api_connections(daemon_pid(&tether)) > 0, "the daemon has no connection to the API server");
+    writeln!(user.stdin.as_mut().unwrap()).unwrap();
+    let old = next();
+    assert_eq!(old["end"], "ECONNRESET", "an open connection through the cut port-forward: {old}");
+    let again = next();
+    assert_eq!(again["again"], true, "no new connection worked within 10 s of the cut: {again}");
+    eprintln!("new connections work {} ms after the cut", again["after_ms"]);
+    assert!(user.wait().unwrap().success());
+    let after = agents(&tether);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0]["pod"]["uid"], pod_before, "the same agent pod, reached through a new port-forward");
+}
