@@ -101,6 +101,8 @@ pub struct Agent {
     /// sessions are not moved to a replacement.
     stopped: AtomicBool,
     pub process: AgentProcess,
+    /// Since when no session uses the agent, as last seen by [`AgentPool::stop_idle`].
+    idle_since: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// What runs the agent, kept so the agent ends when the pool forgets it, or on `agents.stop`.
@@ -189,6 +191,8 @@ impl AgentPool {
         let mut pooled = slot.lock().await;
         if let Some(agent) = pooled.as_ref() {
             if !agent.link.is_closed() {
+                // About to serve a session: its idle time starts again when that one ends.
+                *agent.idle_since.lock().expect("idle lock") = None;
                 return Ok(agent.clone());
             }
             tracing::info!(%target, "agent connection lost; starting a new agent");
@@ -233,6 +237,7 @@ impl AgentPool {
             stopped: AtomicBool::new(false),
             started_at: lost.started_at,
             process: AgentProcess::Pod(pod.clone()),
+            idle_since: std::sync::Mutex::new(None),
         });
         *pooled = Some(agent.clone());
         self.report_end(&agent);
@@ -286,6 +291,27 @@ impl AgentPool {
         false
     }
 
+    /// Stops the agents that no session has used for their `agent.idle_ttl_secs`; `in_use`
+    /// tells whether a session uses an agent now.
+    pub async fn stop_idle(&self, in_use: impl Fn(&Agent) -> bool) {
+        for agent in self.list() {
+            let expired = {
+                let mut idle_since = agent.idle_since.lock().expect("idle lock");
+                if in_use(&agent) {
+                    *idle_since = None;
+                    false
+                } else {
+                    let since = *idle_since.get_or_insert_with(std::time::Instant::now);
+                    since.elapsed() >= Duration::from_secs(agent.start_with.agent.idle_ttl_secs)
+                }
+            };
+            if expired {
+                tracing::info!(agent = %agent.id, target = %agent.target, "agent idle for agent.idle_ttl_secs; stopping it");
+                self.stop(&agent.id).await;
+            }
+        }
+    }
+
     /// Stops every agent, waiting at most `within` for agent pods to be deleted.
     pub async fn stop_all(&self, within: Duration) {
         let deletions: Vec<_> = self.list().iter().filter_map(|agent| agent.stop()).collect();
@@ -314,6 +340,7 @@ impl AgentPool {
             stopped: AtomicBool::new(false),
             started_at: crate::sessions::unix_now(),
             process: AgentProcess::Pod(started.pod),
+            idle_since: std::sync::Mutex::new(None),
         })
     }
 
@@ -406,6 +433,7 @@ impl AgentPool {
             stopped: AtomicBool::new(false),
             started_at: crate::sessions::unix_now(),
             process: AgentProcess::Child(std::sync::Mutex::new(child)),
+            idle_since: std::sync::Mutex::new(None),
         })
     }
 }

@@ -76,6 +76,10 @@ pub struct AgentConfig {
     /// Seconds an agent pod may take to start and report ready (default 60, image pull included).
     #[serde(default = "default_startup_timeout")]
     pub startup_timeout_secs: u64,
+    /// Seconds an agent stays warm after its last session ended, for the next session on the
+    /// same target (default 600).
+    #[serde(default = "default_idle_ttl")]
+    pub idle_ttl_secs: u64,
 }
 
 impl Default for AgentConfig {
@@ -87,6 +91,7 @@ impl Default for AgentConfig {
             privileged: false,
             resources: AgentResources::default(),
             startup_timeout_secs: default_startup_timeout(),
+            idle_ttl_secs: default_idle_ttl(),
         }
     }
 }
@@ -100,6 +105,10 @@ fn default_agent_image() -> String {
 
 fn default_startup_timeout() -> u64 {
     60
+}
+
+fn default_idle_ttl() -> u64 {
+    600
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, serde::Serialize, schemars::JsonSchema)]

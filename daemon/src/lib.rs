@@ -2,11 +2,12 @@
 //! runs them, and the fuzz targets in `fuzz/` drive the real session proxy in-process.
 //!
 //! # Layout
-//! - CLI: [`exec`] (`tether exec`), [`client`] (find or start the daemon), [`lsp`] (`tether lsp`,
-//!   the editors' language server).
+//! - CLI: [`exec`] (`tether exec`), [`listing`] (`tether ls`, `tether status`), [`client`] (find
+//!   or start the daemon), [`lsp`] (`tether lsp`, the editors' language server).
 //! - Daemon: [`server`] (sockets, lifecycle), [`api`] (JSON-RPC handlers), [`state`],
 //!   [`sessions`], [`agents`] (agent pool), [`agent_pod`] (agents as Kubernetes pods),
 //!   [`agent_records`] (where agent pods were made), [`workloads`] (workload → pod container),
+//!   [`target_cache`] (watched Kubernetes targets for listings),
 //!   [`agent_link`] (wire connection to an agent),
 //!   [`proxy`] (hook layers' session proxy), [`incoming`] (incoming traffic), [`relay`] (byte
 //!   streams), [`lifecycle`] (agents that end, sessions that move or are lost), [`memory`] (free
@@ -26,6 +27,7 @@ pub mod exec;
 mod incoming;
 mod launch_env;
 mod lifecycle;
+pub mod listing;
 pub mod logging;
 pub mod lsp;
 mod memory;
@@ -38,6 +40,7 @@ pub mod server;
 pub mod sessions;
 mod state;
 pub mod target;
+mod target_cache;
 mod token;
 mod user_file;
 mod watcher;

@@ -2,7 +2,8 @@
 //! library (`lib.rs`).
 
 use clap::{Parser, Subcommand};
-use tether_daemon::{client, exec, logging, lsp, paths, server};
+use tether_daemon::{client, exec, listing, logging, lsp, paths, server};
+use tether_rpc_schema::api::TargetsListParams;
 
 #[derive(Parser)]
 #[command(name = "tether", version, about = "Run a local process in the context of a pod, process or container")]
@@ -39,6 +40,33 @@ enum Commands {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// List targets: a cluster's workloads and pods, or this machine's stand-ins (--local).
+    Ls {
+        /// The namespace (default: the context's).
+        #[arg(long, short = 'n', conflicts_with = "all_namespaces")]
+        namespace: Option<String>,
+        /// Every namespace.
+        #[arg(long, short = 'A')]
+        all_namespaces: bool,
+        /// The kubeconfig context (default: the current one).
+        #[arg(long)]
+        context: Option<String>,
+        /// Only targets of this kind: pod, deployment, statefulset, replicaset, job, cronjob, service.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Processes of this machine in network namespaces of their own instead.
+        #[arg(long, conflicts_with_all = ["namespace", "all_namespaces", "context", "kind"])]
+        local: bool,
+        /// Print JSON (the API's `TargetInfo` list) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the daemon, its sessions and its agents.
+    Status {
+        /// Print `daemon.status` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve the Language Server Protocol on stdio (editors spawn this).
     Lsp,
     /// Call a daemon API method and print its JSON result.
@@ -58,6 +86,11 @@ fn main() {
         Commands::Exec { target, namespace, context, config, command } => {
             runtime.block_on(exec::run(exec::ExecArgs { target, context, namespace, config, command }))
         }
+        Commands::Ls { namespace, all_namespaces, context, kind, local, json } => {
+            let params = TargetsListParams { local, context, namespace, all_namespaces, kind };
+            runtime.block_on(listing::ls(params, json))
+        }
+        Commands::Status { json } => runtime.block_on(listing::status(json)),
         Commands::Lsp => runtime.block_on(lsp::run()),
         Commands::Rpc { method, params } => {
             runtime.block_on(client::call_raw(&method, params.as_deref())).map(|result| client::print_result(&result))

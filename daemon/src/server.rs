@@ -20,6 +20,8 @@ use crate::state::Daemon;
 
 /// How long a stopping daemon waits for API calls in flight.
 const API_DRAIN: Duration = Duration::from_secs(2);
+/// How often idle agents and target caches are looked for.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// How long a stopping daemon waits for its agent pods to be deleted.
 const AGENT_POD_DELETION: Duration = Duration::from_secs(5);
 
@@ -58,7 +60,7 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
         started: Instant::now(),
         shutdown_tx,
         events_tx: tokio::sync::broadcast::channel(256).0,
-        local_targets: crate::state::Cache::new("local targets"),
+        targets: crate::target_cache::TargetCaches::default(),
         clusters,
         kubeconfig_changed_tx: tokio::sync::broadcast::channel(16).0,
         watch: std::sync::OnceLock::new(),
@@ -72,6 +74,18 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
     tokio::spawn(crate::lifecycle::run(daemon.clone(), ended_rx));
     let cleaner = daemon.clone();
     tokio::spawn(async move { cleaner.agents.clean_up_leftovers().await });
+    let reaper = daemon.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(IDLE_CHECK).await;
+            reaper.targets.reap(crate::target_cache::IDLE_TTL);
+            let sessions = reaper.sessions.list();
+            let in_use = |agent: &crate::agents::Agent| {
+                sessions.iter().any(|session| session.agent.current().is_some_and(|current| current.id == agent.id))
+            };
+            reaper.agents.stop_idle(in_use).await;
+        }
+    });
     tokio::spawn(proxy::serve(proxy_listener, daemon.sessions.clone(), daemon.tcp_proxy.clone(), shutdown_rx.clone()));
     let api = tokio::spawn(serve_api(api_listener, daemon.clone(), shutdown_rx.clone()));
     if let Some((listener, token)) = crate::websocket::bind(&daemon).await? {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tether_rpc_schema::api::{CacheInfo, SessionEvent, TargetInfo};
+use tether_rpc_schema::api::SessionEvent;
 use tokio::sync::{broadcast, watch};
 
 use crate::agents::AgentPool;
@@ -31,45 +31,8 @@ pub struct Daemon {
     pub watch: std::sync::OnceLock<crate::watcher::WatchHandle>,
     /// Kubeconfig contexts and a client per context.
     pub clusters: Arc<crate::clusters::Clusters>,
-    /// The local processes that can be targets, read at most every few seconds.
-    pub local_targets: Cache<Vec<TargetInfo>>,
-}
-
-/// A value that is recomputed when older than the age a reader accepts.
-pub struct Cache<T> {
-    name: &'static str,
-    slot: std::sync::Mutex<Option<(Instant, T)>>,
-}
-
-impl<T: Clone> Cache<T> {
-    pub fn new(name: &'static str) -> Cache<T> {
-        Cache { name, slot: std::sync::Mutex::new(None) }
-    }
-
-    /// The cached value if younger than `max_age`, else a fresh one from `compute`.
-    pub fn get(&self, max_age: std::time::Duration, compute: impl FnOnce() -> T) -> T {
-        let mut slot = self.slot.lock().expect("cache lock");
-        match &*slot {
-            Some((at, value)) if at.elapsed() < max_age => value.clone(),
-            _ => {
-                let value = compute();
-                *slot = Some((Instant::now(), value.clone()));
-                value
-            }
-        }
-    }
-}
-
-impl<T> Cache<Vec<T>> {
-    /// What `daemon.status` reports about this cache.
-    pub fn info(&self) -> Option<CacheInfo> {
-        let slot = self.slot.lock().expect("cache lock");
-        slot.as_ref().map(|(at, value)| CacheInfo {
-            name: self.name.to_string(),
-            entries: value.len() as u64,
-            age_secs: at.elapsed().as_secs(),
-        })
-    }
+    /// Kubernetes targets by context and namespace.
+    pub targets: crate::target_cache::TargetCaches,
 }
 
 impl Daemon {

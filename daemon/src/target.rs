@@ -63,7 +63,8 @@ impl WorkloadKind {
         }
     }
 
-    fn parse(text: &str) -> Option<WorkloadKind> {
+    /// The kind named `text` (`deployment`), if tether knows it.
+    pub fn parse(text: &str) -> Option<WorkloadKind> {
         WorkloadKind::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
 }

@@ -76,6 +76,7 @@ async fn dispatch(
         if kubeconfigs.contains(&path) {
             tracing::info!(path = %path.display(), "kubeconfig changed; contexts and clients refresh");
             daemon.clusters.forget().await;
+            daemon.targets.clear();
             let _ = daemon.kubeconfig_changed_tx.send(());
         }
         for session in daemon.sessions.list() {

@@ -174,12 +174,22 @@ pub struct NamespacesListParams {
 /// `targets.list` and `targets.watch` parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct TargetsListParams {
-    /// `local` for processes and containers of this machine, else a kubeconfig context (the
-    /// current one when absent).
+    /// The processes of this machine in network namespaces of their own, instead of a cluster's
+    /// workloads.
+    #[serde(default)]
+    pub local: bool,
+    /// The kubeconfig context (the current one when absent).
     #[serde(default)]
     pub context: Option<String>,
+    /// The namespace (the context's when absent).
     #[serde(default)]
     pub namespace: Option<String>,
+    /// Every namespace instead of one.
+    #[serde(default)]
+    pub all_namespaces: bool,
+    /// Only targets of this kind (`pod`, `deployment`, …).
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 
 /// One target a session can be prepared for.
@@ -197,6 +207,17 @@ pub struct TargetInfo {
     #[serde(default)]
     pub description: Option<String>,
     pub ready: bool,
+    /// Kubernetes targets: ready pods (replicas) and how many there should be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_count: Option<u32>,
+    /// Kubernetes targets: the container names a target may add (`/container/NAME`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<String>,
+    /// Pods: the node it runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// `targets.changed` notification.

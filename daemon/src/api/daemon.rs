@@ -38,7 +38,7 @@ pub async fn handle_status(daemon: Arc<Daemon>) -> RpcResult<StatusResult> {
         log_path: daemon.log_path().display().to_string(),
         sessions: daemon.sessions.list().iter().map(|session| session::session_info(session)).collect(),
         agents: agents::infos(&daemon),
-        caches: daemon.local_targets.info().into_iter().chain(daemon.clusters.cache_info()).collect(),
+        caches: daemon.targets.info().into_iter().chain(daemon.clusters.cache_info()).collect(),
     })
 }
 

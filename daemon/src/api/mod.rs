@@ -57,7 +57,7 @@ pub fn module(state: Arc<Daemon>) -> RpcModule<Daemon> {
             })
             .map(|_| ()),
         module
-            .register_method(methods::TARGETS_LIST, |params, state, _| targets::handle_list(params, state))
+            .register_async_method(methods::TARGETS_LIST, |params, state, _| targets::handle_list(params, state))
             .map(|_| ()),
         module
             .register_async_method(methods::TARGETS_PREWARM, |params, state, _| targets::handle_prewarm(params, state))

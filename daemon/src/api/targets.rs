@@ -1,6 +1,7 @@
-//! `targets.*`: what a session can be prepared for — for now the processes of this machine that
-//! run in network namespaces of their own (stand-ins for pods) — plus pre-warming an agent and
-//! the `targets.watch` subscription.
+//! `targets.*`: what a session can be prepared for — a cluster's workloads (from the target
+//! caches) or, when asked for, the processes of this machine that run in network namespaces of
+//! their own (stand-ins for pods) — plus pre-warming an agent and the `targets.watch`
+//! subscription.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,15 +12,23 @@ use tether_rpc_schema::api::{PrewarmResult, TargetInfo, TargetsChanged, TargetsL
 
 use super::{agent_error, invalid_params, notification, RpcResult};
 use crate::state::Daemon;
+use crate::target::WorkloadKind;
+use crate::target_cache::{Scope, ScopeCache};
 
 /// How often the local process table is read again for `targets.watch` (the kernel offers no
-/// notification for new network namespaces to an unprivileged reader).
+/// notification of new network namespaces to an unprivileged reader); only while watched.
 const LOCAL_RESCAN: Duration = Duration::from_secs(2);
+/// Changes closer together than this make one `targets.changed`.
+const COALESCE: Duration = Duration::from_millis(100);
 
-pub fn handle_list(params: Params, daemon: &Daemon) -> RpcResult<Vec<TargetInfo>> {
+pub async fn handle_list(params: Params<'static>, daemon: Arc<Daemon>) -> RpcResult<Vec<TargetInfo>> {
     let params: TargetsListParams = super::optional(&params)?;
-    check_local(&params)?;
-    Ok(daemon.local_targets.get(LOCAL_RESCAN, local_targets))
+    if params.local {
+        return Ok(tokio::task::spawn_blocking(local_targets).await.unwrap_or_default());
+    }
+    let kind = kind_of(&params)?;
+    let (cache, namespace) = scope_cache(&daemon, &params).await?;
+    Ok(filter(cache.targets(kind), namespace.as_deref()))
 }
 
 pub async fn handle_prewarm(params: Params<'static>, daemon: Arc<Daemon>) -> RpcResult<PrewarmResult> {
@@ -40,43 +49,106 @@ pub async fn handle_prewarm(params: Params<'static>, daemon: Arc<Daemon>) -> Rpc
 
 /// Sends the target list now and again whenever it changes, until the client unsubscribes.
 pub async fn handle_watch(params: Params<'static>, pending: PendingSubscriptionSink, daemon: Arc<Daemon>) {
-    let params =
-        match super::optional::<TargetsListParams>(&params).and_then(|params| check_local(&params).map(|()| params)) {
-            Ok(params) => params,
+    let params = match super::optional::<TargetsListParams>(&params) {
+        Ok(params) => params,
+        Err(err) => {
+            pending.reject(err).await;
+            return;
+        }
+    };
+    let cluster = if params.local {
+        None
+    } else {
+        match kind_of(&params) {
+            Ok(kind) => match scope_cache(&daemon, &params).await {
+                Ok((cache, namespace)) => Some((cache, namespace, kind)),
+                Err(err) => {
+                    pending.reject(err).await;
+                    return;
+                }
+            },
             Err(err) => {
                 pending.reject(err).await;
                 return;
             }
-        };
+        }
+    };
     let Ok(sink) = pending.accept().await else {
         return;
     };
     let mut kubeconfig_changed_rx = daemon.kubeconfig_changed_tx.subscribe();
+    let mut changed_rx = cluster.as_ref().map(|(cache, ..)| cache.subscribe());
     let mut last = None;
     loop {
-        let cache = daemon.clone();
-        let targets = tokio::task::spawn_blocking(move || cache.local_targets.get(LOCAL_RESCAN, local_targets))
-            .await
-            .unwrap_or_default();
+        let targets = match &cluster {
+            Some((cache, namespace, kind)) => filter(cache.targets(*kind), namespace.as_deref()),
+            None => tokio::task::spawn_blocking(local_targets).await.unwrap_or_default(),
+        };
         if last.as_ref() != Some(&targets) {
-            let changed = TargetsChanged { context: params.context.clone(), namespace: None, targets: targets.clone() };
+            let changed = TargetsChanged {
+                context: cluster.as_ref().map(|_| params.context.clone()).unwrap_or_default(),
+                namespace: cluster.as_ref().and_then(|(_, namespace, _)| namespace.clone()),
+                targets: targets.clone(),
+            };
             if sink.send(notification(&changed)).await.is_err() {
                 return;
             }
             last = Some(targets);
         }
+        let next_change = async {
+            match changed_rx.as_mut() {
+                Some(changed) => {
+                    if changed.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                    tokio::time::sleep(COALESCE).await;
+                }
+                None => tokio::time::sleep(LOCAL_RESCAN).await,
+            }
+        };
         tokio::select! {
-            () = tokio::time::sleep(LOCAL_RESCAN) => {}
+            () = next_change => {}
             _ = kubeconfig_changed_rx.recv() => last = None,
             () = sink.closed() => return,
         }
     }
 }
 
-fn check_local(params: &TargetsListParams) -> RpcResult<()> {
-    match params.context.as_deref() {
-        None | Some("local") => Ok(()),
-        Some(other) => Err(invalid_params(format!("unknown context {other:?}; the contexts known are: local"))),
+fn kind_of(params: &TargetsListParams) -> RpcResult<Option<WorkloadKind>> {
+    params
+        .kind
+        .as_deref()
+        .map(|kind| {
+            WorkloadKind::parse(kind).filter(|kind| *kind != WorkloadKind::Targetless).ok_or_else(|| {
+                let known: Vec<&str> = WorkloadKind::ALL[..7].iter().map(|kind| kind.as_str()).collect();
+                invalid_params(format!("unknown kind {kind:?}; the kinds are {}", known.join(", ")))
+            })
+        })
+        .transpose()
+}
+
+/// The cache for the parameters' context and namespace (or all namespaces), and the namespace
+/// its listing is limited to.
+async fn scope_cache(daemon: &Daemon, params: &TargetsListParams) -> RpcResult<(Arc<ScopeCache>, Option<String>)> {
+    let (context, client) = daemon
+        .clusters
+        .client(params.context.as_deref())
+        .await
+        .map_err(crate::agents::AgentError::from)
+        .map_err(agent_error)?;
+    let namespace = (!params.all_namespaces)
+        .then(|| params.namespace.clone().unwrap_or_else(|| client.default_namespace().to_string()));
+    let scope = Scope { context, namespace: namespace.clone() };
+    let cache = daemon.targets.get(&client, scope).await.map_err(agent_error)?;
+    Ok((cache, namespace))
+}
+
+fn filter(targets: Vec<TargetInfo>, namespace: Option<&str>) -> Vec<TargetInfo> {
+    match namespace {
+        Some(namespace) => {
+            targets.into_iter().filter(|target| target.namespace.as_deref() == Some(namespace)).collect()
+        }
+        None => targets,
     }
 }
 
@@ -97,9 +169,13 @@ fn local_targets() -> Vec<TargetInfo> {
             kind: "pid".to_string(),
             name: pid.to_string(),
             namespace: None,
-            context: Some("local".to_string()),
+            context: None,
             description: command_line(pid),
             ready: true,
+            ready_count: None,
+            total_count: None,
+            containers: Vec::new(),
+            node: None,
         })
         .collect();
     targets.sort_by_key(|target| target.name.parse::<u32>().unwrap_or(u32::MAX));

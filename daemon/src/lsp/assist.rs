@@ -56,32 +56,38 @@ pub fn hover(schema: &Value, text: &str, position: Position) -> Option<Hover> {
 /// `(name, description)` of what the value of `key` may be, from the daemon; nothing when the
 /// daemon does not know the method yet or fails.
 async fn live_names(daemon: &DaemonLink, key: &str) -> Vec<(String, Option<String>)> {
-    let (method, name_field, description_field) = match key {
-        "target" => (methods::TARGETS_LIST, "target", "description"),
-        "namespace" => (methods::NAMESPACES_LIST, "name", "description"),
-        "context" => (methods::CONTEXTS_LIST, "name", "cluster"),
+    // Targets: the current context's workloads and this machine's stand-ins.
+    let (calls, name_field, description_field) = match key {
+        "target" => (
+            vec![(methods::TARGETS_LIST, json!({})), (methods::TARGETS_LIST, json!({"local": true}))],
+            "target",
+            "description",
+        ),
+        "namespace" => (vec![(methods::NAMESPACES_LIST, json!({}))], "name", "description"),
+        "context" => (vec![(methods::CONTEXTS_LIST, json!({}))], "name", "cluster"),
         _ => return Vec::new(),
     };
-    let listed = match daemon.call(method, json!({})).await {
-        Ok(listed) => listed,
-        Err(err) if err.code == ErrorCode::MethodNotFound => return Vec::new(),
-        Err(err) => {
-            tracing::warn!(method, code = err.code.code(), "no completion from the daemon: {}", err.message);
-            return Vec::new();
-        }
-    };
-    let entries = listed.as_array().cloned().unwrap_or_default();
-    entries
-        .iter()
-        .filter_map(|entry| match entry {
+    let mut names = Vec::new();
+    for (method, params) in calls {
+        let listed = match daemon.call(method, params).await {
+            Ok(listed) => listed,
+            Err(err) if err.code == ErrorCode::MethodNotFound => continue,
+            Err(err) => {
+                tracing::warn!(method, code = err.code.code(), "no completion from the daemon: {}", err.message);
+                continue;
+            }
+        };
+        let entries = listed.as_array().cloned().unwrap_or_default();
+        names.extend(entries.iter().filter_map(|entry| match entry {
             Value::String(name) => Some((name.clone(), None)),
             Value::Object(fields) => Some((
                 fields.get(name_field)?.as_str()?.to_string(),
                 fields.get(description_field).and_then(Value::as_str).map(str::to_string),
             )),
             _ => None,
-        })
-        .collect()
+        }));
+    }
+    names
 }
 
 /// LSP range of a string's content (what a completion replaces).

@@ -92,14 +92,19 @@ impl DaemonLink {
         }
     }
 
-    /// Subscribes to both notification streams; each forwarder ends with the connection.
+    /// Subscribes to the notification streams (targets: the current context's and this
+    /// machine's); each forwarder ends with the connection.
     async fn subscribe(&self, connection: &WsClient) {
         let streams = [
-            (methods::SESSION_EVENTS, methods::SESSION_UNEVENTS, SessionEvent::METHOD),
-            (methods::TARGETS_WATCH, methods::TARGETS_UNWATCH, TargetsChanged::METHOD),
+            (methods::SESSION_EVENTS, methods::SESSION_UNEVENTS, SessionEvent::METHOD, false),
+            (methods::TARGETS_WATCH, methods::TARGETS_UNWATCH, TargetsChanged::METHOD, false),
+            (methods::TARGETS_WATCH, methods::TARGETS_UNWATCH, TargetsChanged::METHOD, true),
         ];
-        for (subscribe, unsubscribe, forwarded_as) in streams {
-            let params = jsonrpsee::core::params::ObjectParams::new();
+        for (subscribe, unsubscribe, forwarded_as, local) in streams {
+            let mut params = jsonrpsee::core::params::ObjectParams::new();
+            if local {
+                params.insert("local", true).expect("a boolean serializes");
+            }
             let mut subscription = match connection.subscribe::<Value, _>(subscribe, params, unsubscribe).await {
                 Ok(subscription) => subscription,
                 Err(err) => {

@@ -20,7 +20,7 @@ pub async fn client(tether: &Tether) -> WsClient {
     WsClientBuilder::default().build_with_stream("ws://localhost/", stream).await.unwrap()
 }
 
-fn params(value: Value) -> ObjectParams {
+pub fn params(value: Value) -> ObjectParams {
     let mut params = ObjectParams::new();
     for (key, value) in value.as_object().expect("an object").clone() {
         params.insert(&key, value).unwrap();
@@ -35,7 +35,7 @@ pub async fn call(client: &WsClient, method: &str, value: Value) -> Result<Value
     })
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
@@ -46,7 +46,7 @@ fn api_lists_prewarms_and_stops_agents_and_reports_status() {
     let tether = Tether::new();
     runtime().block_on(async {
         let client = client(&tether).await;
-        let targets = call(&client, "targets.list", json!({})).await.unwrap();
+        let targets = call(&client, "targets.list", json!({"local": true})).await.unwrap();
         let pod_target = pod.pid_target();
         assert!(targets.as_array().unwrap().iter().any(|t| t["target"] == pod_target.as_str()), "{targets}");
 
@@ -111,8 +111,10 @@ fn api_targets_watch_sends_the_list_and_its_changes() {
     let tether = Tether::new();
     runtime().block_on(async {
         let client = client(&tether).await;
-        let mut watch =
-            client.subscribe::<Value, _>("targets.watch", params(json!({})), "targets.unwatch").await.unwrap();
+        let mut watch = client
+            .subscribe::<Value, _>("targets.watch", params(json!({"local": true})), "targets.unwatch")
+            .await
+            .unwrap();
         let first = tokio::time::timeout(Duration::from_secs(10), watch.next()).await.unwrap().unwrap().unwrap();
         assert!(first["targets"].is_array());
         let pod = Fixture::pod("api-watch");

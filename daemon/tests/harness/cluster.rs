@@ -346,3 +346,114 @@ fn a_cut_port_forward_resets_open_connections_and_new_ones_work_again() {
     assert_eq!(after.len(), 1, "{after:?}");
     assert_eq!(after[0]["pod"]["uid"], pod_before, "the same agent pod, reached through a new port-forward");
 }
+
+#[test]
+fn tether_ls_shows_every_workload_with_its_ready_count() {
+    let (tether, _) = cluster_tether();
+    let output = tether.command().args(["ls", "-n", "shop"]).output().expect("tether ls");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{table}{}", String::from_utf8_lossy(&output.stderr));
+    let row = |kind: &str, name: &str| {
+        table.lines().find(|line| {
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            cells.first() == Some(&kind) && cells.get(1) == Some(&name)
+        })
+    };
+    assert!(table.starts_with("KIND"), "{table}");
+    assert!(
+        row("deployment", "orders")
+            .is_some_and(|line| line.contains("shop") && line.contains("2/2") && line.contains("orders")),
+        "{table}"
+    );
+    assert!(row("statefulset", "inventory").is_some_and(|line| line.contains("1/1")), "{table}");
+    assert!(row("service", "payments").is_some_and(|line| line.contains("1/1")), "{table}");
+    assert!(row("job", "migrate").is_some_and(|line| line.contains("0/1")), "{table}");
+    assert!(row("cronjob", "report").is_some_and(|line| line.contains("0/0")), "{table}");
+
+    let json = tether.command().args(["ls", "-n", "shop", "--kind", "pod", "--json"]).output().expect("tether ls");
+    let pods: Vec<Value> = serde_json::from_slice(&json.stdout).expect("tether ls --json prints JSON");
+    assert!(pods.iter().all(|pod| pod["kind"] == "pod" && pod["namespace"] == "shop"), "{pods:?}");
+    assert!(
+        pods.iter().any(|pod| pod["target"].as_str().is_some_and(|t| t.starts_with("pod/orders-"))
+            && pod["node"] == "tether-node"
+            && pod["containers"] == serde_json::json!(["orders"])),
+        "{pods:?}"
+    );
+}
+
+#[test]
+fn targets_watch_tells_when_a_deployment_scales() {
+    use jsonrpsee::core::client::SubscriptionClientT;
+    let (tether, kubeconfig) = cluster_tether();
+    let name = format!("scaled-{}", std::process::id());
+    kubectl(
+        &kubeconfig,
+        &[
+            "-n",
+            "shop",
+            "create",
+            "deployment",
+            &name,
+            "--image",
+            "localhost/tether-cluster/shop-app:dev",
+            "--replicas",
+            "1",
+            "--",
+            "/shop-app",
+            "serve",
+        ],
+    );
+    let counts = |changed: &Value| {
+        changed["targets"].as_array().and_then(|targets| {
+            let target = targets.iter().find(|target| target["target"] == format!("deployment/{name}").as_str())?;
+            Some((target["ready_count"].as_u64()?, target["total_count"].as_u64()?))
+        })
+    };
+    let outcome = crate::api::runtime().block_on(async {
+        let client = crate::api::client(&tether).await;
+        let params = crate::api::params(serde_json::json!({"namespace": "shop", "kind": "deployment"}));
+        let mut watch = client.subscribe::<Value, _>("targets.watch", params, "targets.unwatch").await.unwrap();
+        let mut seen = Vec::new();
+        let mut wait_for = async |wanted: (u64, u64)| {
+            tokio::time::timeout(Duration::from_secs(60), async {
+                while let Some(Ok(changed)) = watch.next().await {
+                    let now = counts(&changed);
+                    seen.push(now);
+                    if now == Some(wanted) {
+                        return;
+                    }
+                }
+            })
+            .await
+            .is_ok()
+        };
+        let one = wait_for((1, 1)).await;
+        kubectl(&kubeconfig, &["-n", "shop", "scale", "deployment", &name, "--replicas", "3"]);
+        let three = wait_for((3, 3)).await;
+        kubectl(&kubeconfig, &["-n", "shop", "scale", "deployment", &name, "--replicas", "1"]);
+        let back = wait_for((1, 1)).await;
+        (one, three, back, seen)
+    });
+    let _ = crate::support::kubectl_output(&kubeconfig, &["-n", "shop", "delete", "deployment", &name, "--wait=false"]);
+    assert!(outcome.0 && outcome.1 && outcome.2, "ready/total as notified: {:?}", outcome.3);
+}
+
+#[test]
+fn an_idle_agent_pod_goes_after_agent_idle_ttl_secs() {
+    let (tether, kubeconfig) = cluster_tether();
+    let config = tether.config("idle.json", r#"{"namespace": "shop", "agent": {"idle_ttl_secs": 3}}"#);
+    let env = tether.exec("service/payments", Some(&config), &["/bin/sh", "-c", "echo $SERVICE_NAME"]);
+    assert_eq!(
+        String::from_utf8_lossy(&env.stdout).trim(),
+        "payments-service",
+        "{}",
+        String::from_utf8_lossy(&env.stderr)
+    );
+    let pods: Vec<String> =
+        agents(&tether).iter().filter_map(|agent| agent["pod"]["name"].as_str().map(str::to_string)).collect();
+    assert_eq!(pods.len(), 1, "the agent is warm right after its session");
+    let gone = eventually(Duration::from_secs(20), || {
+        agents(&tether).is_empty() && agent_objects(&kubeconfig, &pods).is_empty()
+    });
+    assert!(gone, "an idle agent is still there: {:?} {:?}", agents(&tether), agent_objects(&kubeconfig, &pods));
+}
