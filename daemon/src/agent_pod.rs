@@ -194,7 +194,9 @@ async fn forward(pods: &Api<Pod>, pod: &str, token: &str) -> Result<AgentLink, A
             "cannot reach agent pod {pod} through a port-forward: {}; see agent-image/rbac.yaml for what tether needs",
             status.message
         )),
-        other => AgentError::StartFailed(format!("port-forward to agent pod {pod}: {other}")),
+        other => {
+            AgentError::StartFailed(format!("port-forward to agent pod {pod}: {}", crate::clusters::describe(&other)))
+        }
     })?;
     let stream = forwarder
         .take_stream(AGENT_PORT)
@@ -412,7 +414,10 @@ fn creation_error(err: kube::Error, resource: &str, namespace: &str) -> AgentErr
             "cannot create {resource} in namespace {namespace}: {}; see agent-image/rbac.yaml for what tether needs",
             status.message
         )),
-        other => AgentError::StartFailed(format!("creating the agent's {resource} in namespace {namespace}: {other}")),
+        other => AgentError::StartFailed(format!(
+            "creating the agent's {resource} in namespace {namespace}: {}",
+            crate::clusters::describe(&other)
+        )),
     }
 }
 

@@ -95,7 +95,7 @@ impl Clusters {
         let list = tokio::time::timeout(CLUSTER_TIMEOUT, Api::<Namespace>::all(client).list(&ListParams::default()))
             .await
             .map_err(|_| unreachable(&name, format!("no answer within {}s", CLUSTER_TIMEOUT.as_secs())))?
-            .map_err(|err| unreachable(&name, err.to_string()))?;
+            .map_err(|err| unreachable(&name, describe(&err)))?;
         let mut names: Vec<String> = list.items.into_iter().filter_map(|namespace| namespace.metadata.name).collect();
         names.sort();
         Ok(names)
@@ -134,10 +134,10 @@ impl Clusters {
             .await?
             .ok_or_else(|| ClusterError::Kubeconfig("the kubeconfig files went away; create them again".to_string()))?;
         let options = KubeConfigOptions { context: Some(name.clone()), ..KubeConfigOptions::default() };
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        let config = kube::Config::from_custom_kubeconfig(without_interactive_plugins(kubeconfig), &options)
             .await
             .map_err(|err| ClusterError::Kubeconfig(format!("context {name}: {err}")))?;
-        let client = Client::try_from(config).map_err(|err| unreachable(&name, err.to_string()))?;
+        let client = Client::try_from(config).map_err(|err| unreachable(&name, describe(&err)))?;
         clients.insert(name.clone(), client.clone());
         Ok((name, client))
     }
@@ -170,6 +170,35 @@ fn read_kubeconfig_files() -> Result<Option<Kubeconfig>, ClusterError> {
         });
     }
     Ok(merged)
+}
+
+/// A Kubernetes client error as a person reads it: a failed credential plugin with what it
+/// printed on stderr (how to log in again, mostly), anything else as kube words it.
+pub fn describe(err: &kube::Error) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = source {
+        if let Some(kube::client::AuthError::AuthExecRun { out, .. }) = current.downcast_ref() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return format!(
+                "the credential plugin of the kubeconfig's user failed ({}): {}",
+                out.status,
+                stderr.trim()
+            );
+        }
+        source = current.source();
+    }
+    err.to_string()
+}
+
+/// Credential plugins never get the daemon's stdin (there is no terminal to ask on): their
+/// stdin is closed and their stderr captured, so that a failure can say what they printed.
+fn without_interactive_plugins(mut kubeconfig: Kubeconfig) -> Kubeconfig {
+    for named in &mut kubeconfig.auth_infos {
+        if let Some(exec) = named.auth_info.as_mut().and_then(|auth| auth.exec.as_mut()) {
+            exec.interactive_mode = Some(kube::config::ExecInteractiveMode::Never);
+        }
+    }
+    kubeconfig
 }
 
 fn unreachable(context: &str, reason: String) -> ClusterError {

@@ -25,64 +25,74 @@ pub async fn resolve(
 ) -> Result<PodTarget, AgentError> {
     let name = workload.name.as_str();
     let what = format!("{workload} in namespace {namespace}");
-    let pod = match workload.kind {
-        WorkloadKind::Pod => {
-            let pod = get::<Pod>(client, namespace, name, &what).await?;
-            check_ready(&pod)?;
-            pod
-        }
-        WorkloadKind::Deployment => {
-            let deployment = get::<Deployment>(client, namespace, name, &what).await?;
-            let selector = Some(deployment.spec.selector);
-            ready_pod(client, namespace, &selector_text(selector.as_ref()), &what).await?
-        }
-        WorkloadKind::StatefulSet => {
-            let set = get::<StatefulSet>(client, namespace, name, &what).await?;
-            let selector = Some(set.spec.selector);
-            ready_pod(client, namespace, &selector_text(selector.as_ref()), &what).await?
-        }
-        WorkloadKind::ReplicaSet => {
-            let set = get::<ReplicaSet>(client, namespace, name, &what).await?;
-            let selector = Some(set.spec.selector);
-            ready_pod(client, namespace, &selector_text(selector.as_ref()), &what).await?
-        }
-        WorkloadKind::Job => {
-            let job = get::<Job>(client, namespace, name, &what).await?;
-            job_pod(client, namespace, &job, &what).await?
-        }
-        WorkloadKind::CronJob => {
-            get::<CronJob>(client, namespace, name, &what).await?;
-            let jobs = list::<Job>(client, namespace, &ListParams::default(), &what).await?;
-            let newest = jobs
-                .into_iter()
-                .filter(|job| {
-                    job.metadata
-                        .owner_references
-                        .iter()
-                        .flatten()
-                        .any(|owner| owner.kind == "CronJob" && owner.name == name)
-                })
-                .max_by_key(|job| job.metadata.creation_timestamp.clone().map(|time| time.0))
-                .ok_or_else(|| {
-                    AgentError::NotReady(format!(
-                        "{what} has no job yet (nothing is running); wait for its schedule or create a job from it"
-                    ))
-                })?;
-            job_pod(client, namespace, &newest, &what).await?
-        }
-        WorkloadKind::Service => {
-            let service = get::<Service>(client, namespace, name, &what).await?;
-            let selector: BTreeMap<String, String> = service.spec.and_then(|spec| spec.selector).unwrap_or_default();
-            if selector.is_empty() {
-                return Err(AgentError::NotReady(format!(
-                    "{what} has no pod selector, so no pod to take the context of"
-                )));
+    let found = async {
+        Ok(match workload.kind {
+            WorkloadKind::Pod => {
+                let pod = get::<Pod>(client, namespace, name, &what).await?;
+                check_ready(&pod)?;
+                pod
             }
-            let text = selector.iter().map(|(key, value)| format!("{key}={value}")).collect::<Vec<_>>().join(",");
-            ready_pod(client, namespace, &text, &what).await?
-        }
-        WorkloadKind::Targetless => unreachable!("a targetless session has no pod to resolve"),
+            WorkloadKind::Deployment => {
+                let deployment = get::<Deployment>(client, namespace, name, &what).await?;
+                let selector = Some(deployment.spec.selector);
+                ready_pod(client, namespace, &selector_text(selector.as_ref()), &what).await?
+            }
+            WorkloadKind::StatefulSet => {
+                let set = get::<StatefulSet>(client, namespace, name, &what).await?;
+                let selector = Some(set.spec.selector);
+                ready_pod(client, namespace, &selector_text(selector.as_ref()), &what).await?
+            }
+            WorkloadKind::ReplicaSet => {
+                let set = get::<ReplicaSet>(client, namespace, name, &what).await?;
+                let selector = Some(set.spec.selector);
+                ready_pod(client, namespace, &selector_text(selector.as_ref()), &what).await?
+            }
+            WorkloadKind::Job => {
+                let job = get::<Job>(client, namespace, name, &what).await?;
+                job_pod(client, namespace, &job, &what).await?
+            }
+            WorkloadKind::CronJob => {
+                get::<CronJob>(client, namespace, name, &what).await?;
+                let jobs = list::<Job>(client, namespace, &ListParams::default(), &what).await?;
+                let newest = jobs
+                    .into_iter()
+                    .filter(|job| {
+                        job.metadata
+                            .owner_references
+                            .iter()
+                            .flatten()
+                            .any(|owner| owner.kind == "CronJob" && owner.name == name)
+                    })
+                    .max_by_key(|job| job.metadata.creation_timestamp.clone().map(|time| time.0))
+                    .ok_or_else(|| {
+                        AgentError::NotReady(format!(
+                            "{what} has no job yet (nothing is running); wait for its schedule or create a job from it"
+                        ))
+                    })?;
+                job_pod(client, namespace, &newest, &what).await?
+            }
+            WorkloadKind::Service => {
+                let service = get::<Service>(client, namespace, name, &what).await?;
+                let selector: BTreeMap<String, String> =
+                    service.spec.and_then(|spec| spec.selector).unwrap_or_default();
+                if selector.is_empty() {
+                    return Err(AgentError::NotReady(format!(
+                        "{what} has no pod selector, so no pod to take the context of"
+                    )));
+                }
+                let text = selector.iter().map(|(key, value)| format!("{key}={value}")).collect::<Vec<_>>().join(",");
+                ready_pod(client, namespace, &text, &what).await?
+            }
+            WorkloadKind::Targetless => unreachable!("a targetless session has no pod to resolve"),
+        })
     };
+    // The API's refusals are the user's to act on; anything else means the cluster is not there.
+    let pod = found.await.map_err(|err| match err {
+        AgentError::StartFailed(reason) => {
+            AgentError::Cluster(crate::clusters::ClusterError::Unreachable { context: context.to_string(), reason })
+        }
+        other => other,
+    })?;
     pod_target(context, namespace, &pod, workload.container.as_deref())
 }
 
@@ -237,7 +247,7 @@ pub fn api_error(err: kube::Error, what: &str) -> AgentError {
         kube::Error::Api(status) if status.is_forbidden() => {
             AgentError::NotPermitted(format!("looking up {what}: {}", status.message))
         }
-        other => AgentError::StartFailed(format!("looking up {what}: {other}")),
+        other => AgentError::StartFailed(format!("looking up {what}: {}", crate::clusters::describe(&other))),
     }
 }
 

@@ -238,8 +238,15 @@ fn a_namespace_whose_pod_security_forbids_the_agent_says_which_policy_and_what_t
 }
 
 /// A kubeconfig for ServiceAccount `name` of `shop`, bound to the rules of `agent-image/rbac.yaml`
-/// minus those `without` names (a resource as the Role writes it).
-fn restricted_kubeconfig(tether: &Tether, admin: &Path, name: &str, without: &str) -> PathBuf {
+/// minus those `without` names (a resource as the Role writes it), authenticating with the
+/// `user:` section `user` makes of the account's token.
+fn service_account_kubeconfig(
+    tether: &Tether,
+    admin: &Path,
+    name: &str,
+    without: &str,
+    user: impl Fn(&str) -> String,
+) -> PathBuf {
     let manifest = std::fs::read_to_string(crate::support::repo().join("agent-image/rbac.yaml")).unwrap();
     let role = manifest
         .split("\n---\n")
@@ -271,23 +278,33 @@ fn restricted_kubeconfig(tether: &Tether, admin: &Path, name: &str, without: &st
     };
     let kubeconfig = format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n    {ca}\n\
-         users:\n- name: {name}\n  user:\n    token: {token}\ncontexts:\n- name: restricted\n  context:\n    \
-         cluster: c\n    user: {name}\n    namespace: shop\ncurrent-context: restricted\n"
+         users:\n- name: {name}\n  user:\n{}\ncontexts:\n- name: restricted\n  context:\n    \
+         cluster: c\n    user: {name}\n    namespace: shop\ncurrent-context: restricted\n",
+        user(&token)
     );
     tether.config(&format!("{name}.kubeconfig"), &kubeconfig)
+}
+
+fn delete_service_account(admin: &Path, name: &str) {
+    for object in [format!("role/{name}"), format!("rolebinding/{name}"), format!("serviceaccount/{name}")] {
+        let _ = crate::support::kubectl_output(admin, &["-n", "shop", "delete", &object]);
+    }
+}
+
+fn use_kubeconfig(tether: &mut Tether, kubeconfig: &Path) {
+    tether.env.retain(|(key, _)| key != "KUBECONFIG");
+    tether.env.push(("KUBECONFIG".into(), kubeconfig.display().to_string()));
 }
 
 #[test]
 fn a_user_who_may_not_port_forward_is_told_which_permission_is_missing() {
     let (mut tether, admin) = cluster_tether();
     let name = format!("no-portforward-{}", std::process::id());
-    let kubeconfig = restricted_kubeconfig(&tether, &admin, &name, "pods/portforward");
-    tether.env.retain(|(key, _)| key != "KUBECONFIG");
-    tether.env.push(("KUBECONFIG".into(), kubeconfig.display().to_string()));
+    let kubeconfig =
+        service_account_kubeconfig(&tether, &admin, &name, "pods/portforward", |token| format!("    token: {token}"));
+    use_kubeconfig(&mut tether, &kubeconfig);
     let err = prepare_error(&tether, r#"{"target":"deployment/payments","launch":{"program":"x"}}"#);
-    for object in [format!("role/{name}"), format!("rolebinding/{name}"), format!("serviceaccount/{name}")] {
-        let _ = crate::support::kubectl_output(&admin, &["-n", "shop", "delete", &object]);
-    }
+    delete_service_account(&admin, &name);
     assert!(err.contains("(code -32005)"), "{err}");
     assert!(err.contains("cannot reach agent pod") && err.contains("pods/portforward"), "{err}");
     assert!(err.contains(&format!("system:serviceaccount:shop:{name}")) && err.contains("rbac.yaml"), "{err}");
@@ -456,4 +473,54 @@ fn an_idle_agent_pod_goes_after_agent_idle_ttl_secs() {
         agents(&tether).is_empty() && agent_objects(&kubeconfig, &pods).is_empty()
     });
     assert!(gone, "an idle agent is still there: {:?} {:?}", agents(&tether), agent_objects(&kubeconfig, &pods));
+}
+
+/// A credential plugin named `command` in its own directory, put first on the daemon's `PATH`:
+/// it prints `script`'s credential, after checking that its stdin is closed.
+fn credential_plugin(tether: &mut Tether, command: &str, script: &str) {
+    let dir = tether.state_dir.join("plugins");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(command);
+    let body = format!("#!/bin/sh\nif read -r line; then echo \"stdin is not closed\" >&2; exit 3; fi\n{script}\n");
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path_var = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    tether.env.push(("PATH".into(), path_var));
+}
+
+fn exec_user(command: &str) -> String {
+    format!("    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {command}\n      interactiveMode: IfAvailable")
+}
+
+#[test]
+fn a_credential_plugin_on_the_users_path_authenticates_with_its_stdin_closed() {
+    let (mut tether, admin) = cluster_tether();
+    let name = format!("plugin-user-{}", std::process::id());
+    let kubeconfig = service_account_kubeconfig(&tether, &admin, &name, "none", |_| exec_user("tether-test-login"));
+    let token = kubectl(&admin, &["-n", "shop", "create", "token", &name]);
+    let credential = format!(
+        r#"printf '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{{"token":"%s"}}}}' '{token}'"#
+    );
+    credential_plugin(&mut tether, "tether-test-login", &credential);
+    use_kubeconfig(&mut tether, &kubeconfig);
+    let env = probe(&tether, "deployment/payments", &["env", "SERVICE_NAME"]);
+    delete_service_account(&admin, &name);
+    assert_eq!(env["value"], "payments-service", "{env}");
+}
+
+#[test]
+fn a_failing_credential_plugin_is_shown_with_what_it_printed() {
+    let (mut tether, admin) = cluster_tether();
+    let kubeconfig =
+        service_account_kubeconfig(&tether, &admin, &format!("plugin-fails-{}", std::process::id()), "none", |_| {
+            exec_user("tether-test-expired")
+        });
+    delete_service_account(&admin, &format!("plugin-fails-{}", std::process::id()));
+    credential_plugin(&mut tether, "tether-test-expired", "echo 'your session expired; run corp-login' >&2; exit 1");
+    use_kubeconfig(&mut tether, &kubeconfig);
+    let err = prepare_error(&tether, r#"{"target":"deployment/payments","launch":{"program":"x"}}"#);
+    assert!(err.contains("(code -32004)") && err.contains("restricted"), "the context is named: {err}");
+    assert!(err.contains("credential plugin") && err.contains("your session expired; run corp-login"), "{err}");
+    let ls = tether.command().args(["ls"]).output().expect("tether ls");
+    assert!(String::from_utf8_lossy(&ls.stderr).contains("run corp-login"), "{}", String::from_utf8_lossy(&ls.stderr));
 }
