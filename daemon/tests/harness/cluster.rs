@@ -524,3 +524,36 @@ fn a_failing_credential_plugin_is_shown_with_what_it_printed() {
     let ls = tether.command().args(["ls"]).output().expect("tether ls");
     assert!(String::from_utf8_lossy(&ls.stderr).contains("run corp-login"), "{}", String::from_utf8_lossy(&ls.stderr));
 }
+
+#[test]
+fn a_target_pod_deleted_during_a_session_is_reported_and_its_agent_goes() {
+    use std::io::Read;
+    let (tether, kubeconfig) = cluster_tether();
+    let name = format!("victim-{}", std::process::id());
+    kubectl(&kubeconfig, &["-n", "shop", "run", &name, "--image", "localhost/tether-cluster/shop-app:dev", "--image-pull-policy", "Never", "--restart", "Never", "--command", "--", "/shop-app", "serve"]);
+    kubectl(&kubeconfig, &["-n", "shop", "wait", "--for=condition=Ready", &format!("pod/{name}"), "--timeout=60s"]);
+    let mut command = tether.command();
+    command.args(["exec", "--target", &format!("pod/{name}"), "-n", "shop", "--", "sleep", "30"]);
+    let mut exec = command.stderr(std::process::Stdio::piped()).spawn().expect("tether exec");
+    assert!(eventually(Duration::from_secs(30), || sessions(&tether).len() == 1), "the session never started");
+    let pods: Vec<String> = agents(&tether).iter().filter_map(|agent| agent["pod"]["name"].as_str().map(str::to_string)).collect();
+
+    kubectl(&kubeconfig, &["-n", "shop", "delete", "pod", &name, "--grace-period=1", "--wait=false"]);
+    let told = eventually(Duration::from_secs(30), || agents(&tether).is_empty());
+    let agent_gone = eventually(Duration::from_secs(20), || agent_objects(&kubeconfig, &pods).is_empty());
+    kill(Pid::from_raw(exec.id() as i32), Signal::SIGTERM).unwrap();
+    let _ = exec.wait();
+    let mut stderr = String::new();
+    exec.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(told && agent_gone, "the agent of a deleted pod stays: {:?}", agent_objects(&kubeconfig, &pods));
+    assert!(stderr.contains("tether: error:") && stderr.contains(&format!("pod/{name}")), "tether exec said: {stderr}");
+    let again = prepare_error(&tether, &format!(r#"{{"target":"pod/{name}","namespace":"shop","launch":{{"program":"x"}}}}"#));
+    assert!(again.contains("(code -32001)") || again.contains("(code -32008)"), "{again}");
+}
+
+#[test]
+fn an_agent_pod_that_does_not_start_in_time_says_what_was_last_seen() {
+    let (tether, _) = cluster_tether();
+    let err = prepare_with_agent(&tether, r#"{"startup_timeout_secs": 0}"#);
+    assert!(err.contains("(code -32012)") && err.contains("agent.startup_timeout_secs") && err.contains("last seen"), "{err}");
+}
