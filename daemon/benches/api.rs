@@ -50,7 +50,7 @@ fn main() {
         let client = WsClientBuilder::default().build_with_stream("ws://localhost/", stream).await.unwrap();
         call(&client, "targets.prewarm", json!({"target": target})).await;
         let hello = measure(|| call(&client, "daemon.hello", json!({"client": "bench", "api_version": 1}))).await;
-        let list = measure(|| call(&client, "targets.list", json!({}))).await;
+        let list = measure(|| call(&client, "targets.list", json!({"local": true}))).await;
         let launch = json!({"program": "app", "env": {"PATH": "/usr/bin"}});
         let prepare = measure(|| async {
             let prepared = call(&client, "session.prepare", json!({"target": target, "launch": launch})).await;
