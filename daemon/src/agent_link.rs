@@ -181,6 +181,11 @@ impl AgentLink {
         Ok(AgentLink { inner })
     }
 
+    /// Ends the link from the daemon's side: its agent ends too once its grace is over.
+    pub fn close(&self) {
+        self.inner.end(LinkEnd::Lost("the daemon closed the connection".to_string()));
+    }
+
     /// Whether the connection is gone.
     pub fn is_closed(&self) -> bool {
         self.inner.ended_tx.borrow().is_some()

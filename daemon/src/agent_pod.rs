@@ -46,16 +46,24 @@ pub enum Place<'a> {
     Targetless { namespace: &'a str },
 }
 
-/// An agent pod the daemon made: deleting it deletes its pod and Secret.
+/// An agent the daemon made in a cluster: a Job's pod, or an ephemeral container of the target
+/// pod (`agent_ephemeral`). Deleting it deletes the Job (its pod and Secret go with it), or the
+/// Secret of an ephemeral container (which Kubernetes cannot remove; it ends with its agent).
 #[derive(Clone)]
 pub struct AgentPod {
-    client: Client,
+    pub client: Client,
     pub namespace: String,
-    pub job: String,
+    /// The agent's Job; `None` for an ephemeral container.
+    pub job: Option<String>,
+    /// The Secret with the agent's token.
+    pub secret: String,
+    /// The pod the agent runs in (for an ephemeral container, the target pod).
     pub pod: String,
     pub pod_uid: String,
+    /// The agent's loopback port in that pod.
+    pub port: u16,
     /// The agent's token, for connecting again (never logged).
-    token: String,
+    pub token: String,
 }
 
 impl AgentPod {
@@ -63,13 +71,24 @@ impl AgentPod {
     /// [`RECONNECT_GRACE_SECS`] for it.
     pub async fn reconnect(&self) -> Result<AgentLink, AgentError> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
-        forward(&pods, &self.pod, &self.token).await
+        forward(&pods, &self.pod, self.port, &self.token).await
     }
 
     /// Deletes the agent's Job (its pod and Secret go with it), in the background.
     pub fn delete(&self) -> tokio::task::JoinHandle<()> {
-        let (client, namespace, job) = (self.client.clone(), self.namespace.clone(), self.job.clone());
-        tokio::spawn(async move { delete_job(client, &namespace, &job).await })
+        let (client, namespace, job, secret) =
+            (self.client.clone(), self.namespace.clone(), self.job.clone(), self.secret.clone());
+        tokio::spawn(async move {
+            match job {
+                Some(job) => delete_job(client, &namespace, &job).await,
+                None => {
+                    let secrets: Api<Secret> = Api::namespaced(client, &namespace);
+                    if let Err(err) = secrets.delete(&secret, &DeleteParams::default()).await {
+                        tracing::debug!(%err, %secret, "deleting the agent's secret");
+                    }
+                }
+            }
+        })
     }
 }
 
@@ -96,13 +115,7 @@ pub async fn start(
         Place::Container(target) => config.namespace.clone().unwrap_or_else(|| target.namespace.clone()),
         Place::Targetless { namespace } => (*namespace).to_string(),
     };
-    let labels = json!({
-        MANAGED_BY.0: MANAGED_BY.1,
-        OWNER_LABEL: owner.user,
-        INSTALL_LABEL: owner.install,
-        AGENT_LABEL: id,
-        "app.kubernetes.io/name": "tether-agent",
-    });
+    let labels = labels(owner, &id);
     let pod_spec = pod_spec(&place, config, &name);
     let jobs: Api<Job> = Api::namespaced(client.clone(), &namespace);
     let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
@@ -156,9 +169,11 @@ pub async fn start(
                 pod: AgentPod {
                     client,
                     namespace,
-                    job: name,
+                    job: Some(name.clone()),
+                    secret: name,
                     pod: pod.metadata.name.unwrap_or_default(),
                     pod_uid: pod.metadata.uid.unwrap_or_default(),
+                    port: AGENT_PORT,
                     token: token.to_string(),
                 },
                 target_pid,
@@ -179,17 +194,27 @@ async fn connect(
     deadline: Instant,
     progress: &Progress,
 ) -> Result<(AgentLink, Pod, (u32, String)), AgentError> {
-    let pod = running_pod(pods, id, deadline, progress).await?;
+    let watched = watcher::Config::default().labels(&format!("{AGENT_LABEL}={id}"));
+    let pod = running(pods, watched, &AgentContainer::Job, deadline, progress).await?;
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
-    let startup = startup_report(pods, &pod_name, deadline).await?;
+    let startup = startup_report(pods, &pod_name, CONTAINER, deadline).await?;
     progress(&format!("agent pod {pod_name} is ready; connecting through the API server"));
-    let link = forward(pods, &pod_name, token).await?;
+    let link = forward(pods, &pod_name, AGENT_PORT, token).await?;
     Ok((link, pod, startup))
 }
 
-/// A link to the agent of `pod` through a new port-forward, which lives as long as the link.
-async fn forward(pods: &Api<Pod>, pod: &str, token: &str) -> Result<AgentLink, AgentError> {
-    let mut forwarder = pods.portforward(pod, &[AGENT_PORT]).await.map_err(|err| match err {
+/// Where in a pod the agent's container is.
+pub enum AgentContainer {
+    /// The one container of an agent Job's pod.
+    Job,
+    /// An ephemeral container of that name in the target pod.
+    Ephemeral(String),
+}
+
+/// A link to the agent on `port` of `pod` through a new port-forward, which lives as long as the
+/// link.
+pub async fn forward(pods: &Api<Pod>, pod: &str, port: u16, token: &str) -> Result<AgentLink, AgentError> {
+    let mut forwarder = pods.portforward(pod, &[port]).await.map_err(|err| match err {
         kube::Error::Api(status) if status.is_forbidden() => AgentError::NotPermitted(format!(
             "cannot reach agent pod {pod} through a port-forward: {}; see agent-image/rbac.yaml for what tether needs",
             status.message
@@ -199,9 +224,9 @@ async fn forward(pods: &Api<Pod>, pod: &str, token: &str) -> Result<AgentLink, A
         }
     })?;
     let stream = forwarder
-        .take_stream(AGENT_PORT)
+        .take_stream(port)
         .ok_or_else(|| AgentError::StartFailed("the port-forward offered no stream".to_string()))?;
-    let forward_errors = forwarder.take_error(AGENT_PORT);
+    let forward_errors = forwarder.take_error(port);
     let link = AgentLink::over(stream, token)
         .await
         .map_err(|err| AgentError::StartFailed(format!("connecting to agent pod {pod}: {err}")))?;
@@ -220,10 +245,16 @@ async fn forward(pods: &Api<Pod>, pod: &str, token: &str) -> Result<AgentLink, A
     Ok(link)
 }
 
-/// Waits for the agent's pod to run, reporting each step; Kubernetes' reasons become errors.
-async fn running_pod(pods: &Api<Pod>, id: &str, deadline: Instant, progress: &Progress) -> Result<Pod, AgentError> {
-    let config = watcher::Config::default().labels(&format!("{AGENT_LABEL}={id}"));
-    let mut events = std::pin::pin!(watcher::watcher(pods.clone(), config).default_backoff());
+/// Waits until the agent's container in the pod `watched` selects runs, reporting each step;
+/// Kubernetes' reasons become errors.
+pub async fn running(
+    pods: &Api<Pod>,
+    watched: watcher::Config,
+    container: &AgentContainer,
+    deadline: Instant,
+    progress: &Progress,
+) -> Result<Pod, AgentError> {
+    let mut events = std::pin::pin!(watcher::watcher(pods.clone(), watched).default_backoff());
     let mut last = "no pod yet".to_string();
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -241,7 +272,7 @@ async fn running_pod(pods: &Api<Pod>, id: &str, deadline: Instant, progress: &Pr
             Ok(Ok(Some(event))) => event,
         };
         let (watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) = event else { continue };
-        match pod_state(&pod) {
+        match pod_state(&pod, container) {
             PodState::Waiting(state) => {
                 if state != last {
                     progress(&state);
@@ -260,11 +291,11 @@ enum PodState {
     Failed(AgentError),
 }
 
-/// What an agent pod's status says about its start.
-fn pod_state(pod: &Pod) -> PodState {
+/// What a pod's status says about the start of the agent's container in it.
+fn pod_state(pod: &Pod, agent: &AgentContainer) -> PodState {
     let name = pod.metadata.name.clone().unwrap_or_default();
     let Some(status) = &pod.status else { return PodState::Waiting(format!("agent pod {name} created")) };
-    if status.phase.as_deref() == Some("Failed") {
+    if status.phase.as_deref() == Some("Failed") && matches!(agent, AgentContainer::Job) {
         let reason = status.reason.clone().unwrap_or_default();
         let message = status.message.clone().unwrap_or_default();
         if !reason.is_empty() {
@@ -273,7 +304,12 @@ fn pod_state(pod: &Pod) -> PodState {
             )));
         }
     }
-    let container = status.container_statuses.iter().flatten().find(|status| status.name == CONTAINER);
+    let container = match agent {
+        AgentContainer::Job => status.container_statuses.iter().flatten().find(|status| status.name == CONTAINER),
+        AgentContainer::Ephemeral(container) => {
+            status.ephemeral_container_statuses.iter().flatten().find(|status| status.name == *container)
+        }
+    };
     let state = container.and_then(|container| container.state.as_ref());
     if let Some(waiting) = state.and_then(|state| state.waiting.as_ref()) {
         let reason = waiting.reason.clone().unwrap_or_default();
@@ -302,8 +338,13 @@ fn pod_state(pod: &Pod) -> PodState {
 
 /// The agent's start-up report: the first line of its log that is one. Logs of stdout and
 /// stderr are merged by the node, so every other line is skipped.
-async fn startup_report(pods: &Api<Pod>, pod: &str, deadline: Instant) -> Result<(u32, String), AgentError> {
-    let params = LogParams { container: Some(CONTAINER.to_string()), follow: true, ..LogParams::default() };
+pub async fn startup_report(
+    pods: &Api<Pod>,
+    pod: &str,
+    container: &str,
+    deadline: Instant,
+) -> Result<(u32, String), AgentError> {
+    let params = LogParams { container: Some(container.to_string()), follow: true, ..LogParams::default() };
     let read = async {
         let mut lines =
             pods.log_stream(pod, &params).await.map_err(|err| api_error(err, &format!("the log of {pod}")))?.lines();
@@ -331,7 +372,6 @@ async fn startup_report(pods: &Api<Pod>, pod: &str, deadline: Instant) -> Result
 }
 
 fn pod_spec(place: &Place<'_>, config: &AgentConfig, secret: &str) -> serde_json::Value {
-    let listen = format!("127.0.0.1:{AGENT_PORT}");
     let (target, node, host_pid) = match place {
         Place::Container(target) => (
             vec!["--container-id".to_string(), target.container_id.clone(), "--runtime".into(), "cgroup".into()],
@@ -340,17 +380,8 @@ fn pod_spec(place: &Place<'_>, config: &AgentConfig, secret: &str) -> serde_json
         ),
         Place::Targetless { .. } => (vec!["--pid".to_string(), "1".into()], None, false),
     };
-    let args: Vec<String> = target
-        .into_iter()
-        .chain(["--listen".to_string(), listen])
-        .chain(["--idle-timeout".to_string(), AGENT_IDLE_SECS.to_string()])
-        .chain(["--reconnect-grace".to_string(), RECONNECT_GRACE_SECS.to_string()])
-        .collect();
-    let security = if config.privileged {
-        json!({ "privileged": true, "runAsUser": 0 })
-    } else {
-        json!({ "runAsUser": 0, "capabilities": { "add": ["NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"] } })
-    };
+    let args: Vec<String> = target.into_iter().chain(serving_args(AGENT_PORT)).collect();
+    let security = security_context(config);
     json!({
         "restartPolicy": "Never",
         "nodeName": node,
@@ -402,7 +433,39 @@ pub async fn delete_owned(client: Client, namespace: &str, owner: &Owner) {
 }
 
 /// The refusal of a create call as what to do about it.
-fn creation_error(err: kube::Error, resource: &str, namespace: &str) -> AgentError {
+/// The agent container's security context: the capabilities it needs, or privileged.
+pub fn security_context(config: &AgentConfig) -> serde_json::Value {
+    if config.privileged {
+        json!({ "privileged": true, "runAsUser": 0 })
+    } else {
+        json!({ "runAsUser": 0, "capabilities": { "add": ["NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"] } })
+    }
+}
+
+/// The labels of every object made for agent `id`.
+pub fn labels(owner: &Owner, id: &str) -> serde_json::Value {
+    json!({
+        MANAGED_BY.0: MANAGED_BY.1,
+        OWNER_LABEL: owner.user,
+        INSTALL_LABEL: owner.install,
+        AGENT_LABEL: id,
+        "app.kubernetes.io/name": "tether-agent",
+    })
+}
+
+/// The agent's arguments after its target's.
+pub fn serving_args(port: u16) -> Vec<String> {
+    vec![
+        "--listen".to_string(),
+        format!("127.0.0.1:{port}"),
+        "--idle-timeout".to_string(),
+        AGENT_IDLE_SECS.to_string(),
+        "--reconnect-grace".to_string(),
+        RECONNECT_GRACE_SECS.to_string(),
+    ]
+}
+
+pub fn creation_error(err: kube::Error, resource: &str, namespace: &str) -> AgentError {
     match err {
         kube::Error::Api(status) if status.is_forbidden() && status.message.contains("PodSecurity") => {
             AgentError::PodSecurity(format!(
@@ -421,7 +484,7 @@ fn creation_error(err: kube::Error, resource: &str, namespace: &str) -> AgentErr
     }
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, AgentError> {
+pub fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, AgentError> {
     serde_json::from_value(value).map_err(|err| AgentError::StartFailed(format!("building the agent pod: {err}")))
 }
 
@@ -501,7 +564,9 @@ mod tests {
             }]},
         }))
         .unwrap();
-        let PodState::Failed(AgentError::ImagePull(message)) = pod_state(&pod) else { panic!("not an image error") };
+        let PodState::Failed(AgentError::ImagePull(message)) = pod_state(&pod, &AgentContainer::Job) else {
+            panic!("not an image error")
+        };
         assert!(message.contains("nope:1") && message.contains("agent.image"), "{message}");
     }
 }

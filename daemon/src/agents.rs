@@ -120,7 +120,11 @@ impl Agent {
                 let _ = child.lock().expect("child lock").start_kill();
                 None
             }
-            AgentProcess::Pod(pod) => Some(pod.delete()),
+            AgentProcess::Pod(pod) => {
+                // An ephemeral container cannot be deleted: it ends when its link does.
+                self.link.close();
+                Some(pod.delete())
+            }
         }
     }
 
@@ -326,7 +330,12 @@ impl AgentPool {
         };
         let (_, client) = self.clusters.client(Some(context)).await?;
         let token = token::random();
-        let started = agent_pod::start(client, place, &how.agent, &self.owner, &token, &how.progress).await?;
+        let started = match place {
+            Place::Container(target) if how.agent.ephemeral => {
+                crate::agent_ephemeral::start(client, target, &how.agent, &self.owner, &token, &how.progress).await?
+            }
+            place => agent_pod::start(client, place, &how.agent, &self.owner, &token, &how.progress).await?,
+        };
         let namespace = started.pod.namespace.clone();
         self.records.remember(context, &namespace).await;
         tracing::info!(%target, pod = %started.pod.pod, target_pid = started.target_pid, "agent pod ready");

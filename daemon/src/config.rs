@@ -80,6 +80,10 @@ pub struct AgentConfig {
     /// same target (default 600).
     #[serde(default = "default_idle_ttl")]
     pub idle_ttl_secs: u64,
+    /// Run the agent as an ephemeral container of the target pod (no `hostPID`, no pod of its
+    /// own; Kubernetes keeps the terminated container in the pod's spec afterwards).
+    #[serde(default)]
+    pub ephemeral: bool,
 }
 
 impl Default for AgentConfig {
@@ -92,6 +96,7 @@ impl Default for AgentConfig {
             resources: AgentResources::default(),
             startup_timeout_secs: default_startup_timeout(),
             idle_ttl_secs: default_idle_ttl(),
+            ephemeral: false,
         }
     }
 }

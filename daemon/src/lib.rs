@@ -6,6 +6,7 @@
 //!   or start the daemon), [`lsp`] (`tether lsp`, the editors' language server).
 //! - Daemon: [`server`] (sockets, lifecycle), [`api`] (JSON-RPC handlers), [`state`],
 //!   [`sessions`], [`agents`] (agent pool), [`agent_pod`] (agents as Kubernetes pods),
+//!   [`agent_ephemeral`] (agents as ephemeral containers),
 //!   [`agent_records`] (where agent pods were made), [`workloads`] (workload → pod container),
 //!   [`target_cache`] (watched Kubernetes targets for listings),
 //!   [`agent_link`] (wire connection to an agent),
@@ -15,6 +16,7 @@
 //! - Shared: [`config`], [`launch_env`], [`target`], [`paths`], [`peer`], [`token`], [`logging`],
 //!   [`user_file`] (reading files whose path a client chose).
 
+mod agent_ephemeral;
 mod agent_link;
 mod agent_pod;
 mod agent_records;

@@ -530,13 +530,32 @@ fn a_target_pod_deleted_during_a_session_is_reported_and_its_agent_goes() {
     use std::io::Read;
     let (tether, kubeconfig) = cluster_tether();
     let name = format!("victim-{}", std::process::id());
-    kubectl(&kubeconfig, &["-n", "shop", "run", &name, "--image", "localhost/tether-cluster/shop-app:dev", "--image-pull-policy", "Never", "--restart", "Never", "--command", "--", "/shop-app", "serve"]);
+    kubectl(
+        &kubeconfig,
+        &[
+            "-n",
+            "shop",
+            "run",
+            &name,
+            "--image",
+            "localhost/tether-cluster/shop-app:dev",
+            "--image-pull-policy",
+            "Never",
+            "--restart",
+            "Never",
+            "--command",
+            "--",
+            "/shop-app",
+            "serve",
+        ],
+    );
     kubectl(&kubeconfig, &["-n", "shop", "wait", "--for=condition=Ready", &format!("pod/{name}"), "--timeout=60s"]);
     let mut command = tether.command();
     command.args(["exec", "--target", &format!("pod/{name}"), "-n", "shop", "--", "sleep", "30"]);
     let mut exec = command.stderr(std::process::Stdio::piped()).spawn().expect("tether exec");
     assert!(eventually(Duration::from_secs(30), || sessions(&tether).len() == 1), "the session never started");
-    let pods: Vec<String> = agents(&tether).iter().filter_map(|agent| agent["pod"]["name"].as_str().map(str::to_string)).collect();
+    let pods: Vec<String> =
+        agents(&tether).iter().filter_map(|agent| agent["pod"]["name"].as_str().map(str::to_string)).collect();
 
     kubectl(&kubeconfig, &["-n", "shop", "delete", "pod", &name, "--grace-period=1", "--wait=false"]);
     let told = eventually(Duration::from_secs(30), || agents(&tether).is_empty());
@@ -547,7 +566,8 @@ fn a_target_pod_deleted_during_a_session_is_reported_and_its_agent_goes() {
     exec.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     assert!(told && agent_gone, "the agent of a deleted pod stays: {:?}", agent_objects(&kubeconfig, &pods));
     assert!(stderr.contains("tether: error:") && stderr.contains(&format!("pod/{name}")), "tether exec said: {stderr}");
-    let again = prepare_error(&tether, &format!(r#"{{"target":"pod/{name}","namespace":"shop","launch":{{"program":"x"}}}}"#));
+    let again =
+        prepare_error(&tether, &format!(r#"{{"target":"pod/{name}","namespace":"shop","launch":{{"program":"x"}}}}"#));
     assert!(again.contains("(code -32001)") || again.contains("(code -32008)"), "{again}");
 }
 
@@ -555,5 +575,57 @@ fn a_target_pod_deleted_during_a_session_is_reported_and_its_agent_goes() {
 fn an_agent_pod_that_does_not_start_in_time_says_what_was_last_seen() {
     let (tether, _) = cluster_tether();
     let err = prepare_with_agent(&tether, r#"{"startup_timeout_secs": 0}"#);
-    assert!(err.contains("(code -32012)") && err.contains("agent.startup_timeout_secs") && err.contains("last seen"), "{err}");
+    assert!(
+        err.contains("(code -32012)") && err.contains("agent.startup_timeout_secs") && err.contains("last seen"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_ephemeral_agent_container_serves_the_pod_without_a_pod_of_its_own() {
+    let (tether, kubeconfig) = cluster_tether();
+    let name = format!("ephemeral-{}", std::process::id());
+    kubectl(
+        &kubeconfig,
+        &[
+            "-n",
+            "shop",
+            "run",
+            &name,
+            "--image",
+            "localhost/tether-cluster/shop-app:dev",
+            "--image-pull-policy",
+            "Never",
+            "--restart",
+            "Never",
+            "--env",
+            "SERVICE_NAME=ephemeral-service",
+            "--command",
+            "--",
+            "/shop-app",
+            "serve",
+        ],
+    );
+    kubectl(&kubeconfig, &["-n", "shop", "wait", "--for=condition=Ready", &format!("pod/{name}"), "--timeout=60s"]);
+    let config = tether.config("ephemeral.json", r#"{"namespace": "shop", "agent": {"ephemeral": true}}"#);
+    let output = tether.exec(
+        &format!("pod/{name}"),
+        Some(&config),
+        &["/bin/sh", "-c", "echo $SERVICE_NAME; cat /etc/hostname; curl -sS http://payments/"],
+    );
+    let listed = agents(&tether);
+    let ephemeral = kubectl(
+        &kubeconfig,
+        &["-n", "shop", "get", "pod", &name, "-o", "jsonpath={.status.ephemeralContainerStatuses[*].name}"],
+    );
+    let _ = crate::support::kubectl_output(&kubeconfig, &["-n", "shop", "delete", "pod", &name, "--wait=false"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"ephemeral-service"), "{stdout}");
+    assert_eq!(lines.get(1), Some(&name.as_str()), "the pod's own files: {stdout}");
+    assert!(stdout.contains("hello from the cluster"), "{stdout}");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["pod"]["name"], name.as_str(), "the agent runs in the target pod: {listed:?}");
+    assert!(ephemeral.starts_with("tether-agent-"), "no ephemeral agent container: {ephemeral:?}");
 }
