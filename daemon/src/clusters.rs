@@ -60,7 +60,11 @@ impl Clusters {
         if let Some(contexts) = cached {
             return Ok(contexts);
         }
-        let Some(kubeconfig) = read_kubeconfig().await? else { return Ok(Vec::new()) };
+        let Some(kubeconfig) = read_kubeconfig().await? else {
+            let in_cluster: Vec<Context> = in_cluster_context().into_iter().collect();
+            *self.contexts.lock().expect("contexts lock") = Some((std::time::Instant::now(), in_cluster.clone()));
+            return Ok(in_cluster);
+        };
         let current = kubeconfig.current_context.clone();
         let contexts: Vec<Context> = kubeconfig
             .contexts
@@ -130,13 +134,19 @@ impl Clusters {
         if let Some(client) = clients.get(&name) {
             return Ok((name, client.clone()));
         }
-        let kubeconfig = read_kubeconfig()
-            .await?
-            .ok_or_else(|| ClusterError::Kubeconfig("the kubeconfig files went away; create them again".to_string()))?;
-        let options = KubeConfigOptions { context: Some(name.clone()), ..KubeConfigOptions::default() };
-        let config = kube::Config::from_custom_kubeconfig(without_interactive_plugins(kubeconfig), &options)
-            .await
-            .map_err(|err| ClusterError::Kubeconfig(format!("context {name}: {err}")))?;
+        let config = match read_kubeconfig().await? {
+            Some(kubeconfig) => {
+                let options = KubeConfigOptions { context: Some(name.clone()), ..KubeConfigOptions::default() };
+                kube::Config::from_custom_kubeconfig(without_interactive_plugins(kubeconfig), &options)
+                    .await
+                    .map_err(|err| ClusterError::Kubeconfig(format!("context {name}: {err}")))?
+            }
+            None if name == IN_CLUSTER => kube::Config::incluster()
+                .map_err(|err| ClusterError::Kubeconfig(format!("the pod's service account: {err}")))?,
+            None => {
+                return Err(ClusterError::Kubeconfig("the kubeconfig files went away; create them again".to_string()))
+            }
+        };
         let client = Client::try_from(config).map_err(|err| unreachable(&name, describe(&err)))?;
         clients.insert(name.clone(), client.clone());
         Ok((name, client))
@@ -170,6 +180,21 @@ fn read_kubeconfig_files() -> Result<Option<Kubeconfig>, ClusterError> {
         });
     }
     Ok(merged)
+}
+
+/// The context of a daemon running in a pod without a kubeconfig (a devcontainer in the
+/// cluster): its service account, as kubectl falls back to it.
+pub const IN_CLUSTER: &str = "in-cluster";
+const SERVICE_ACCOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+fn in_cluster_context() -> Option<Context> {
+    std::env::var_os("KUBERNETES_SERVICE_HOST")?;
+    let dir = std::path::Path::new(SERVICE_ACCOUNT);
+    if !dir.join("token").is_file() {
+        return None;
+    }
+    let namespace = crate::user_file::read_text(&dir.join("namespace")).ok().map(|text| text.trim().to_string());
+    Some(Context { name: IN_CLUSTER.to_string(), cluster: IN_CLUSTER.to_string(), namespace, current: true })
 }
 
 /// A Kubernetes client error as a person reads it: a failed credential plugin with what it

@@ -629,3 +629,56 @@ fn an_ephemeral_agent_container_serves_the_pod_without_a_pod_of_its_own() {
     assert_eq!(listed[0]["pod"]["name"], name.as_str(), "the agent runs in the target pod: {listed:?}");
     assert!(ephemeral.starts_with("tether-agent-"), "no ephemeral agent container: {ephemeral:?}");
 }
+
+#[test]
+fn a_daemon_in_a_pod_without_a_kubeconfig_uses_its_service_account() {
+    let (mut tether, admin) = cluster_tether();
+    let name = format!("in-cluster-{}", std::process::id());
+    service_account_kubeconfig(&tether, &admin, &name, "none", |token| format!("    token: {token}"));
+    let account = tether.state_dir.join("serviceaccount");
+    std::fs::create_dir_all(&account).unwrap();
+    std::fs::write(account.join("token"), kubectl(&admin, &["-n", "shop", "create", "token", &name])).unwrap();
+    std::fs::write(account.join("namespace"), "shop").unwrap();
+    let ca = kubectl(
+        &admin,
+        &["config", "view", "--raw", "--flatten", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}"],
+    );
+    let decoded = std::process::Command::new("sh").arg("-c").arg(format!("echo {ca} | base64 -d")).output().unwrap();
+    std::fs::write(account.join("ca.crt"), decoded.stdout).unwrap();
+    let home = tether.state_dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    tether.env.retain(|(key, _)| key != "KUBECONFIG");
+    // As in a pod: the service account's files at their fixed path (a tmpfs over /run in a mount
+    // namespace of the daemon's own), the API server's address in the environment, no kubeconfig.
+    let script = format!(
+        "mount --make-rprivate / && mount -t tmpfs tether-test /run && \
+         mkdir -p /run/secrets/kubernetes.io && cp -r {} /run/secrets/kubernetes.io/serviceaccount && \
+         exec {} ls",
+        account.display(),
+        env!("CARGO_BIN_EXE_tether")
+    );
+    let command = tether.command();
+    let output = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .envs(command.get_envs().filter_map(|(key, value)| Some((key, value?))))
+        .env_remove("KUBECONFIG")
+        .env("HOME", &home)
+        .env("KUBERNETES_SERVICE_HOST", "10.243.0.1")
+        .env("KUBERNETES_SERVICE_PORT", "6443")
+        .current_dir(crate::support::repo())
+        .output()
+        .expect("running tether ls in a mount namespace");
+    let table = String::from_utf8_lossy(&output.stdout).into_owned();
+    // The daemon started in that namespace serves later commands from outside it too.
+    let env = probe(&tether, "deployment/payments", &["env", "SERVICE_NAME"]);
+    let contexts = tether.command().args(["rpc", "contexts.list"]).output().unwrap();
+    delete_service_account(&admin, &name);
+    assert!(output.status.success(), "{table}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(table.lines().any(|line| line.starts_with("deployment") && line.contains("payments")), "{table}");
+    assert_eq!(env["value"], "payments-service", "{env}");
+    assert!(
+        String::from_utf8_lossy(&contexts.stdout).contains("\"in-cluster\""),
+        "{}",
+        String::from_utf8_lossy(&contexts.stdout)
+    );
+}
