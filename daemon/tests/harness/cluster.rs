@@ -682,3 +682,52 @@ fn a_daemon_in_a_pod_without_a_kubeconfig_uses_its_service_account() {
         String::from_utf8_lossy(&contexts.stdout)
     );
 }
+
+#[test]
+fn tether_exec_on_a_terminal_shows_the_agent_pods_start_on_one_line() {
+    let (tether, _) = cluster_tether();
+    let tether_exe = env!("CARGO_BIN_EXE_tether");
+    // `script` gives tether exec a terminal, as a developer's shell does.
+    let output = tether
+        .command()
+        .get_envs()
+        .fold(std::process::Command::new("script"), |mut command, (key, value)| {
+            if let Some(value) = value {
+                command.env(key, value);
+            }
+            command
+        })
+        .args(["-qec", &format!("{tether_exe} exec --target deployment/payments -n shop -- true"), "/dev/null"])
+        .current_dir(crate::support::repo())
+        .output()
+        .expect("running script");
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{shown}");
+    assert!(shown.contains("\r\x1b[2Ktether: creating agent pod tether-agent-"), "{shown:?}");
+    assert!(shown.contains("is ready; connecting through the API server"), "{shown:?}");
+    assert!(
+        shown.ends_with("\r\x1b[2K") || shown.trim_end_matches(['\r', '\n']).ends_with("\r\x1b[2K"),
+        "the line is cleared: {shown:?}"
+    );
+}
+
+#[test]
+fn a_context_named_local_is_a_cluster_and_local_targets_have_their_own_marker() {
+    let (mut tether, admin) = cluster_tether();
+    let renamed = tether.config("local.kubeconfig", &std::fs::read_to_string(&admin).unwrap());
+    let current = kubectl(&renamed, &["config", "current-context"]);
+    kubectl(&renamed, &["config", "rename-context", &current, "local"]);
+    use_kubeconfig(&mut tether, &renamed);
+    let list = |params: &str| {
+        let output = tether.command().args(["rpc", "targets.list", params]).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice::<Vec<Value>>(&output.stdout).unwrap()
+    };
+    let cluster = list(r#"{"context": "local", "namespace": "shop", "kind": "deployment"}"#);
+    assert!(
+        cluster.iter().any(|target| target["target"] == "deployment/orders" && target["context"] == "local"),
+        "{cluster:?}"
+    );
+    let machine = list(r#"{"local": true}"#);
+    assert!(machine.iter().all(|target| target["kind"] == "pid"), "{machine:?}");
+}
