@@ -307,7 +307,9 @@ pub enum IncomingModeConfig {
     Off,
 }
 
-/// `{"header": regex}`, `{"path": regex}`, `{"method": name}`, `{"all_of": [..]}`, `{"any_of": [..]}`.
+/// `{"header": regex}` (matching a whole `Name: value` line: `"X-Tether-User: alice"` is not
+/// `alicex`), `{"path": regex}` (searched for in path and query: `"^/orders"` for a prefix),
+/// `{"method": name}`, `{"all_of": [..]}`, `{"any_of": [..]}`.
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum HttpFilterConfig {

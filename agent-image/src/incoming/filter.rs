@@ -16,10 +16,12 @@ pub enum Filter {
 }
 
 impl Filter {
-    /// Compiles the filter's regular expressions.
+    /// Compiles the filter's regular expressions. A header regex must match a whole
+    /// `name: value` line (`X-User: me` is not matched by `X-User: meh`; write `X-User: me.*` for
+    /// a prefix); a path regex is searched for in path and query (`^/orders` for a prefix).
     pub fn compile(filter: &HttpFilter) -> Result<Filter, regex::Error> {
         Ok(match filter {
-            HttpFilter::Header(source) => Filter::Header(Regex::new(source)?),
+            HttpFilter::Header(source) => Filter::Header(Regex::new(&format!("^(?:{source})$"))?),
             HttpFilter::Path(source) => Filter::Path(Regex::new(source)?),
             HttpFilter::Method(method) => Filter::Method(method.clone()),
             HttpFilter::AllOf(filters) => Filter::AllOf(filters.iter().map(Filter::compile).collect::<Result<_, _>>()?),
@@ -87,6 +89,21 @@ mod tests {
         assert!(check(filter(), &alice));
         assert!(!check(filter(), &bob));
         assert!(check(HttpFilter::Header("^x-tether-user: (alice|bob)$".into()), &bob));
+    }
+
+    #[test]
+    fn a_header_regex_matches_the_whole_line() {
+        let alice = request("GET", "/", &[("x-tether-user", "alice")]);
+        let alicex = request("GET", "/", &[("x-tether-user", "alicex")]);
+        let exact = || HttpFilter::Header("X-Tether-User: alice".into());
+        assert!(check(exact(), &alice));
+        assert!(!check(exact(), &alicex), "a longer value is another user");
+        assert!(!check(HttpFilter::Header("Tether-User: alice".into()), &alice), "nor a suffix of the name");
+        assert!(check(HttpFilter::Header("X-Tether-User: alice.*".into()), &alicex), "a prefix, written as one");
+        assert!(
+            check(HttpFilter::Header("a|X-Tether-User: alice".into()), &alice),
+            "alternatives are anchored as a group"
+        );
     }
 
     #[test]

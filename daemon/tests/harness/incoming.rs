@@ -286,9 +286,17 @@ fn filter_routes_alice(protocol: &str, port: &str) {
     let user = user_server(&tether, &pod, &config, &server_args);
 
     let url = format!("http://{}:{port}/api", pod.get("/pod_ip"));
-    let report = client(&pod, &["http-requests", &url, protocol, "alice", "bob", "-", "alice", "bob"]);
+    let report = client(&pod, &["http-requests", &url, protocol, "alice", "bob", "-", "alice", "alicex", "bob"]);
     let (answers, client_addr) = answered_by(&report);
-    let expected = [("user", "alice"), ("target", "bob"), ("target", "-"), ("user", "alice"), ("target", "bob")];
+    // `X-Tether-User: alicex` is someone else: a header filter matches the whole line.
+    let expected = [
+        ("user", "alice"),
+        ("target", "bob"),
+        ("target", "-"),
+        ("user", "alice"),
+        ("target", "alicex"),
+        ("target", "bob"),
+    ];
     assert_eq!(answers, pairs(&expected), "{report}");
     assert!(client_addr.starts_with(&pod.get("/cluster_ip")), "every request on one connection: {report}");
     user.stop();
