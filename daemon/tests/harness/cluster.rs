@@ -78,6 +78,9 @@ fn every_workload_kind_takes_the_context_of_one_of_its_pods() {
         &kubeconfig,
         &["-n", "shop", "get", "pods", "-l", "app=orders", "-o", "jsonpath={.items[0].metadata.name}"],
     );
+    let payments_ip = service_ip(&kubeconfig, "payments");
+    let dns_ip =
+        kubectl(&kubeconfig, &["-n", "kube-system", "get", "service", "kube-dns", "-o", "jsonpath={.spec.clusterIP}"]);
     for (target, service) in [
         ("statefulset/inventory".to_string(), "inventory-service"),
         ("service/orders".to_string(), "orders-service"),
@@ -87,6 +90,14 @@ fn every_workload_kind_takes_the_context_of_one_of_its_pods() {
     ] {
         let env = probe(&tether, &target, &["env", "SERVICE_NAME"]);
         assert_eq!(env["value"], service, "{target}: {env}");
+        let file = probe(&tether, &target, &["read", "/etc/hostname"]);
+        assert!(file["content"].as_str().is_some_and(|name| !name.trim().is_empty()), "{target}: {file}");
+        let resolved = probe(&tether, &target, &["resolve", "payments.shop.svc.cluster.local"]);
+        assert_eq!(resolved["addresses"], Value::from(vec![payments_ip.clone()]), "{target}: {resolved}");
+        let http = probe(&tether, &target, &["http", "http://payments.shop.svc.cluster.local/"]);
+        assert_eq!(http["status"], 200, "{target}: {http}");
+        let query = probe(&tether, &target, &["dns-query", &format!("{dns_ip}:53"), "payments.shop.svc.cluster.local"]);
+        assert_eq!(query["answers"], Value::from(vec![payments_ip.clone()]), "{target}: {query}");
     }
 }
 
