@@ -147,7 +147,7 @@ impl Clusters {
                 return Err(ClusterError::Kubeconfig("the kubeconfig files went away; create them again".to_string()))
             }
         };
-        let client = Client::try_from(config).map_err(|err| unreachable(&name, describe(&err)))?;
+        let client = client_without_nagle(config).map_err(|err| unreachable(&name, describe(&err)))?;
         clients.insert(name.clone(), client.clone());
         Ok((name, client))
     }
@@ -180,6 +180,31 @@ fn read_kubeconfig_files() -> Result<Option<Kubeconfig>, ClusterError> {
         });
     }
     Ok(merged)
+}
+
+/// A client whose connections to the API server send at once (`TCP_NODELAY`): an agent's
+/// port-forward carries its link's small frames (acknowledgements, requests), and with Nagle's
+/// algorithm each would wait for the server's delayed ACK, about 40 ms a round trip. kube builds
+/// its connector with the option off, so the client is assembled here from kube's own layers
+/// (base URI, authentication, extra headers); a kubeconfig with a proxy keeps kube's client.
+fn client_without_nagle(config: kube::Config) -> Result<Client, kube::Error> {
+    use kube::client::ConfigExt;
+    if config.proxy_url.is_some() {
+        return Client::try_from(config);
+    }
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(config.connect_timeout);
+    let https = config.rustls_https_connector_with_connector(http)?;
+    let hyper = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
+    let service = tower::ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .map_err(|err: hyper_util::client::legacy::Error| Box::new(err) as Box<dyn std::error::Error + Send + Sync>)
+        .service(hyper);
+    Ok(Client::new(service, config.default_namespace))
 }
 
 /// The context of a daemon running in a pod without a kubeconfig (a devcontainer in the
