@@ -54,6 +54,8 @@ pub struct ScopeCache {
     /// Bumped on every change any watcher sees.
     changed: watch::Sender<u64>,
     last_used: Mutex<Instant>,
+    /// The last listing built, with the `changed` count it was built at.
+    listing: Mutex<Option<(u64, Arc<Vec<TargetInfo>>)>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -131,6 +133,7 @@ impl ScopeCache {
             scope,
             changed,
             last_used: Mutex::new(Instant::now()),
+            listing: Mutex::new(None),
             tasks,
         };
         let waited = tokio::time::timeout(SYNC_TIMEOUT, cache.synced()).await;
@@ -167,21 +170,37 @@ impl ScopeCache {
         self.changed.subscribe()
     }
 
-    /// The targets of the scope, of `kind` only if given, ordered by kind, namespace and name.
+    /// The targets of the scope, of `kind` only if given, ordered by kind, namespace and name;
+    /// built once per change of the stores.
     pub fn targets(&self, kind: Option<WorkloadKind>) -> Vec<TargetInfo> {
         *self.last_used.lock().expect("cache lock") = Instant::now();
+        let generation = *self.changed.borrow();
+        let built = {
+            let mut listing = self.listing.lock().expect("listing lock");
+            match &*listing {
+                Some((seen, targets)) if *seen == generation => targets.clone(),
+                _ => {
+                    let targets = Arc::new(self.build());
+                    *listing = Some((generation, targets.clone()));
+                    targets
+                }
+            }
+        };
+        match kind {
+            Some(kind) => built.iter().filter(|target| target.kind == kind.as_str()).cloned().collect(),
+            None => built.as_ref().clone(),
+        }
+    }
+
+    fn build(&self) -> Vec<TargetInfo> {
         let pods: Vec<Arc<Pod>> = self.pods.as_ref().map(Store::state).unwrap_or_default();
         let jobs: Vec<Arc<Job>> = self.jobs.as_ref().map(Store::state).unwrap_or_default();
-        let wanted = |candidate: WorkloadKind| kind.is_none_or(|kind| kind == candidate);
         let mut targets = Vec::new();
         let mut add = |kind: WorkloadKind,
                        meta: &kube::api::ObjectMeta,
                        counts: (u32, u32),
                        containers: Vec<String>,
                        node: Option<String>| {
-            if !wanted(kind) {
-                return;
-            }
             let name = meta.name.clone().unwrap_or_default();
             targets.push(TargetInfo {
                 target: format!("{}/{name}", kind.as_str()),

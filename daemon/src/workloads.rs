@@ -32,20 +32,15 @@ pub async fn resolve(
                 check_ready(&pod)?;
                 pod
             }
-            WorkloadKind::Deployment => {
-                let deployment = get::<Deployment>(client, namespace, name, &what).await?;
-                let selector = Some(deployment.spec.selector);
-                ready_pod(client, namespace, &selector_text(selector.as_ref()), &what).await?
-            }
-            WorkloadKind::StatefulSet => {
-                let set = get::<StatefulSet>(client, namespace, name, &what).await?;
-                let selector = Some(set.spec.selector);
-                ready_pod(client, namespace, &selector_text(selector.as_ref()), &what).await?
-            }
-            WorkloadKind::ReplicaSet => {
-                let set = get::<ReplicaSet>(client, namespace, name, &what).await?;
-                let selector = Some(set.spec.selector);
-                ready_pod(client, namespace, &selector_text(selector.as_ref()), &what).await?
+            WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::ReplicaSet => {
+                let selector = match workload.kind {
+                    WorkloadKind::Deployment => get::<Deployment>(client, namespace, name, &what).await?.spec.selector,
+                    WorkloadKind::StatefulSet => {
+                        get::<StatefulSet>(client, namespace, name, &what).await?.spec.selector
+                    }
+                    _ => get::<ReplicaSet>(client, namespace, name, &what).await?.spec.selector,
+                };
+                ready_pod(client, namespace, &selector_text(Some(&selector)), &what).await?
             }
             WorkloadKind::Job => {
                 let job = get::<Job>(client, namespace, name, &what).await?;

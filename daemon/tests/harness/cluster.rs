@@ -140,6 +140,23 @@ fn jobs_and_cronjobs_with_nothing_running_say_so() {
     );
 }
 
+/// The pods of `tether`'s agents.
+fn agent_pod_names(tether: &Tether) -> Vec<String> {
+    agents(tether).iter().filter_map(|agent| agent["pod"]["name"].as_str().map(str::to_string)).collect()
+}
+
+/// Runs a pod `name` of the shop app in `shop` with `env` (`NAME=value`) and waits until it is ready.
+fn run_shop_pod(kubeconfig: &Path, name: &str, env: &[&str]) {
+    let mut args = vec!["-n", "shop", "run", name, "--image", "localhost/tether-cluster/shop-app:dev"];
+    args.extend(["--image-pull-policy", "Never", "--restart", "Never"]);
+    for variable in env {
+        args.extend(["--env", variable]);
+    }
+    args.extend(["--command", "--", "/shop-app", "serve"]);
+    kubectl(kubeconfig, &args);
+    kubectl(kubeconfig, &["-n", "shop", "wait", "--for=condition=Ready", &format!("pod/{name}"), "--timeout=60s"]);
+}
+
 fn agents(tether: &Tether) -> Vec<Value> {
     let output = tether.command().args(["rpc", "agents.list"]).output().expect("tether rpc");
     serde_json::from_slice::<Vec<Value>>(&output.stdout).expect("agents.list prints JSON")
@@ -191,8 +208,7 @@ fn a_killed_tether_exec_ends_its_session_and_a_killed_daemon_leaves_no_agent_pod
     command.args(["exec", "--target", "deployment/payments", "-n", "shop", "--", "sleep", "60"]).process_group(0);
     let mut exec = command.spawn().expect("tether exec");
     assert!(eventually(Duration::from_secs(30), || sessions(&tether).len() == 1), "the session never started");
-    let pods: Vec<String> =
-        agents(&tether).iter().filter_map(|agent| agent["pod"]["name"].as_str().map(str::to_string)).collect();
+    let pods = agent_pod_names(&tether);
     assert_eq!(pods.len(), 1, "one agent pod");
 
     kill(Pid::from_raw(-(exec.id() as i32)), Signal::SIGKILL).unwrap();
@@ -477,8 +493,7 @@ fn an_idle_agent_pod_goes_after_agent_idle_ttl_secs() {
         "{}",
         String::from_utf8_lossy(&env.stderr)
     );
-    let pods: Vec<String> =
-        agents(&tether).iter().filter_map(|agent| agent["pod"]["name"].as_str().map(str::to_string)).collect();
+    let pods = agent_pod_names(&tether);
     assert_eq!(pods.len(), 1, "the agent is warm right after its session");
     let gone = eventually(Duration::from_secs(20), || {
         agents(&tether).is_empty() && agent_objects(&kubeconfig, &pods).is_empty()
@@ -541,32 +556,12 @@ fn a_target_pod_deleted_during_a_session_is_reported_and_its_agent_goes() {
     use std::io::Read;
     let (tether, kubeconfig) = cluster_tether();
     let name = format!("victim-{}", std::process::id());
-    kubectl(
-        &kubeconfig,
-        &[
-            "-n",
-            "shop",
-            "run",
-            &name,
-            "--image",
-            "localhost/tether-cluster/shop-app:dev",
-            "--image-pull-policy",
-            "Never",
-            "--restart",
-            "Never",
-            "--command",
-            "--",
-            "/shop-app",
-            "serve",
-        ],
-    );
-    kubectl(&kubeconfig, &["-n", "shop", "wait", "--for=condition=Ready", &format!("pod/{name}"), "--timeout=60s"]);
+    run_shop_pod(&kubeconfig, &name, &[]);
     let mut command = tether.command();
     command.args(["exec", "--target", &format!("pod/{name}"), "-n", "shop", "--", "sleep", "30"]);
     let mut exec = command.stderr(std::process::Stdio::piped()).spawn().expect("tether exec");
     assert!(eventually(Duration::from_secs(30), || sessions(&tether).len() == 1), "the session never started");
-    let pods: Vec<String> =
-        agents(&tether).iter().filter_map(|agent| agent["pod"]["name"].as_str().map(str::to_string)).collect();
+    let pods = agent_pod_names(&tether);
 
     kubectl(&kubeconfig, &["-n", "shop", "delete", "pod", &name, "--grace-period=1", "--wait=false"]);
     let told = eventually(Duration::from_secs(30), || agents(&tether).is_empty());
@@ -596,28 +591,7 @@ fn an_agent_pod_that_does_not_start_in_time_says_what_was_last_seen() {
 fn an_ephemeral_agent_container_serves_the_pod_without_a_pod_of_its_own() {
     let (tether, kubeconfig) = cluster_tether();
     let name = format!("ephemeral-{}", std::process::id());
-    kubectl(
-        &kubeconfig,
-        &[
-            "-n",
-            "shop",
-            "run",
-            &name,
-            "--image",
-            "localhost/tether-cluster/shop-app:dev",
-            "--image-pull-policy",
-            "Never",
-            "--restart",
-            "Never",
-            "--env",
-            "SERVICE_NAME=ephemeral-service",
-            "--command",
-            "--",
-            "/shop-app",
-            "serve",
-        ],
-    );
-    kubectl(&kubeconfig, &["-n", "shop", "wait", "--for=condition=Ready", &format!("pod/{name}"), "--timeout=60s"]);
+    run_shop_pod(&kubeconfig, &name, &["SERVICE_NAME=ephemeral-service"]);
     let config = tether.config("ephemeral.json", r#"{"namespace": "shop", "agent": {"ephemeral": true}}"#);
     let output = tether.exec(
         &format!("pod/{name}"),
