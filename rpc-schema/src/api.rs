@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 /// [`codes::INCOMPATIBLE_VERSION`] from `daemon.hello`.
 pub const API_VERSION: u32 = 1;
 
-/// JSON-RPC method, subscription and notification names.
+/// JSON-RPC method, subscription and notification names; what each one is and takes is in
+/// [`METHODS`].
 pub mod methods {
     pub const DAEMON_HELLO: &str = "daemon.hello";
     pub const DAEMON_STATUS: &str = "daemon.status";
@@ -22,7 +23,6 @@ pub mod methods {
     pub const TARGETS_LIST: &str = "targets.list";
     pub const TARGETS_WATCH: &str = "targets.watch";
     pub const TARGETS_UNWATCH: &str = "targets.unwatch";
-    /// Notification of a `targets.watch` subscription, carrying [`super::TargetsChanged`].
     pub const TARGETS_CHANGED: &str = "targets.changed";
     pub const TARGETS_PREWARM: &str = "targets.prewarm";
     pub const CONFIG_RESOLVE: &str = "config.resolve";
@@ -32,40 +32,222 @@ pub mod methods {
     pub const SESSION_END: &str = "session.end";
     pub const SESSION_EVENTS: &str = "session.events";
     pub const SESSION_UNEVENTS: &str = "session.unevents";
-    /// Notification of a `session.events` subscription, carrying [`super::SessionEvent`].
     pub const SESSION_EVENT: &str = "session.event";
     pub const AGENTS_LIST: &str = "agents.list";
     pub const AGENTS_STOP: &str = "agents.stop";
 }
 
-/// Stable JSON-RPC error codes of the editor API. `data` is described per code.
-pub mod codes {
+/// Writes the schema of one type into a generator (a `$ref` to its definition).
+pub type SchemaOf = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+fn schema<T: JsonSchema>(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    generator.subschema_for::<T>()
+}
+
+/// One method of the API.
+#[derive(Clone, Copy)]
+pub struct Method {
+    pub name: &'static str,
+    pub doc: &'static str,
+    /// `None`: the method takes no parameters.
+    pub params: Option<SchemaOf>,
+    pub result: SchemaOf,
+    pub kind: MethodKind,
+}
+
+/// The id a subscription is answered with; its notifications carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SubscriptionId {
+    Number(u64),
+    Text(String),
+}
+
+/// How a method answers.
+#[derive(Clone, Copy)]
+pub enum MethodKind {
+    /// One response, `result`.
+    Request,
+    /// The response is a subscription id; then `notification`s carry `item`s until the client
+    /// calls `unsubscribe` or disconnects.
+    Subscription { notification: &'static str, item: SchemaOf, unsubscribe: &'static str },
+}
+
+/// Every method the daemon serves: the one list that the daemon registers, `tether lsp`
+/// forwards and `rpc-schema/schema/api.json` exports (a test of each checks it).
+pub const METHODS: &[Method] = &[
+    Method {
+        name: methods::DAEMON_HELLO,
+        doc: "The first call of every client: versions and capabilities; INCOMPATIBLE_VERSION when the API versions differ.",
+        params: Some(schema::<HelloParams>),
+        result: schema::<HelloResult>,
+        kind: MethodKind::Request,
+    },
+    Method {
+        name: methods::DAEMON_STATUS,
+        doc: "The daemon, its sessions, agents and caches.",
+        params: None,
+        result: schema::<StatusResult>,
+        kind: MethodKind::Request,
+    },
+    Method {
+        name: methods::DAEMON_SHUTDOWN,
+        doc: "Stops the daemon; its sessions end and its agents stop.",
+        params: None,
+        result: schema::<()>,
+        kind: MethodKind::Request,
+    },
+    Method {
+        name: methods::CONTEXTS_LIST,
+        doc: "The kubeconfig's contexts, the current one marked.",
+        params: None,
+        result: schema::<Vec<ContextInfo>>,
+        kind: MethodKind::Request,
+    },
+    Method {
+        name: methods::NAMESPACES_LIST,
+        doc: "The namespaces of a context.",
+        params: Some(schema::<NamespacesListParams>),
+        result: schema::<Vec<String>>,
+        kind: MethodKind::Request,
+    },
+    Method {
+        name: methods::TARGETS_LIST,
+        doc: "Workloads and pods of a namespace (or all), or the host's local targets; from the daemon's caches.",
+        params: Some(schema::<TargetsListParams>),
+        result: schema::<Vec<TargetInfo>>,
+        kind: MethodKind::Request,
+    },
+    Method {
+        name: methods::TARGETS_WATCH,
+        doc: "The same listing as targets.list, sent again whenever it changes.",
+        params: Some(schema::<TargetsListParams>),
+        result: schema::<SubscriptionId>,
+        kind: MethodKind::Subscription {
+            notification: methods::TARGETS_CHANGED,
+            item: schema::<TargetsChanged>,
+            unsubscribe: methods::TARGETS_UNWATCH,
+        },
+    },
+    Method {
+        name: methods::TARGETS_PREWARM,
+        doc: "Starts (or keeps) the agent of a target so that the next session.prepare on it is fast.",
+        params: Some(schema::<TargetsPrewarmParams>),
+        result: schema::<PrewarmResult>,
+        kind: MethodKind::Request,
+    },
+    Method {
+        name: methods::CONFIG_RESOLVE,
+        doc: "A config file (or unsaved text) with every default filled in, as config.schema.json describes it.",
+        params: Some(schema::<ConfigParams>),
+        result: schema::<serde_json::Value>,
+        kind: MethodKind::Request,
+    },
+    Method {
+        name: methods::CONFIG_VALIDATE,
+        doc: "A config file's (or unsaved text's) diagnostics.",
+        params: Some(schema::<ConfigParams>),
+        result: schema::<ValidateResult>,
+        kind: MethodKind::Request,
+    },
+    Method {
+        name: methods::SESSION_PREPARE,
+        doc: "Starts a session on a target (starting its agent if needed) and returns what to launch the program with.",
+        params: Some(schema::<SessionPrepareParams>),
+        result: schema::<SessionPrepared>,
+        kind: MethodKind::Request,
+    },
+    Method {
+        name: methods::SESSION_LIST,
+        doc: "The daemon's sessions.",
+        params: None,
+        result: schema::<Vec<SessionInfo>>,
+        kind: MethodKind::Request,
+    },
+    Method {
+        name: methods::SESSION_END,
+        doc: "Ends a session.",
+        params: Some(schema::<SessionEndParams>),
+        result: schema::<()>,
+        kind: MethodKind::Request,
+    },
+    Method {
+        name: methods::SESSION_EVENTS,
+        doc: "A session's (or every session's) progress and lifecycle events.",
+        params: Some(schema::<SessionEventsParams>),
+        result: schema::<SubscriptionId>,
+        kind: MethodKind::Subscription {
+            notification: methods::SESSION_EVENT,
+            item: schema::<SessionEvent>,
+            unsubscribe: methods::SESSION_UNEVENTS,
+        },
+    },
+    Method {
+        name: methods::AGENTS_LIST,
+        doc: "The daemon's agents, warm ones included.",
+        params: None,
+        result: schema::<Vec<AgentInfo>>,
+        kind: MethodKind::Request,
+    },
+    Method {
+        name: methods::AGENTS_STOP,
+        doc: "Stops an agent of the pool.",
+        params: Some(schema::<AgentsStopParams>),
+        result: schema::<()>,
+        kind: MethodKind::Request,
+    },
+];
+
+/// Declares the error codes once: a constant per code in [`codes`] and the table
+/// [`ERROR_CODES`] (what `rpc-schema/schema/api.json` exports), with the same doc text.
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])+ $name:ident = $code:literal;)+) => {
+        /// Stable JSON-RPC error codes of the editor API. `data` is described per code.
+        pub mod codes {
+            $($(#[doc = $doc])+ pub const $name: i32 = $code;)+
+        }
+        /// Every error code, in the order declared.
+        pub const ERROR_CODES: &[ErrorCode] =
+            &[$(ErrorCode { name: stringify!($name), code: $code, doc: concat!($($doc, "\n"),+) }),+];
+    };
+}
+
+/// One entry of [`ERROR_CODES`].
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode {
+    pub name: &'static str,
+    pub code: i32,
+    /// The constant's doc comment, one line per doc line.
+    pub doc: &'static str,
+}
+
+error_codes! {
     /// The target does not exist (no such process, container or workload). `data.reason`.
-    pub const TARGET_NOT_FOUND: i32 = -32001;
-    /// The config is invalid; `data` is a [`super::ConfigInvalidData`].
-    pub const CONFIG_INVALID: i32 = -32002;
+    TARGET_NOT_FOUND = -32001;
+    /// The config is invalid; `data` is a `ConfigInvalidData`.
+    CONFIG_INVALID = -32002;
     /// The agent could not start; `data.reason` says why.
-    pub const AGENT_START_FAILED: i32 = -32003;
+    AGENT_START_FAILED = -32003;
     /// The cluster could not be reached; `data.context` and `data.reason`.
-    pub const CLUSTER_UNREACHABLE: i32 = -32004;
+    CLUSTER_UNREACHABLE = -32004;
     /// The caller or the agent lacks a permission. `data.reason`.
-    pub const NOT_PERMITTED: i32 = -32005;
+    NOT_PERMITTED = -32005;
     /// Client and daemon speak different API versions; `data.daemon_api_version`.
-    pub const INCOMPATIBLE_VERSION: i32 = -32006;
+    INCOMPATIBLE_VERSION = -32006;
     /// No session (or agent) with that id.
-    pub const SESSION_NOT_FOUND: i32 = -32007;
+    SESSION_NOT_FOUND = -32007;
     /// The target exists but cannot be used now: a pod not ready, a container not running, a
     /// job or cronjob with no running pod. `data.reason` names its phase or state.
-    pub const TARGET_NOT_READY: i32 = -32008;
+    TARGET_NOT_READY = -32008;
     /// The namespace's pod security admission refused the agent pod. `data.reason` is
     /// Kubernetes' message.
-    pub const POD_SECURITY_REJECTED: i32 = -32009;
+    POD_SECURITY_REJECTED = -32009;
     /// The node could not pull the agent image. `data.reason`.
-    pub const IMAGE_PULL_FAILED: i32 = -32010;
+    IMAGE_PULL_FAILED = -32010;
     /// The node refused to run the agent pod (resources, node gone). `data.reason`.
-    pub const NODE_REFUSED: i32 = -32011;
+    NODE_REFUSED = -32011;
     /// The agent pod did not report ready in time. `data.reason` has its last observed state.
-    pub const AGENT_START_TIMEOUT: i32 = -32012;
+    AGENT_START_TIMEOUT = -32012;
 }
 
 /// `daemon.hello` parameters.

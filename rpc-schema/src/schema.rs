@@ -2,42 +2,66 @@
 //! generate their types from it. A test fails when the committed files are stale; run
 //! `TETHER_UPDATE_SCHEMA=1 cargo test -p tether-rpc-schema schema` to refresh them.
 
-use std::collections::BTreeMap;
+use schemars::generate::SchemaSettings;
+use serde_json::{json, Value};
 
-use schemars::{schema_for, Schema};
+use crate::api::{self, MethodKind, ERROR_CODES, METHODS};
 
-use crate::api;
+/// The exported file: `rpc-schema/schema/` holds it and `config.schema.json` (the daemon's).
+pub const FILE: &str = "api.json";
 
-/// Every exported schema, by file name.
-pub fn all() -> BTreeMap<&'static str, Schema> {
-    BTreeMap::from([
-        ("api.hello.params.json", schema_for!(api::HelloParams)),
-        ("api.hello.result.json", schema_for!(api::HelloResult)),
-        ("api.status.result.json", schema_for!(api::StatusResult)),
-        ("api.contexts.result.json", schema_for!(Vec<api::ContextInfo>)),
-        ("api.namespaces.params.json", schema_for!(api::NamespacesListParams)),
-        ("api.targets.params.json", schema_for!(api::TargetsListParams)),
-        ("api.targets.result.json", schema_for!(Vec<api::TargetInfo>)),
-        ("api.targets.changed.json", schema_for!(api::TargetsChanged)),
-        ("api.targets.prewarm.params.json", schema_for!(api::TargetsPrewarmParams)),
-        ("api.targets.prewarm.result.json", schema_for!(api::PrewarmResult)),
-        ("api.config.params.json", schema_for!(api::ConfigParams)),
-        ("api.config.validate.result.json", schema_for!(api::ValidateResult)),
-        ("api.session.prepare.params.json", schema_for!(api::SessionPrepareParams)),
-        ("api.session.prepare.result.json", schema_for!(api::SessionPrepared)),
-        ("api.session.list.result.json", schema_for!(Vec<api::SessionInfo>)),
-        ("api.session.end.params.json", schema_for!(api::SessionEndParams)),
-        ("api.session.events.params.json", schema_for!(api::SessionEventsParams)),
-        ("api.session.event.json", schema_for!(api::SessionEvent)),
-        ("api.agents.list.result.json", schema_for!(Vec<api::AgentInfo>)),
-        ("api.agents.stop.params.json", schema_for!(api::AgentsStopParams)),
-        ("api.config-invalid.data.json", schema_for!(api::ConfigInvalidData)),
-    ])
+/// The whole editor API as one document: every method with its parameters, result and (for a
+/// subscription) notification, every error code, and every type under `$defs`.
+pub fn api() -> schemars::Schema {
+    let mut generator = SchemaSettings::draft2020_12().into_generator();
+    let methods: Vec<Value> = METHODS.iter().map(|method| method_entry(method, &mut generator)).collect();
+    let errors: Vec<Value> = ERROR_CODES
+        .iter()
+        .map(|error| json!({"name": error.name, "code": error.code, "doc": doc_text(error.doc)}))
+        .collect();
+    // Error data that is more than a reason string.
+    generator.subschema_for::<api::ConfigInvalidData>();
+    let document = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "tether editor API",
+        "description": "Generated from rpc-schema/src/api.rs; do not edit. `params: null`: the method takes none.",
+        "api_version": api::API_VERSION,
+        "methods": methods,
+        "errors": errors,
+        "$defs": generator.take_definitions(true),
+    });
+    schemars::Schema::try_from(document).expect("the API document is an object")
 }
 
-/// A schema as it is written to disk: pretty JSON with a trailing newline.
-pub fn render(schema: &Schema) -> String {
-    let mut text = serde_json::to_string_pretty(schema).expect("a schema serializes");
+fn method_entry(method: &api::Method, generator: &mut schemars::SchemaGenerator) -> Value {
+    let params = method.params.map(|schema| schema(generator).to_value()).unwrap_or(Value::Null);
+    let mut entry = json!({
+        "name": method.name,
+        "doc": method.doc,
+        "params": params,
+        "result": (method.result)(generator).to_value(),
+    });
+    match method.kind {
+        MethodKind::Request => entry["kind"] = json!("request"),
+        MethodKind::Subscription { notification, item, unsubscribe } => {
+            entry["kind"] = json!("subscription");
+            entry["notification"] = json!(notification);
+            entry["item"] = item(generator).to_value();
+            entry["unsubscribe"] = json!(unsubscribe);
+        }
+    }
+    entry
+}
+
+/// A doc comment's lines (each with its leading space) as one paragraph.
+fn doc_text(doc: &str) -> String {
+    doc.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
+/// A document as it is written to disk: pretty JSON with a trailing newline (a
+/// [`schemars::Schema`] puts `$schema`, `title` and `description` first).
+pub fn render(document: &impl serde::Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(document).expect("a schema serializes");
     text.push('\n');
     text
 }
@@ -49,32 +73,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn schema_committed_files_match_the_types() {
+    fn schema_committed_file_matches_the_types() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
-        let update = std::env::var_os("TETHER_UPDATE_SCHEMA").is_some();
-        let mut stale = Vec::new();
-        for (name, schema) in all() {
-            let path = dir.join(name);
-            let fresh = render(&schema);
-            if update {
-                std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(&path, &fresh).unwrap();
-            } else if std::fs::read_to_string(&path).ok().as_deref() != Some(fresh.as_str()) {
-                stale.push(name);
-            }
+        let path = dir.join(FILE);
+        let fresh = render(&api());
+        if std::env::var_os("TETHER_UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &fresh).unwrap();
         }
-        let committed: Vec<String> = std::fs::read_dir(&dir)
-            .map(|entries| entries.map(|entry| entry.unwrap().file_name().into_string().unwrap()).collect())
-            .unwrap_or_default();
-        // The config file's schema comes from the daemon's config types (see its `config` module).
-        let unknown: Vec<&String> = committed
-            .iter()
-            .filter(|name| !all().contains_key(name.as_str()) && *name != "config.schema.json")
-            .collect();
+        let committed: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|entry| entry.unwrap().file_name().into_string().unwrap()).collect();
+        // The config file's schema comes from the daemon's config types (its `config` module).
+        let unknown: Vec<&String> =
+            committed.iter().filter(|name| *name != FILE && *name != "config.schema.json").collect();
         assert!(
-            stale.is_empty() && unknown.is_empty(),
-            "stale schema files {stale:?}, unknown files {unknown:?} in {}; run TETHER_UPDATE_SCHEMA=1 cargo test -p tether-rpc-schema schema",
-            dir.display()
+            std::fs::read_to_string(&path).ok().as_deref() == Some(fresh.as_str()) && unknown.is_empty(),
+            "{} is stale or {unknown:?} are unknown; run TETHER_UPDATE_SCHEMA=1 cargo test -p tether-rpc-schema schema",
+            path.display()
         );
+    }
+
+    #[test]
+    fn schema_names_every_method_once_with_its_types() {
+        let api = api().to_value();
+        let methods = api["methods"].as_array().unwrap();
+        let mut names: Vec<&str> = methods.iter().map(|method| method["name"].as_str().unwrap()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), METHODS.len());
+        let prepare = methods.iter().find(|method| method["name"] == "session.prepare").unwrap();
+        assert_eq!(prepare["params"], json!({"$ref": "#/$defs/SessionPrepareParams"}));
+        assert!(api["$defs"]["SessionPrepared"].is_object());
+        let events = methods.iter().find(|method| method["name"] == "session.events").unwrap();
+        assert_eq!(events["notification"], "session.event");
+        assert_eq!(events["item"], json!({"$ref": "#/$defs/SessionEvent"}));
+        let status = methods.iter().find(|method| method["name"] == "daemon.status").unwrap();
+        assert_eq!(status["params"], Value::Null);
+        let codes: Vec<i64> =
+            api["errors"].as_array().unwrap().iter().map(|error| error["code"].as_i64().unwrap()).collect();
+        assert!(codes.contains(&i64::from(api::codes::POD_SECURITY_REJECTED)));
+        assert!(api["$defs"]["ConfigInvalidData"].is_object());
     }
 }

@@ -35,7 +35,8 @@ pub fn service_builder() -> ServiceBuilder {
     jsonrpsee::server::Server::builder().set_rpc_middleware(rpc).to_service_builder()
 }
 
-/// Every method of the API, bound to the daemon's state.
+/// Every method of the API (`api::METHODS`, a test checks that none is missing), bound to the
+/// daemon's state.
 pub fn module(state: Arc<Daemon>) -> RpcModule<Daemon> {
     let mut module = RpcModule::from_arc(state);
     let registered = [

@@ -4,7 +4,8 @@
 //! stdout carries LSP frames only.
 //!
 //! # Layout
-//! - this file: the server's capabilities, document events and the table of forwarded methods;
+//! - this file: the server's capabilities, document events, and every request method of the
+//!   API's table forwarded;
 //! - [`daemon_link`]: the daemon connection (reconnects), error pass-through, notifications;
 //! - [`documents`]: open config documents, position conversion, diagnostics;
 //! - [`assist`]: completion and hover; [`schema_docs`]: what the config schema says at a path;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use serde_json::{json, Value};
-use tether_rpc_schema::api::{methods, ValidateResult};
+use tether_rpc_schema::api::{methods, MethodKind, ValidateResult, METHODS};
 use tokio::sync::Notify;
 use tower_lsp::jsonrpc::{Request, Result as LspResult};
 use tower_lsp::lsp_types::{
@@ -34,25 +35,6 @@ use tower_lsp::{Client, LanguageServer, LspService, Server};
 use crate::paths::UserPaths;
 use daemon_link::DaemonLink;
 use documents::Documents;
-
-/// The daemon's request methods offered to editors as `tether/<method>`; subscriptions are
-/// forwarded as notifications instead (see [`daemon_link`]).
-const FORWARDED: [&str; 14] = [
-    methods::DAEMON_HELLO,
-    methods::DAEMON_STATUS,
-    methods::DAEMON_SHUTDOWN,
-    methods::CONTEXTS_LIST,
-    methods::NAMESPACES_LIST,
-    methods::TARGETS_LIST,
-    methods::TARGETS_PREWARM,
-    methods::CONFIG_RESOLVE,
-    methods::CONFIG_VALIDATE,
-    methods::SESSION_PREPARE,
-    methods::SESSION_LIST,
-    methods::SESSION_END,
-    methods::AGENTS_LIST,
-    methods::AGENTS_STOP,
-];
 
 /// Runs the server on stdin/stdout until the editor sends `exit`; returns the exit status (0
 /// when `shutdown` came first, as LSP asks).
@@ -68,7 +50,10 @@ pub async fn run() -> anyhow::Result<i32> {
         schema: crate::config::json_schema().to_value(),
         shut_down: server_shut_down,
     });
-    for method in FORWARDED {
+    // The daemon's requests are offered to editors as `tether/<method>`; subscriptions are
+    // forwarded as notifications instead (see `daemon_link`).
+    let requests = METHODS.iter().filter(|method| matches!(method.kind, MethodKind::Request));
+    for method in requests.map(|method| method.name) {
         // tower-lsp keeps method names for the life of the service, which is the process's.
         let name: &'static str = Box::leak(format!("tether/{method}").into_boxed_str());
         builder = builder.custom_method(name, move |server: &TetherLsp, params: Value| {
@@ -242,26 +227,6 @@ fn with_params(request: Request) -> Request {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn forwarded_methods_are_every_request_method_of_the_api() {
-        let subscriptions = [
-            methods::TARGETS_WATCH,
-            methods::TARGETS_UNWATCH,
-            methods::TARGETS_CHANGED,
-            methods::SESSION_EVENTS,
-            methods::SESSION_UNEVENTS,
-            methods::SESSION_EVENT,
-        ];
-        let source = include_str!("../../../rpc-schema/src/api.rs");
-        let module = source.split("pub mod methods {").nth(1).and_then(|rest| rest.split("\n}").next()).unwrap();
-        let declared: Vec<&str> = module.lines().filter_map(|line| line.split('"').nth(1)).collect();
-        let mut requests: Vec<&str> = declared.into_iter().filter(|name| !subscriptions.contains(name)).collect();
-        let mut forwarded = FORWARDED.to_vec();
-        requests.sort_unstable();
-        forwarded.sort_unstable();
-        assert_eq!(requests, forwarded, "a method was added to rpc-schema's api::methods; forward it here");
-    }
 
     #[test]
     fn with_params_fills_in_null_only_for_tether_requests() {

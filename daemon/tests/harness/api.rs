@@ -7,7 +7,7 @@ use jsonrpsee::core::client::{ClientT, Error as ClientError, SubscriptionClientT
 use jsonrpsee::core::params::ObjectParams;
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use serde_json::{json, Value};
-use tether_rpc_schema::api::codes;
+use tether_rpc_schema::api::{codes, Method, MethodKind, METHODS};
 
 use crate::support::{containerd_ready, require_tier, Fixture, Tether};
 
@@ -160,6 +160,44 @@ fn api_config_methods_validate_and_resolve() {
         assert_eq!(resolved["dns"]["enabled"], true, "defaults are filled in: {resolved}");
         let invalid = call(&client, "config.resolve", json!({"text": "{\"nope\": 1}"})).await.unwrap_err();
         assert_eq!(invalid.0, codes::CONFIG_INVALID);
+    });
+}
+
+/// The method table that `api.json` exports is what the daemon serves: a request with empty
+/// params is answered (a result or a domain error, never "method not found"), and every
+/// subscription subscribes and unsubscribes.
+#[test]
+fn api_serves_every_method_of_the_table() {
+    require_tier();
+    let tether = Tether::new();
+    runtime().block_on(async {
+        let client = client(&tether).await;
+        let requests = METHODS.iter().filter(|method| matches!(method.kind, MethodKind::Request));
+        // daemon.shutdown last: it answers, then the daemon goes.
+        let (shutdown, others): (Vec<&Method>, Vec<&Method>) =
+            requests.partition(|method| method.name == "daemon.shutdown");
+        for method in others.iter().chain(&shutdown) {
+            if let Err((code, message)) = call(&client, method.name, json!({})).await {
+                assert_ne!(code, jsonrpsee::types::error::METHOD_NOT_FOUND_CODE, "{}: {message}", method.name);
+            }
+        }
+    });
+    let tether = Tether::new();
+    runtime().block_on(async {
+        let client = client(&tether).await;
+        for method in METHODS {
+            let MethodKind::Subscription { unsubscribe, .. } = method.kind else { continue };
+            let subscribed = client.subscribe::<Value, _>(method.name, params(json!({})), unsubscribe).await;
+            let subscription = match subscribed {
+                Ok(subscription) => subscription,
+                Err(ClientError::Call(call)) => {
+                    assert_ne!(call.code(), jsonrpsee::types::error::METHOD_NOT_FOUND_CODE, "{}", method.name);
+                    continue;
+                }
+                Err(other) => panic!("{}: {other}", method.name),
+            };
+            subscription.unsubscribe().await.unwrap_or_else(|err| panic!("{unsubscribe}: {err}"));
+        }
     });
 }
 
