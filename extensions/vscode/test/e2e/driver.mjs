@@ -1,0 +1,203 @@
+// The end-to-end test's driver: code-server in headless Chromium through playwright-core, used
+// as a person would: the status bar toggle, a breakpoint, F5, the target picker, the Debug
+// Console, restart, stop. The daemon's view (`tether rpc session.list`) is checked beside the UI.
+//
+//   node driver.mjs CASE_JSON
+// CASE_JSON: {url, workspace, tether, target, filter, namespace?, breakpointLine, expect: [lines],
+//             shots: dir, shotPrefix, artifacts: dir}
+// Prints one line per check ("ok - ..." / "not ok - ...") and ends with "N passed, N failed".
+
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const spec = JSON.parse(process.argv[2]);
+let passed = 0;
+let failed = 0;
+const started = Date.now();
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
+
+function check(name, ok, detail = '') {
+  if (ok) passed++;
+  else failed++;
+  console.log(`${ok ? 'ok' : 'not ok'} - ${name}${detail ? `: ${detail}` : ''} [${elapsed()}]`);
+  return ok;
+}
+
+/** The daemon's sessions, asked the way a user would from a shell. */
+function sessionList() {
+  const out = execFileSync(spec.tether, ['rpc', 'session.list'], { encoding: 'utf8', timeout: 20000 });
+  return JSON.parse(out);
+}
+
+async function eventually(what, probe, timeoutMs = 30000, intervalMs = 250) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (last) return last;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? ` (${last.message})` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-dev-shm-usage'],
+});
+const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
+const page = await context.newPage();
+const shot = async (name) => {
+  const file = path.join(spec.shots, `${spec.shotPrefix}${name}.png`);
+  await page.screenshot({ path: file });
+  return file;
+};
+
+const statusItem = () => page.locator('[id="tether-dev.tether.tether.toggle"]');
+const quickInput = () => page.locator('.quick-input-widget');
+const quickRows = () => page.locator('.quick-input-widget .quick-input-list .monaco-list-row');
+const debugToolbar = () => page.locator('.debug-toolbar');
+const pausedFrame = () => page.locator('.monaco-editor .codicon-debug-stackframe');
+
+async function quickPickRow(text, timeoutMs = 30000) {
+  const row = quickRows().filter({ hasText: text }).first();
+  await row.waitFor({ state: 'visible', timeout: timeoutMs });
+  return row;
+}
+
+async function command(name) {
+  await page.keyboard.press('F1');
+  await page.locator('.quick-input-box input').fill(`>${name}`);
+  await quickPickRow(name, 10000);
+  await page.keyboard.press('Enter');
+}
+
+async function pickTarget() {
+  await quickInput().waitFor({ state: 'visible', timeout: 30000 });
+  await page.locator('.quick-input-widget .quick-input-title', { hasText: 'tether: target of' }).waitFor({ timeout: 10000 });
+  if (spec.namespace) {
+    // Switch the namespace inside the picker, as a person would.
+    await (await quickPickRow('Namespace:')).click();
+    await (await quickPickRow(spec.namespace)).click();
+    await page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: 'Namespace: ' + spec.namespace }).waitFor({ timeout: 30000 });
+  }
+  await quickPickRow(spec.target, 60000);
+}
+
+try {
+  await page.goto(`${spec.url}/?folder=${encodeURIComponent(spec.workspace)}`);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60000 });
+
+  // -- turning tether on from the status bar
+  await statusItem().waitFor({ timeout: 60000 });
+  check('the status bar says tether is off in a new workspace', /tether: off/.test(await statusItem().innerText()));
+  await statusItem().click();
+  await eventually('"tether: on"', async () => /tether: on/.test(await statusItem().innerText()), 10000);
+  check('clicking it turns tether on', true);
+
+  // -- a breakpoint in the app
+  await page.keyboard.press('Control+P');
+  await page.locator('.quick-input-box input').fill('app.js');
+  await quickPickRow('app.js', 15000);
+  await page.keyboard.press('Enter');
+  await page.locator('.monaco-editor .view-lines', { hasText: 'DEMO_GREETING' }).waitFor({ timeout: 20000 });
+  await page.locator('.monaco-editor .view-lines').first().click();
+  await page.keyboard.press('Control+G');
+  await page.locator('.quick-input-box input').fill(`:${spec.breakpointLine}`);
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('F9');
+  await page.locator('.monaco-editor .codicon-debug-breakpoint').first().waitFor({ timeout: 10000 });
+  check(`a breakpoint is set at app.js:${spec.breakpointLine}`, true);
+
+  // -- F5: the picker, the target, the progress, the paused debugger
+  await page.keyboard.press('F5');
+  await pickTarget();
+  const pickerShot = await shot('picker');
+  check(`F5 opens the target picker listing ${spec.target}`, true, pickerShot);
+  await page.locator('.quick-input-box input').fill(spec.filter);
+  await quickRows().filter({ hasText: spec.target }).first().waitFor({ timeout: 10000 });
+  const pickedAt = Date.now();
+  await page.keyboard.press('Enter');
+  let progressSeen = false;
+  try {
+    await page.locator('.notification-toast', { hasText: `tether: ${spec.target}` }).waitFor({ timeout: 3000 });
+    progressSeen = true;
+    await page.waitForTimeout(600); // the toast slides in
+    const file = await shot('progress');
+    console.log(`# progress notification: ${file}`);
+  } catch {
+    console.log(`# no progress notification seen (the session was ready within ${Date.now() - pickedAt} ms)`);
+  }
+  if (spec.expectProgress) check('a progress notification shows while the agent starts', progressSeen);
+  await pausedFrame().first().waitFor({ timeout: spec.pauseTimeoutMs ?? 60000 });
+  await page.locator('.debug-call-stack', { hasText: /paused on breakpoint/i }).first().waitFor({ timeout: 15000 }).catch(() => undefined);
+  const pausedShot = await shot('paused');
+  check(`the debugger stopped at the breakpoint (${Date.now() - pickedAt} ms after the pick)`, true, pausedShot);
+
+  let sessions = sessionList();
+  const first = sessions[0];
+  check(`session.list has the launch's session on ${spec.sessionTarget}`, sessions.length === 1 && first.target.startsWith(spec.sessionTarget), JSON.stringify(sessions));
+
+  // -- restart: a fresh session on the warm agent
+  await page.keyboard.press('Control+Shift+F5');
+  await eventually('a new session after the restart', () => {
+    const now = sessionList();
+    return now.length === 1 && now[0].session_id !== first.session_id ? now : undefined;
+  }, 60000);
+  await pausedFrame().first().waitFor({ timeout: 60000 });
+  sessions = sessionList();
+  check('restart prepares a fresh session (one session, a new id) and stops at the breakpoint again', sessions.length === 1 && sessions[0].session_id !== first.session_id, `${first.session_id} -> ${sessions[0]?.session_id}`);
+
+  // -- continue: the app's output in the Debug Console
+  await page.keyboard.press('F5');
+  const repl = page.locator('.repl .monaco-list-rows');
+  const output = await eventually('the app output in the Debug Console', async () => {
+    const text = await repl.first().innerText().catch(() => '');
+    return spec.expect.every((line) => text.includes(line)) ? text : undefined;
+  }, 30000).catch(async (err) => {
+    console.log(`# Debug Console: ${JSON.stringify(await repl.first().innerText().catch(() => ''))}`);
+    throw err;
+  });
+  for (const line of spec.expect) check(`the Debug Console shows "${line}"`, output.includes(line));
+
+  // -- stop debugging: the session ends
+  await page.keyboard.press('Shift+F5');
+  await debugToolbar().waitFor({ state: 'hidden', timeout: 20000 });
+  const ended = await eventually('session.list to be empty', () => (sessionList().length === 0 ? true : undefined), 15000).catch(() => false);
+  check('after "stop debugging", session.list no longer has the session', ended === true, JSON.stringify(sessionList()));
+
+  // -- Escape in the picker starts nothing
+  await page.locator('.monaco-editor .view-lines').first().click();
+  await page.keyboard.press('F5');
+  await quickInput().waitFor({ state: 'visible', timeout: 30000 });
+  await page.locator('.quick-input-widget .quick-input-title', { hasText: 'tether: target of' }).waitFor({ timeout: 10000 });
+  const recentFirst = await quickRows().first().innerText();
+  check(`the picker shows the most recent target first`, recentFirst.includes(spec.target), JSON.stringify(recentFirst));
+  await page.keyboard.press('Escape');
+  await quickInput().waitFor({ state: 'hidden', timeout: 10000 });
+  await page.waitForTimeout(3000);
+  check('Escape in the picker starts no debug session', !(await debugToolbar().isVisible()));
+  check('Escape in the picker starts no tether session', sessionList().length === 0, JSON.stringify(sessionList()));
+} catch (err) {
+  check('the end-to-end run completes', false, err instanceof Error ? err.message : String(err));
+  const console_ = await page.locator('.repl .monaco-list-rows').first().innerText({ timeout: 2000 }).catch(() => '(not open)');
+  console.log(`# Debug Console: ${JSON.stringify(console_)}`);
+  try {
+    const file = path.join(spec.artifacts, `${spec.shotPrefix}failure.png`);
+    await page.screenshot({ path: file });
+    console.log(`# screenshot of the failure: ${file}`);
+  } catch {
+    // The page is gone.
+  }
+} finally {
+  await browser.close();
+}
+fs.mkdirSync(spec.artifacts, { recursive: true });
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
