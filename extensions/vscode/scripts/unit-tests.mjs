@@ -23,5 +23,8 @@ await esbuild.build({
   logLevel: 'warning',
 });
 const files = tests.map((name) => path.join('out/unit', name.replace(/\.ts$/, '.cjs')));
-const run = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { cwd: root, stdio: 'inherit' });
+// TETHER_UNIT_TAP=FILE also writes a TAP report there (test/run reads its totals).
+const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout'];
+if (process.env.TETHER_UNIT_TAP) reporters.push('--test-reporter=tap', `--test-reporter-destination=${process.env.TETHER_UNIT_TAP}`);
+const run = spawnSync(process.execPath, ['--test', ...reporters, ...files], { cwd: root, stdio: 'inherit' });
 process.exit(run.status ?? 1);
