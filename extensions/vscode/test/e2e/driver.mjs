@@ -119,6 +119,25 @@ async function configDocument() {
   await page.keyboard.press('Escape');
 }
 
+/** A launch whose own tether block names a process that does not exist: the daemon's typed error. */
+async function typedFailure() {
+  await command('Debug: Select and Start Debugging');
+  await (await quickPickRow('app (gone target)', 15000)).click();
+  const toast = page.locator('.notification-toast', { hasText: 'tether: target not found: no process with pid 4194000' }).first();
+  const shown = await toast.waitFor({ timeout: 30000 }).then(() => true, () => false);
+  const buttons = shown ? await toast.locator('.monaco-button').allInnerTexts() : [];
+  check('a failed launch shows the daemon\'s typed message with "Show logs" and "Open config"', shown && buttons.includes('Show logs') && buttons.includes('Open config'), JSON.stringify(buttons));
+  check('the failed launch starts no debug session', !(await debugToolbar().isVisible()));
+  if (!shown) return;
+  await shot('failure-notification');
+  await toast.locator('.monaco-button', { hasText: 'Show logs' }).click();
+  // The channel ends with what the daemon logged since; the extension's own line is above it.
+  const logged = await page.locator('.output-view .view-lines', { hasText: 'end of the daemon log' }).first().waitFor({ timeout: 15000 }).then(() => true, () => false);
+  const channel = await page.locator('.output-view, .panel').locator('select.monaco-select-box').first().inputValue().catch(() => '');
+  if (!logged) await shot('show-logs');
+  check('"Show logs" opens the tether output channel, the daemon log appended', logged, channel);
+}
+
 try {
   await page.goto(`${spec.url}/?folder=${encodeURIComponent(spec.workspace)}`);
   await page.locator('.monaco-workbench').waitFor({ timeout: 60000 });
@@ -223,6 +242,7 @@ try {
   check('Escape in the picker starts no tether session', sessionList().length === 0, JSON.stringify(sessionList()));
 
   if (spec.configChecks) await configDocument();
+  if (spec.failureChecks) await typedFailure();
 } catch (err) {
   check('the end-to-end run completes', false, err instanceof Error ? err.message : String(err));
   const console_ = await page.locator('.repl .monaco-list-rows').first().innerText({ timeout: 2000 }).catch(() => '(not open)');
