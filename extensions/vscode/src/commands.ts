@@ -102,14 +102,14 @@ export function registerCommands(parts: Parts): vscode.Disposable[] {
     }
   }
 
-  async function openConfig(line?: number): Promise<void> {
+  async function openConfig(line?: number, given?: string): Promise<void> {
     const folder = vscode.workspace.workspaceFolders?.[0];
-    if (!folder) {
+    if (!given && !folder) {
       void vscode.window.showErrorMessage('tether: open a folder first; its config is .tether/config.json');
       return;
     }
-    const file = path.join(folder.uri.fsPath, CONFIG_FILE);
-    if (!fs.existsSync(file)) {
+    const file = given ?? path.join(folder!.uri.fsPath, CONFIG_FILE);
+    if (!given && !fs.existsSync(file)) {
       fs.mkdirSync(path.dirname(file), { recursive: true });
       fs.writeFileSync(file, configTemplate());
       logs.info(`created ${file}`);
@@ -139,7 +139,7 @@ export function registerCommands(parts: Parts): vscode.Disposable[] {
     vscode.commands.registerCommand('tether.clearTarget', clearTarget),
     vscode.commands.registerCommand('tether.showSessions', showSessions),
     vscode.commands.registerCommand('tether.showLogs', () => logs.show()),
-    vscode.commands.registerCommand('tether.openConfig', () => openConfig()),
+    vscode.commands.registerCommand('tether.openConfig', (line?: number, file?: string) => openConfig(line, file)),
     vscode.commands.registerCommand('tether.restartDaemon', restartDaemon),
   ];
 }

@@ -5,6 +5,7 @@
 // with the session's environment. Returning undefined cancels the launch.
 
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { configSource, fromChoice, launchTarget, pickerStart, prepareConfig, resolveParams } from './config';
 import type { Daemon } from './daemon';
@@ -38,8 +39,12 @@ export class TetherDebugProvider implements vscode.DebugConfigurationProvider {
       this.logs.info(`left "${config.name}" (${config.type}) alone: ${why}`);
       return debugConfiguration;
     }
+    // The file "Open config" opens: the launch's own config when it has one.
+    let configFile: string | undefined;
     try {
       const source = configSource(config, folder?.uri.fsPath, (file) => fs.existsSync(file));
+      if (source.kind === 'file') configFile = source.path;
+      else if (source.kind === 'inline' && folder) configFile = path.join(folder.uri.fsPath, '.vscode', 'launch.json');
       const params = resolveParams(source);
       const resolved = params ? ((await this.daemon.request('config.resolve', params)) as Config) : undefined;
       let target = launchTarget(source, resolved, this.memory.selected);
@@ -78,7 +83,7 @@ export class TetherDebugProvider implements vscode.DebugConfigurationProvider {
       }
       return patched;
     } catch (err) {
-      void showFailure(err, `preparing "${config.name}"`, this.logs, this.openConfig);
+      void showFailure(err, `preparing "${config.name}"`, this.logs, this.openConfig, configFile);
       return undefined;
     }
   }

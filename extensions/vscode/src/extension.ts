@@ -21,7 +21,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const sessions = new Sessions(daemon, logs);
   const status = new StatusItem(memory, sessions);
   const commands = registerCommands({ daemon, memory, sessions, logs });
-  const openConfig = (line?: number) => vscode.commands.executeCommand<void>('tether.openConfig', line) as Promise<void>;
+  const openConfig = (line?: number, file?: string) => vscode.commands.executeCommand<void>('tether.openConfig', line, file) as Promise<void>;
   const provider = new TetherDebugProvider(daemon, memory, sessions, logs, openConfig);
   context.subscriptions.push(
     logs,

@@ -77,6 +77,7 @@ export const ADAPTERS: Record<string, Adapter> = {
   lldb: native('object'),
   'lldb-dap': native('string-array'),
   cppdbg: native('name-value-array'),
+  cppvsdbg: native('name-value-array'),
 };
 
 /** Debug types that do not start a process of the user's: browsers and editor hosts. */

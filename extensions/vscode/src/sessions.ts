@@ -36,6 +36,9 @@ interface Entry {
 
 /** How long a new adapter's tracker waits for a restart's fresh session (VS Code allows 1 s). */
 const FRESH_WAIT_MS = 800;
+/** A prepared session whose debug session never starts (or a restart that never relaunches) is
+ * ended after this long, so a failed start leaves nothing behind. */
+const ORPHAN_MS = 60_000;
 
 export class Sessions implements vscode.Disposable {
   private readonly entries = new Map<string, Entry>();
@@ -57,10 +60,7 @@ export class Sessions implements vscode.Disposable {
       }),
       vscode.debug.onDidTerminateDebugSession((debugSession) => {
         const entry = this.entryOf(debugSession);
-        if (!entry || entry.restart) return;
-        this.entries.delete(entry.key);
-        this.changed.fire();
-        void this.end(entry.current.session_id, `debug session "${debugSession.name}" ended`);
+        if (entry && !entry.restart) this.drop(entry, `debug session "${debugSession.name}" ended`);
       }),
       vscode.debug.registerDebugAdapterTrackerFactory('*', {
         createDebugAdapterTracker: (debugSession) => this.tracker(debugSession),
@@ -79,8 +79,18 @@ export class Sessions implements vscode.Disposable {
 
   /** Records a session prepared for a launch whose configuration carries `marker`. */
   add(marker: Marker, request: SessionPrepareParams, prepared: SessionPrepared): void {
-    this.entries.set(marker.key, { key: marker.key, target: marker.target, request, current: prepared });
+    const entry: Entry = { key: marker.key, target: marker.target, request, current: prepared };
+    this.entries.set(marker.key, entry);
     this.changed.fire();
+    setTimeout(() => {
+      if (!entry.debugSession && this.entries.get(entry.key) === entry) this.drop(entry, 'its debug session never started');
+    }, ORPHAN_MS).unref?.();
+  }
+
+  private drop(entry: Entry, why: string): void {
+    this.entries.delete(entry.key);
+    this.changed.fire();
+    void this.end(entry.current.session_id, why);
   }
 
   /** The tethered debug sessions: target, tether session id, debug session. */
@@ -141,6 +151,13 @@ export class Sessions implements vscode.Disposable {
     void fresh.then((prepared) => {
       if (prepared) restart.ready = prepared;
     });
+    setTimeout(() => {
+      if (entry.restart !== restart) return;
+      // The relaunch never came (the adapter failed to start again): end both sessions.
+      entry.restart = undefined;
+      this.drop(entry, 'its restart never relaunched');
+      void fresh.then((late) => late && this.end(late.session_id, 'its restart never relaunched'));
+    }, ORPHAN_MS).unref?.();
   }
 
   /** Puts the fresh session's environment into the relaunch's `launch` request. */

@@ -54,6 +54,11 @@ describe('applyPrepared', () => {
     });
   }
 
+  it('gives cppvsdbg an environment array too', () => {
+    const { config } = applyPrepared(launch('cppvsdbg', { program: 'app.exe' }), { env: { A: '1' }, unset: [] });
+    assert.deepEqual(config.environment, [{ name: 'A', value: '1' }]);
+  });
+
   it('gives cppdbg an environment array, replacing entries of the same name', () => {
     const config = launch('cppdbg', {
       program: './app',
