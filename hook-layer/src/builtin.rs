@@ -11,7 +11,8 @@
 //!   `/lib*`, `/opt`, `/nix`, `/snap`, `/etc/ssl`, `/etc/pki`, `/etc/ca-certificates`,
 //!   `/etc/alternatives`, `/etc/fonts`;
 //! - files `/etc/ld.so.*`, `/etc/python3*`, `/etc/passwd`, `/etc/group`, `/etc/shadow`,
-//!   `/etc/nsswitch.conf`, `/etc/localtime`, `/etc/host.conf`, `/etc/gai.conf`;
+//!   `/etc/nsswitch.conf`, `/etc/localtime`, `/etc/host.conf`, `/etc/gai.conf`,
+//!   `/etc/malloc.conf` (jemalloc's options: the host program's allocator);
 //! - the process's cwd at start, `$HOME`, the executable's directory, the layer's directory,
 //!   and the directories of `TETHER_PROXY` and `TETHER_LAYER_LOG` (see [`HostDirs`]);
 //! - the ancestors of those directories themselves (not their other contents), so that walking
@@ -48,6 +49,7 @@ const HOST_FILES: &[&[u8]] = &[
     b"/etc/localtime",
     b"/etc/host.conf",
     b"/etc/gai.conf",
+    b"/etc/malloc.conf",
 ];
 
 /// Name prefixes that stay on the host (`/etc/ld.so.cache`, `/etc/python3.11/...`).

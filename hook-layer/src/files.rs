@@ -14,7 +14,7 @@ use libc::{c_int, c_uint};
 use tether_rpc_schema::wire::{FileMeta, Message, FILE_READ_CHUNK};
 
 use crate::guard::Outcome;
-use crate::path::TargetPath;
+use crate::path::{self, CwdBuf, TargetPath};
 use crate::policy::{PathClass, Policy};
 use crate::{dirs, fds, incoming, net, proxy, session, stat, writeback};
 
@@ -23,9 +23,10 @@ const WRITE_FLAGS: c_int = libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc:
 
 /// A path argument resolved for a hook.
 pub struct Resolved<'a> {
-    /// Absolute, normalised path.
-    pub path: TargetPath<'a>,
     pub class: PathClass,
+    /// The absolute, normalised path, for the target classes only: a host path is decided
+    /// without a copy (nothing is allocated on the way of a call the host answers).
+    pub target: Option<TargetPath<'a>>,
     /// The call named the path relative to a placeholder directory fd: the host cannot run it
     /// as given.
     pub via_target_dir: bool,
@@ -43,14 +44,21 @@ fn resolve_with<'a>(policy: &Policy, dirfd: c_int, path: &'a [u8]) -> Option<Res
         return None;
     }
     let via_target_dir = !path.starts_with(b"/") && dirfd != libc::AT_FDCWD;
-    let path = if via_target_dir {
-        let base = dirs::placeholder_path(dirfd)?;
-        TargetPath::resolve(|| Some(base), path)?
-    } else {
-        TargetPath::resolve(|| std::env::current_dir().ok().map(|cwd| cwd.into_os_string().into_encoded_bytes()), path)?
+    let decide = |normal: &[u8]| {
+        let class = policy.classify(normal);
+        let target =
+            matches!(class, PathClass::TargetRead | PathClass::TargetReadWrite).then(|| TargetPath::keep(normal, path));
+        Resolved { class, target, via_target_dir }
     };
-    let class = policy.classify(path.as_bytes());
-    Some(Resolved { path, class, via_target_dir })
+    if via_target_dir {
+        let base = dirs::placeholder_path(dirfd)?;
+        path::normalised(Some(&base), path, decide)
+    } else if path.starts_with(b"/") {
+        path::normalised(None, path, decide)
+    } else {
+        let mut cwd = CwdBuf::new();
+        path::normalised(Some(cwd.read()?), path, decide)
+    }
 }
 
 /// Where a read-like operation (stat, access, readlink, opendir ...) goes: `Ok(Some(path))`
@@ -63,7 +71,7 @@ pub fn read_target(dirfd: c_int, path: &CStr) -> Result<Option<TargetPath<'_>>, 
         PathClass::NotFound => Err(libc::ENOENT),
         PathClass::Host if resolved.via_target_dir => Err(libc::ENOENT),
         PathClass::Host => Ok(None),
-        PathClass::TargetRead | PathClass::TargetReadWrite => Ok(Some(resolved.path)),
+        PathClass::TargetRead | PathClass::TargetReadWrite => Ok(resolved.target),
     }
 }
 
@@ -74,7 +82,7 @@ pub fn write_target(dirfd: c_int, path: &CStr) -> Result<Option<TargetPath<'_>>,
     };
     match resolved.class {
         PathClass::NotFound => Err(libc::ENOENT),
-        PathClass::TargetReadWrite => Ok(Some(resolved.path)),
+        PathClass::TargetReadWrite => Ok(resolved.target),
         _ if resolved.via_target_dir => Err(libc::EROFS),
         _ => Ok(None),
     }
@@ -98,11 +106,13 @@ pub fn open(dirfd: c_int, path: &CStr, flags: c_int, mode: libc::mode_t) -> Outc
         return Outcome::Bypass;
     };
     let writing = flags & WRITE_FLAGS != 0;
-    let target = resolved.path.as_bytes();
-    match resolved.class {
-        PathClass::NotFound => Outcome::Error(libc::ENOENT),
-        PathClass::TargetReadWrite if writing => open_writable(target, flags, mode).into(),
-        PathClass::TargetRead | PathClass::TargetReadWrite if !writing => open_readable(target, flags).into(),
+    let target = resolved.target.as_ref().map(TargetPath::as_bytes);
+    match (resolved.class, target) {
+        (PathClass::NotFound, _) => Outcome::Error(libc::ENOENT),
+        (PathClass::TargetReadWrite, Some(target)) if writing => open_writable(target, flags, mode).into(),
+        (PathClass::TargetRead | PathClass::TargetReadWrite, Some(target)) if !writing => {
+            open_readable(target, flags).into()
+        }
         _ if resolved.via_target_dir => Outcome::Error(if writing { libc::EROFS } else { libc::ENOENT }),
         _ => Outcome::Bypass,
     }

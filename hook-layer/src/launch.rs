@@ -1,5 +1,5 @@
-//! The environment this process started with, captured once (by a constructor when the
-//! library loads, before `main` can change anything).
+//! The environment this process started with, captured once by the library's constructor
+//! (before `main` can change anything), and the constructor itself, which starts the layer.
 //!
 //! Children get these values back (see [`crate::exec`]) even when the user process clears
 //! its environment, and the built-in host paths (cwd, `$HOME`, executable, layer) come from
@@ -47,9 +47,25 @@ impl LaunchEnv {
 static LAUNCH: OnceLock<LaunchEnv> = OnceLock::new();
 static ARGV0: OnceLock<Vec<u8>> = OnceLock::new();
 
-/// The captured environment (captured now if the constructor has not run yet).
+/// What [`get`] answers before the constructor has captured anything: no session, no log.
+static NOT_CAPTURED: LaunchEnv = LaunchEnv {
+    proxy: None,
+    session: None,
+    log_path: None,
+    ld_preload: None,
+    layer_path: Vec::new(),
+    cwd: None,
+    home: None,
+    exe: None,
+    argv0: None,
+    timeout: DEFAULT_TIMEOUT,
+};
+
+/// The captured environment, or an empty one before the constructor ran. Never captures
+/// itself: capturing allocates, and this is reachable from hooks that run before the
+/// constructor (an allocator initialising itself, say).
 pub fn get() -> &'static LaunchEnv {
-    LAUNCH.get_or_init(capture)
+    LAUNCH.get().unwrap_or(&NOT_CAPTURED)
 }
 
 fn capture() -> LaunchEnv {
@@ -90,7 +106,10 @@ fn layer_path() -> Vec<u8> {
 }
 
 /// Runs when the library is loaded (glibc passes `argc, argv, envp` to `.init_array`
-/// functions): records `argv[0]` and captures the environment before `main` runs.
+/// functions), after libc and the libraries loaded before the layer are set up: records
+/// `argv[0]`, captures the environment and starts the layer ([`crate::session::start`]), all
+/// inside the re-entry guard, so whatever it reaches (an allocator initialising itself on the
+/// first `malloc`, say) sees the original functions.
 extern "C" fn on_load(argc: libc::c_int, argv: *const *const libc::c_char, _envp: *const *const libc::c_char) {
     if !crate::guard::enter() {
         return;
@@ -103,7 +122,7 @@ extern "C" fn on_load(argc: libc::c_int, argv: *const *const libc::c_char, _envp
             let _ = ARGV0.set(unsafe { CStr::from_ptr(first) }.to_bytes().to_vec());
         }
     }
-    if get().configured() {
+    if LAUNCH.get_or_init(capture).configured() {
         crate::forks::register();
         if let Some(handed) = std::env::var_os(crate::writeback::HANDOFF_VAR) {
             // Removed so that the program and its children never see a stale hand-over.
@@ -114,6 +133,7 @@ extern "C" fn on_load(argc: libc::c_int, argv: *const *const libc::c_char, _envp
         // rather than on the user process's stderr.
         std::panic::set_hook(Box::new(|info| crate::log::line(format_args!("panic: {info}"))));
     }
+    crate::session::start();
     crate::guard::leave();
 }
 

@@ -1,7 +1,8 @@
 //! Absolute, lexically normalised paths without allocation on the hot path of every
 //! `open`/`stat`: an already-normal absolute path is used as given ([`TargetPath::Given`]);
-//! anything else is joined in an uninitialised stack buffer, then copied out at its length
-//! (moving the 4 KiB buffer itself around would cost more than the copy).
+//! anything else is joined in an uninitialised stack buffer ([`normalised`]), and copied out
+//! at its length only when it names a target path (moving the 4 KiB buffer itself around would
+//! cost more than the copy). Host paths are decided without any allocation.
 
 use std::mem::MaybeUninit;
 
@@ -15,14 +16,14 @@ pub enum TargetPath<'a> {
 }
 
 impl<'a> TargetPath<'a> {
-    /// `path` made absolute against `base` (when relative) and normalised; see
-    /// [`StackPath::resolve`].
-    pub fn resolve(base: impl FnOnce() -> Option<Vec<u8>>, path: &'a [u8]) -> Option<TargetPath<'a>> {
-        if is_normal_absolute(path) {
-            return Some(TargetPath::Given(path));
+    /// `normal`, the normalised form of `given` that [`normalised`] handed out, kept beyond
+    /// that call: borrowed when it is `given` itself, else copied.
+    pub fn keep(normal: &[u8], given: &'a [u8]) -> TargetPath<'a> {
+        if std::ptr::eq(normal, given) {
+            TargetPath::Given(given)
+        } else {
+            TargetPath::Joined(normal.to_vec())
         }
-        let base = if path.starts_with(b"/") { None } else { Some(base()?) };
-        StackPath::resolve(base.as_deref(), path).map(|joined| TargetPath::Joined(joined.as_bytes().to_vec()))
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -30,6 +31,42 @@ impl<'a> TargetPath<'a> {
             TargetPath::Given(path) => path,
             TargetPath::Joined(path) => path,
         }
+    }
+}
+
+/// Runs `decide` on `path` made absolute against `base` (when relative) and normalised,
+/// without allocating: an already normal absolute path is handed over as given, any other is
+/// joined in a stack buffer. `None` when the result does not fit in `PATH_MAX`, or when `path`
+/// is relative and there is no base.
+pub fn normalised<T>(base: Option<&[u8]>, path: &[u8], decide: impl FnOnce(&[u8]) -> T) -> Option<T> {
+    if is_normal_absolute(path) {
+        return Some(decide(path));
+    }
+    let joined = StackPath::resolve(base, path)?;
+    Some(decide(joined.as_bytes()))
+}
+
+/// A stack buffer for the working directory (`getcwd` into it allocates nothing).
+pub struct CwdBuf {
+    buf: [MaybeUninit<u8>; CAPACITY],
+}
+
+impl CwdBuf {
+    pub fn new() -> CwdBuf {
+        CwdBuf { buf: [MaybeUninit::uninit(); CAPACITY] }
+    }
+
+    /// The working directory, or `None` when it cannot be read (removed, longer than
+    /// `PATH_MAX`).
+    pub fn read(&mut self) -> Option<&[u8]> {
+        // SAFETY: the buffer is valid for CAPACITY bytes; getcwd with a buffer never allocates.
+        let found = unsafe { libc::getcwd(self.buf.as_mut_ptr().cast(), CAPACITY) };
+        if found.is_null() {
+            return None;
+        }
+        // SAFETY: on success getcwd wrote a NUL-terminated path into the buffer.
+        let cwd = unsafe { std::ffi::CStr::from_ptr(found) }.to_bytes();
+        cwd.starts_with(b"/").then_some(cwd)
     }
 }
 
@@ -136,15 +173,24 @@ mod tests {
     }
 
     #[test]
-    fn target_path_borrows_normal_paths_and_joins_others() {
-        assert!(matches!(TargetPath::resolve(|| None, b"/usr/include/stdio.h"), Some(TargetPath::Given(_))));
-        assert!(matches!(TargetPath::resolve(|| None, b"/"), Some(TargetPath::Given(_))));
+    fn normalised_hands_over_normal_paths_and_joins_others() {
+        let given: &[u8] = b"/usr/include/stdio.h";
+        assert!(
+            normalised(None, given, |normal| matches!(TargetPath::keep(normal, given), TargetPath::Given(_))).unwrap()
+        );
         for path in [&b"/usr//x"[..], b"/usr/./x", b"/usr/../x", b"/usr/x/"] {
-            assert!(matches!(TargetPath::resolve(|| None, path), Some(TargetPath::Joined(_))), "{path:?}");
+            let kept = normalised(None, path, |normal| TargetPath::keep(normal, path)).unwrap();
+            assert!(matches!(kept, TargetPath::Joined(_)), "{path:?}");
         }
-        let joined = TargetPath::resolve(|| Some(b"/home/dev".to_vec()), b"app/../x").unwrap();
-        assert_eq!(joined.as_bytes(), b"/home/dev/x");
-        assert!(TargetPath::resolve(|| None, b"relative").is_none());
+        let joined = normalised(Some(b"/home/dev"), b"app/../x", |normal| normal.to_vec()).unwrap();
+        assert_eq!(joined, b"/home/dev/x");
+        assert!(normalised(None, b"relative", |_| ()).is_none());
+    }
+
+    #[test]
+    fn cwd_buf_reads_the_working_directory() {
+        let want = std::env::current_dir().unwrap().into_os_string().into_encoded_bytes();
+        assert_eq!(CwdBuf::new().read(), Some(want.as_slice()));
     }
 
     #[test]

@@ -1,13 +1,21 @@
 //! Whether the layer is active in this process, and the session's compiled policy.
 //!
-//! The layer is inert (every hook bypasses) when `TETHER_PROXY`/`TETHER_SESSION` are missing,
-//! when the proxy refuses our `Hello`, or when this program is in `skip_processes`. The policy
-//! arrives with the first `HelloOk`; until then (a dead daemon) decisions use the default
-//! policy, and requests fail with an errno.
+//! The layer starts once, from its ELF constructor ([`start`], called by [`crate::launch`]
+//! with the re-entry guard held), never from a hook: until then, and for good when it is
+//! inert, every hook passes straight through to the original function after one atomic load.
+//! That keeps the layer out of the way of whatever runs before the constructor — above all an
+//! allocator's own initialisation (jemalloc's `readlink("/etc/malloc.conf")` reaches the
+//! `readlink` hook while jemalloc holds its init lock, so the hook must neither allocate nor
+//! wait for anything).
+//!
+//! The layer is inert when `TETHER_PROXY`/`TETHER_SESSION` are missing, when the proxy refuses
+//! our `Hello`, or when this program is in `skip_processes`. The policy arrives with the first
+//! `HelloOk`; without one (a dead daemon) decisions use the default policy, and requests fail
+//! with an errno.
 
 use std::ffi::CStr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{LazyLock, Once, OnceLock};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
 
 use tether_rpc_schema::policy::LayerPolicy;
 
@@ -16,35 +24,44 @@ use crate::launch::{self, LaunchEnv};
 use crate::policy::Policy;
 use crate::proxy;
 
-static POLICY: OnceLock<Policy> = OnceLock::new();
-static DEFAULT_POLICY: LazyLock<Policy> = LazyLock::new(|| compile(&LayerPolicy::default()));
-static INERT: AtomicBool = AtomicBool::new(false);
-static FIRST_CONTACT: Once = Once::new();
+/// [`STATE`] before [`start`] has decided.
+const STARTING: u8 = 0;
+/// [`STATE`] of a layer that enforces [`POLICY`].
+const ACTIVE: u8 = 1;
+/// [`STATE`] of a layer that passes everything through, for the rest of the process's life.
+const INERT: u8 = 2;
 
-/// The policy to enforce, or `None` when the layer is inert. The first call contacts the
-/// session proxy (once per process; forks inherit the result).
+static STATE: AtomicU8 = AtomicU8::new(STARTING);
+static POLICY: OnceLock<Policy> = OnceLock::new();
+
+/// The policy to enforce, or `None` while the layer has not started or is inert. One atomic
+/// load: no allocation, no lock, no I/O.
 pub fn active() -> Option<&'static Policy> {
-    if INERT.load(Ordering::Relaxed) {
+    if STATE.load(Ordering::Acquire) != ACTIVE {
         return None;
     }
-    if let Some(policy) = POLICY.get() {
-        return Some(policy);
-    }
+    POLICY.get()
+}
+
+/// Starts the layer: contacts the session proxy (fetching the policy) and becomes active,
+/// unless the launch environment has no session or the proxy says no. Called once per
+/// process by the constructor; forks inherit the result.
+pub fn start() {
     if !launch::get().configured() {
-        INERT.store(true, Ordering::Relaxed);
-        return None;
+        STATE.store(INERT, Ordering::Release);
+        return;
     }
-    FIRST_CONTACT.call_once(proxy::warm_up);
-    if INERT.load(Ordering::Relaxed) {
-        return None;
+    proxy::warm_up();
+    if POLICY.get().is_none() {
+        let _ = POLICY.set(compile(&LayerPolicy::default()));
     }
-    Some(POLICY.get().unwrap_or(&DEFAULT_POLICY))
+    let _ = STATE.compare_exchange(STARTING, ACTIVE, Ordering::AcqRel, Ordering::Acquire);
 }
 
 /// Makes the layer inert for the rest of this process's life.
 pub fn go_inert(reason: &str) {
     crate::log!("layer inert: {reason}");
-    INERT.store(true, Ordering::Relaxed);
+    STATE.store(INERT, Ordering::Release);
 }
 
 /// Installs the policy of the first `HelloOk` (later ones are ignored: policy is fetched once

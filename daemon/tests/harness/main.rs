@@ -2,6 +2,7 @@
 //! against stand-in pods (`fixtures/harness/pod`) and containerd containers
 //! (`fixtures/harness/container`) and asserts what they see.
 
+mod allocators;
 mod api;
 mod bounds;
 mod cluster;
