@@ -332,11 +332,18 @@ fn session_never_moves_to_another_process_answering_for_its_target() {
     assert!(eventually(Duration::from_secs(10), || agent().is_some()), "no agent started");
     std::thread::sleep(Duration::from_secs(1));
     // A stopped agent cannot see its container go; by the time it is replaced, another
-    // container (another process) answers for the same name.
+    // container (another process) answers for the same name. The daemon is stopped meanwhile
+    // so that it cannot give the agent up before the other container exists, however long
+    // creating that takes: when it goes on, the agent's keepalive has long run out.
+    let status = tether.command().args(["rpc", "daemon.status"]).output().unwrap();
+    let daemon: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let daemon = Pid::from_raw(daemon["pid"].as_i64().unwrap() as i32);
     kill(Pid::from_raw(agent().unwrap()), Signal::SIGSTOP).unwrap();
+    kill(daemon, Signal::SIGSTOP).unwrap();
     let name = first.name.clone();
     drop(first);
     let _second = Fixture::container(name.rsplit_once('-').map_or(name.as_str(), |(base, _)| base));
+    kill(daemon, Signal::SIGCONT).unwrap();
 
     let outcome = reader.next_report();
     let stderr = reader.finish();
