@@ -2,7 +2,8 @@
 //! `access`, `readlink`, `realpath`, writes and namespace changes.
 //!
 //! A file opened from the target is a real fd: a memfd holding the content (sealed when
-//! read-only), so `read`, `mmap`, `fstat`, `dup` work without hooks. A writable target file
+//! read-only), so `read`, `mmap`, `dup` work without hooks; the `fstat` family reports the
+//! target file's metadata for it ([`memfds`]). A writable target file
 //! is tracked across `dup`s and sent back with `FileWrite` (see [`crate::writeback`]) when a
 //! descriptor of it is closed or replaced, and at exit.
 
@@ -16,7 +17,7 @@ use tether_rpc_schema::wire::{FileMeta, Message, FILE_READ_CHUNK};
 use crate::guard::Outcome;
 use crate::path::{self, CwdBuf, TargetPath};
 use crate::policy::{PathClass, Policy};
-use crate::{dirs, fds, incoming, net, proxy, session, stat, writeback};
+use crate::{dirs, fds, incoming, memfds, net, proxy, session, stat, writeback};
 
 /// Open flags that make an open a write.
 const WRITE_FLAGS: c_int = libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND;
@@ -133,6 +134,7 @@ fn open_readable(path: &[u8], flags: c_int) -> Result<c_int, i32> {
         Ok((meta, _, _)) if stat::is_dir(&meta) => return dirs::open_placeholder(path, cloexec),
         Ok(first) => first,
     };
+    let target = first.0;
     let fd = memfd(path, cloexec)?;
     fill(&fd, path, first)?;
     let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
@@ -141,6 +143,7 @@ fn open_readable(path: &[u8], flags: c_int) -> Result<c_int, i32> {
         crate::log!("cannot seal a target file's memfd");
     }
     rewind(&fd, false)?;
+    memfds::register(fd.as_raw_fd(), target);
     Ok(fd.into_raw_fd())
 }
 
@@ -161,6 +164,9 @@ fn open_writable(path: &[u8], flags: c_int, mode: libc::mode_t) -> Result<c_int,
     }
     let append = flags & libc::O_APPEND != 0;
     rewind(&fd, append)?;
+    if let Some(target) = existing {
+        memfds::register(fd.as_raw_fd(), target);
+    }
     let file_mode = existing.map_or(mode & 0o7777, |meta| meta.mode & 0o7777);
     let fd = fd.into_raw_fd();
     writeback::track(fd, path, file_mode);
@@ -240,6 +246,19 @@ pub fn stat(path: &[u8], follow: bool) -> Result<FileMeta, i32> {
 /// `stat` family: the target file's metadata, or bypass.
 pub fn stat_at(dirfd: c_int, path: &CStr, follow: bool) -> Outcome<FileMeta> {
     routed(read_target(dirfd, path), |target| stat(target, follow))
+}
+
+/// `fstat` family on `fd`, whose own metadata (the original call's answer) is `own`: the
+/// target's metadata for a placeholder directory (asked afresh, as `stat` of its path would)
+/// or a target file's memfd ([`memfds`]); bypass (keep `own`) for any other descriptor.
+pub fn fd_stat(fd: c_int, own: &libc::stat) -> Outcome<FileMeta> {
+    if session::active().is_none() {
+        return Outcome::Bypass;
+    }
+    if let Some(path) = dirs::placeholder_path(fd) {
+        return stat(&path, true).into();
+    }
+    memfds::target_meta(own).map_or(Outcome::Bypass, Outcome::Handled)
 }
 
 /// `access` family.

@@ -41,6 +41,7 @@ extern "C" fn before_fork() {
     crate::net::hold_for_fork(&mut guards);
     crate::incoming::hold_for_fork(&mut guards);
     crate::writeback::hold_for_fork(&mut guards);
+    crate::memfds::hold_for_fork(&mut guards);
     HELD.with(|held| *held.borrow_mut() = guards);
 }
 

@@ -18,6 +18,7 @@
 //! - [`dns`], [`net`], [`exec`]: name lookups, outgoing sockets, child process environments.
 //! - [`incoming`]: listening sockets reported for incoming traffic, their clients' real addresses.
 //! - [`writeback`]: writable target files shared across `dup`s, sent back on close and exit.
+//! - [`memfds`]: the target metadata each target file's memfd reports to the `fstat` family.
 //! - [`fds`]: which file descriptors carry layer state, checked cheaply by `close`.
 //! - [`forks`]: fork handlers that keep the registries' locks from being inherited held.
 //! - [`errno`], [`log`]: errno mapping (pure) and the append-only log file.
@@ -37,6 +38,7 @@ mod guard;
 mod incoming;
 mod launch;
 mod log;
+mod memfds;
 mod net;
 mod path;
 mod policy;

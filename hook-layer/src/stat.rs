@@ -43,6 +43,20 @@ pub fn to_statx(meta: &FileMeta) -> libc::statx {
     stx
 }
 
+/// The `struct stat` fields of a `statx` answer that identify a file and its content
+/// (device, inode, size, blocks, mtime, ctime): enough to recognise a memfd of ours.
+pub fn identity_of_statx(stx: &libc::statx) -> libc::stat {
+    // SAFETY: struct stat is plain data; all-zero is valid.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    st.st_dev = libc::makedev(stx.stx_dev_major, stx.stx_dev_minor);
+    st.st_ino = stx.stx_ino;
+    st.st_size = stx.stx_size as i64;
+    st.st_blocks = stx.stx_blocks as i64;
+    (st.st_mtime, st.st_mtime_nsec) = (stx.stx_mtime.tv_sec, i64::from(stx.stx_mtime.tv_nsec));
+    (st.st_ctime, st.st_ctime_nsec) = (stx.stx_ctime.tv_sec, i64::from(stx.stx_ctime.tv_nsec));
+    st
+}
+
 fn timestamp(time: Timestamp) -> libc::statx_timestamp {
     // SAFETY: statx_timestamp is plain data; all-zero is valid (it has a private padding field).
     let mut ts: libc::statx_timestamp = unsafe { std::mem::zeroed() };
@@ -108,5 +122,12 @@ mod tests {
         assert_eq!((stx.stx_ino, stx.stx_size, stx.stx_blocks, stx.stx_nlink), (42, 12345, 32, 2));
         assert_eq!((stx.stx_mtime.tv_sec, stx.stx_mtime.tv_nsec), (3, 4));
         assert!(!is_dir(&meta()));
+    }
+
+    #[test]
+    fn identity_of_statx_round_trips_to_stat() {
+        let st = identity_of_statx(&to_statx(&meta()));
+        assert_eq!((st.st_dev, st.st_ino, st.st_size, st.st_blocks), (libc::makedev(8, 1), 42, 12345, 32));
+        assert_eq!((st.st_mtime, st.st_mtime_nsec, st.st_ctime, st.st_ctime_nsec), (3, 4, 5, 6));
     }
 }

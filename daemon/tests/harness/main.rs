@@ -10,6 +10,7 @@ mod config;
 mod context;
 mod daemon;
 mod faults;
+mod file_metadata;
 mod hostile;
 mod incoming;
 mod lsp;

@@ -1,5 +1,7 @@
 //! Shims about paths without opening them: the `stat` family (old `__xstat` ABI and `statx`
-//! included), `access`, `readlink`, `realpath`, and `unlink`/`mkdir`/`rmdir`/`rename`.
+//! included), `access`, `readlink`, `realpath`, and `unlink`/`mkdir`/`rmdir`/`rename`; and the
+//! `fstat` family, whose target files' descriptors report the target's metadata like `stat` of
+//! their paths.
 
 use libc::{c_char, c_int, size_t, ssize_t};
 
@@ -8,19 +10,48 @@ use crate::guard::{self, Outcome};
 use crate::{files, stat};
 
 type StatFn = unsafe extern "C" fn(*const c_char, *mut libc::stat) -> c_int;
+type FstatFn = unsafe extern "C" fn(c_int, *mut libc::stat) -> c_int;
+type FxstatFn = unsafe extern "C" fn(c_int, c_int, *mut libc::stat) -> c_int;
 type StatAtFn = unsafe extern "C" fn(c_int, *const c_char, *mut libc::stat, c_int) -> c_int;
 type XstatFn = unsafe extern "C" fn(c_int, *const c_char, *mut libc::stat) -> c_int;
 type FxstatAtFn = unsafe extern "C" fn(c_int, c_int, *const c_char, *mut libc::stat, c_int) -> c_int;
 type AccessFn = unsafe extern "C" fn(*const c_char, c_int) -> c_int;
 type PathFn = unsafe extern "C" fn(*const c_char) -> c_int;
 
-/// Fills `buf` from the target's metadata of `(dirfd, path)`.
-fn stat_into(dirfd: c_int, path: *const c_char, buf: *mut libc::stat, flags: c_int) -> Outcome<c_int> {
-    if flags & libc::AT_EMPTY_PATH != 0 && !path.is_null() && {
-        // SAFETY: non-null path argument, NUL-terminated by contract.
-        unsafe { *path == 0 }
-    } {
-        return Outcome::Bypass;
+/// Whether a `*at` call names the descriptor itself (`AT_EMPTY_PATH` with an empty path; a
+/// null path counts as empty, as the kernel takes it since Linux 6.11).
+fn names_the_fd(path: *const c_char, flags: c_int) -> bool {
+    // SAFETY: a non-null path argument is NUL-terminated (the caller's contract with libc).
+    flags & libc::AT_EMPTY_PATH != 0 && (path.is_null() || unsafe { *path == 0 })
+}
+
+/// The `fstat` family: `own` (the original call) fills `buf` with the descriptor's own
+/// metadata, which the target's replaces for a target file's descriptor.
+fn fstat_into(fd: c_int, buf: *mut libc::stat, own: impl FnOnce() -> c_int) -> Outcome<c_int> {
+    if own() != 0 {
+        return Outcome::Error(crate::errno::get());
+    }
+    // SAFETY: the original call succeeded, so `buf` (the caller's struct stat) is filled.
+    match files::fd_stat(fd, unsafe { &*buf }) {
+        // SAFETY: as above.
+        Outcome::Handled(meta) => unsafe { buf.write(stat::to_stat(&meta)) },
+        Outcome::Error(errno) => return Outcome::Error(errno),
+        Outcome::Bypass => {}
+    }
+    Outcome::Handled(0)
+}
+
+/// Fills `buf` from the target's metadata of `(dirfd, path)`; `own` is the original call,
+/// used when the call names the descriptor `dirfd` itself.
+fn stat_into(
+    dirfd: c_int,
+    path: *const c_char,
+    buf: *mut libc::stat,
+    flags: c_int,
+    own: impl FnOnce() -> c_int,
+) -> Outcome<c_int> {
+    if names_the_fd(path, flags) {
+        return fstat_into(dirfd, buf, own);
     }
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
     on_path(path, |path| files::stat_at(dirfd, path, follow)).map(|meta| {
@@ -36,7 +67,8 @@ macro_rules! stat_shim {
         #[no_mangle]
         pub unsafe extern "C" fn $name(path: *const c_char, buf: *mut libc::stat) -> c_int {
             let original = original!($symbol, StatFn);
-            guard::run(-1, || stat_into(libc::AT_FDCWD, path, buf, $flags), || call_original!(original, -1, path, buf))
+            let own = || call_original!(original, -1, path, buf);
+            guard::run(-1, || stat_into(libc::AT_FDCWD, path, buf, $flags, own), own)
         }
     };
 }
@@ -52,11 +84,8 @@ macro_rules! xstat_shim {
         #[no_mangle]
         pub unsafe extern "C" fn $name(version: c_int, path: *const c_char, buf: *mut libc::stat) -> c_int {
             let original = original!($symbol, XstatFn);
-            guard::run(
-                -1,
-                || stat_into(libc::AT_FDCWD, path, buf, $flags),
-                || call_original!(original, -1, version, path, buf),
-            )
+            let own = || call_original!(original, -1, version, path, buf);
+            guard::run(-1, || stat_into(libc::AT_FDCWD, path, buf, $flags, own), own)
         }
     };
 }
@@ -66,18 +95,50 @@ xstat_shim!(__xstat64, "__xstat64", 0);
 xstat_shim!(__lxstat, "__lxstat", libc::AT_SYMLINK_NOFOLLOW);
 xstat_shim!(__lxstat64, "__lxstat64", libc::AT_SYMLINK_NOFOLLOW);
 
+macro_rules! fstat_shim {
+    ($name:ident, $symbol:literal) => {
+        #[doc = concat!("`", $symbol, "(2)`: a target file's descriptor reports the target's metadata.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(fd: c_int, buf: *mut libc::stat) -> c_int {
+            let original = original!($symbol, FstatFn);
+            let own = || call_original!(original, -1, fd, buf);
+            guard::run(-1, || fstat_into(fd, buf, own), own)
+        }
+    };
+}
+
+fstat_shim!(fstat, "fstat");
+fstat_shim!(fstat64, "fstat64");
+
+macro_rules! fxstat_shim {
+    ($name:ident, $symbol:literal) => {
+        #[doc = concat!("`", $symbol, "`: the pre-2.33 glibc ABI of `fstat`.")]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(version: c_int, fd: c_int, buf: *mut libc::stat) -> c_int {
+            let original = original!($symbol, FxstatFn);
+            let own = || call_original!(original, -1, version, fd, buf);
+            guard::run(-1, || fstat_into(fd, buf, own), own)
+        }
+    };
+}
+
+fxstat_shim!(__fxstat, "__fxstat");
+fxstat_shim!(__fxstat64, "__fxstat64");
+
 /// `fstatat(2)`.
 #[no_mangle]
 pub unsafe extern "C" fn fstatat(dirfd: c_int, path: *const c_char, buf: *mut libc::stat, flags: c_int) -> c_int {
     let original = original!("fstatat", StatAtFn);
-    guard::run(-1, || stat_into(dirfd, path, buf, flags), || call_original!(original, -1, dirfd, path, buf, flags))
+    let own = || call_original!(original, -1, dirfd, path, buf, flags);
+    guard::run(-1, || stat_into(dirfd, path, buf, flags, own), own)
 }
 
 /// `fstatat64(2)`.
 #[no_mangle]
 pub unsafe extern "C" fn fstatat64(dirfd: c_int, path: *const c_char, buf: *mut libc::stat, flags: c_int) -> c_int {
     let original = original!("fstatat64", StatAtFn);
-    guard::run(-1, || stat_into(dirfd, path, buf, flags), || call_original!(original, -1, dirfd, path, buf, flags))
+    let own = || call_original!(original, -1, dirfd, path, buf, flags);
+    guard::run(-1, || stat_into(dirfd, path, buf, flags, own), own)
 }
 
 /// `__fxstatat`: the pre-2.33 ABI of `fstatat`.
@@ -90,11 +151,8 @@ pub unsafe extern "C" fn __fxstatat(
     flags: c_int,
 ) -> c_int {
     let original = original!("__fxstatat", FxstatAtFn);
-    guard::run(
-        -1,
-        || stat_into(dirfd, path, buf, flags),
-        || call_original!(original, -1, version, dirfd, path, buf, flags),
-    )
+    let own = || call_original!(original, -1, version, dirfd, path, buf, flags);
+    guard::run(-1, || stat_into(dirfd, path, buf, flags, own), own)
 }
 
 /// `__fxstatat64`.
@@ -107,17 +165,34 @@ pub unsafe extern "C" fn __fxstatat64(
     flags: c_int,
 ) -> c_int {
     let original = original!("__fxstatat64", FxstatAtFn);
-    guard::run(
-        -1,
-        || stat_into(dirfd, path, buf, flags),
-        || call_original!(original, -1, version, dirfd, path, buf, flags),
-    )
+    let own = || call_original!(original, -1, version, dirfd, path, buf, flags);
+    guard::run(-1, || stat_into(dirfd, path, buf, flags, own), own)
 }
 
-pub(super) fn statx_logic(dirfd: c_int, path: *const c_char, flags: c_int, buf: *mut libc::statx) -> Outcome<c_int> {
-    // SAFETY: non-null path argument, NUL-terminated by contract.
-    if flags & libc::AT_EMPTY_PATH != 0 && (path.is_null() || unsafe { *path == 0 }) {
-        return Outcome::Bypass;
+/// `statx` (the function, and `syscall(SYS_statx, ..)`); `own` is the original call, which
+/// answers for the descriptor itself before a target file's metadata replaces its answer.
+pub(super) fn statx_logic(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    buf: *mut libc::statx,
+    own: impl FnOnce() -> c_int,
+) -> Outcome<c_int> {
+    if names_the_fd(path, flags) {
+        if own() != 0 {
+            return Outcome::Error(crate::errno::get());
+        }
+        // SAFETY: the original call succeeded, so `buf` (the caller's struct statx) is filled.
+        let identity = stat::identity_of_statx(unsafe { &*buf });
+        return match files::fd_stat(dirfd, &identity) {
+            Outcome::Handled(meta) => {
+                // SAFETY: as above.
+                unsafe { buf.write(stat::to_statx(&meta)) };
+                Outcome::Handled(0)
+            }
+            Outcome::Error(errno) => Outcome::Error(errno),
+            Outcome::Bypass => Outcome::Handled(0),
+        };
     }
     let follow = flags & libc::AT_SYMLINK_NOFOLLOW == 0;
     on_path(path, |path| files::stat_at(dirfd, path, follow)).map(|meta| {
@@ -138,11 +213,8 @@ pub unsafe extern "C" fn statx(
 ) -> c_int {
     let original =
         original!("statx", unsafe extern "C" fn(c_int, *const c_char, c_int, libc::c_uint, *mut libc::statx) -> c_int);
-    guard::run(
-        -1,
-        || statx_logic(dirfd, path, flags, buf),
-        || call_original!(original, -1, dirfd, path, flags, mask, buf),
-    )
+    let own = || call_original!(original, -1, dirfd, path, flags, mask, buf);
+    guard::run(-1, || statx_logic(dirfd, path, flags, buf, own), own)
 }
 
 fn access_logic(dirfd: c_int, path: *const c_char, mode: c_int) -> Outcome<c_int> {

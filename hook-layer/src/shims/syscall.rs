@@ -43,6 +43,8 @@ pub unsafe extern "C" fn syscall(
     }
     // statx(dirfd, path, flags, mask, buf): the kernel reads the int arguments from the low
     // 32 bits of their registers, and so do we.
-    let logic = || statx_logic(a1 as c_int, a2 as *const c_char, a3 as c_int, a5 as *mut libc::statx).map(c_long::from);
+    let own = || forward() as c_int;
+    let logic =
+        || statx_logic(a1 as c_int, a2 as *const c_char, a3 as c_int, a5 as *mut libc::statx, own).map(c_long::from);
     guard::run(-1, logic, forward)
 }
