@@ -6,9 +6,9 @@
 //! blocking pool) stays in the agent's own namespaces. A socket keeps the namespace it was
 //! created in, so sockets are created here and may then be driven from any runtime. Nothing on
 //! this runtime may use `spawn_blocking`: the blocking pool's threads would be created from
-//! whichever thread first needs one. Child processes started from this thread (`nft`, the
+//! whichever thread first needs one. Child processes started from this thread (the
 //! incoming-rules guard) are born in the target's network namespace and the agent's mount
-//! namespace, so they run the agent's own binaries.
+//! namespace, so they run the agent's own binary.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -125,27 +125,13 @@ impl TargetNet {
         .await
     }
 
-    /// Runs `command` in the target's network namespace with `input` on its stdin and returns
-    /// its output.
-    pub async fn run_command(
+    /// Runs `make` on the namespace thread, for what keeps the namespace it is made in (a
+    /// netlink socket); `make` must not block.
+    pub async fn create<T: Send + 'static>(
         &self,
-        command: std::process::Command,
-        input: Vec<u8>,
-    ) -> std::io::Result<std::process::Output> {
-        self.run(async move {
-            use tokio::io::AsyncWriteExt;
-            let mut command = tokio::process::Command::from(command);
-            command
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            let mut child = command.spawn()?;
-            if let Some(mut stdin) = child.stdin.take() {
-                stdin.write_all(&input).await?;
-            }
-            child.wait_with_output().await
-        })
-        .await
+        make: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+    ) -> std::io::Result<T> {
+        self.run(async move { make() }).await
     }
 
     /// Starts `command` in the target's network namespace and leaves it running.

@@ -4,8 +4,8 @@
 //! `Hello` first, so the rest reaches the authenticated request and stream paths; even, the
 //! input is all the agent hears, as from a stranger.
 //!
-//! `IncomingSubscribe` frames are dropped before sending: they start `nft` and a guard process
-//! (a re-exec of this fuzzer), which is neither fast nor what this target is about.
+//! `IncomingSubscribe` frames are dropped before sending: they write nftables rules and start a
+//! guard process (a re-exec of this fuzzer), which is neither fast nor what this target is about.
 #![no_main]
 
 use std::net::SocketAddr;

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`rules`]: the nftables table that redirects subscribed ports to the agent.
+//! - [`nftables`]: writes that table to the kernel over netlink (no `nft` binary).
 //! - [`guard`]: the child process that removes that table when the agent dies.
 //! - [`intercept`]: the interception listeners and what happens to each connection.
 //! - [`http`]: per-request routing with hyper when a subscription has a filter.
@@ -14,11 +15,11 @@ mod filter;
 pub mod guard;
 mod http;
 mod intercept;
-mod rules;
+pub mod nftables;
+pub mod rules;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ChildStdin;
 use std::sync::Arc;
 
@@ -32,13 +33,13 @@ use crate::streams::Streams;
 
 use self::filter::Filter;
 use self::intercept::Subscription;
+use self::nftables::{NftError, Nftables};
 use self::rules::Redirect;
 
 /// The incoming side of one agent.
 pub struct Incoming {
     net: TargetNet,
     table: String,
-    nft: PathBuf,
     state: Mutex<State>,
 }
 
@@ -69,33 +70,31 @@ impl Drop for Port {
 
 impl Incoming {
     pub fn new(net: TargetNet) -> Incoming {
-        Incoming { net, table: rules::table_name(std::process::id()), nft: rules::nft_path(), state: Mutex::default() }
+        Incoming { net, table: rules::table_name(std::process::id()), state: Mutex::default() }
     }
 
     /// Removes the tables of agents that died without their guard cleaning up (a guard killed
     /// too, a machine reboot of a persistent namespace). Failures are logged.
     pub async fn sweep(&self) {
-        let mut list = std::process::Command::new(&self.nft);
-        list.args(["list", "tables"]);
-        let listing = match self.net.run_command(list, Vec::new()).await {
-            Ok(output) if output.status.success() => output.stdout,
-            Ok(output) => {
-                let stderr = String::from_utf8_lossy(&output.stderr);
-                return tracing::warn!(stderr = %stderr.trim(), "cannot list nftables tables; stale incoming rules are not swept");
-            }
+        let own = self.table.clone();
+        let swept = self
+            .nftables(move |nftables| {
+                let stale = rules::stale_tables(&nftables.list_tables()?, &own, rules::agent_alive);
+                Ok(stale.into_iter().map(|table| (nftables.delete_table(&table), table)).collect::<Vec<_>>())
+            })
+            .await;
+        let swept = match swept {
+            Ok(swept) => swept,
             Err(err) => {
-                return tracing::warn!(%err, nft = %self.nft.display(), "cannot run nft; stale incoming rules are not swept")
+                return tracing::warn!(%err, "cannot list the nftables tables; stale incoming rules are not swept")
             }
         };
-        let listing = String::from_utf8_lossy(&listing);
-        for table in rules::stale_tables(&listing, &self.table, rules::agent_alive) {
-            let mut delete = std::process::Command::new(&self.nft);
-            delete.args(["delete", "table", "inet", &table]);
-            match self.net.run_command(delete, Vec::new()).await {
-                Ok(output) if output.status.success() => {
-                    tracing::info!(%table, "removed the incoming rules of a dead agent");
-                }
-                _ => tracing::warn!(%table, "cannot remove the incoming rules of a dead agent"),
+        for (deleted, table) in swept {
+            match deleted {
+                Ok(true) => tracing::info!(%table, "removed the incoming rules of a dead agent"),
+                // Another agent swept it first.
+                Ok(false) => {}
+                Err(err) => tracing::warn!(%table, %err, "cannot remove the incoming rules of a dead agent"),
             }
         }
     }
@@ -119,7 +118,7 @@ impl Incoming {
             return Message::failure(libc::EADDRINUSE, format!("port {port} is subscribed already"));
         }
         if state.guard.is_none() {
-            match guard::start(&self.net, &self.nft, &self.table).await {
+            match guard::start(&self.net, &self.table).await {
                 Ok(pipe) => state.guard = Some(pipe),
                 Err(err) => {
                     return Message::failure(libc::EIO, format!("cannot start the guard of the incoming rules: {err}"))
@@ -179,23 +178,23 @@ impl Incoming {
         }
     }
 
-    /// Replaces the table with the current subscriptions; the error says what `nft` said.
+    /// Replaces the table with the current subscriptions; the error says what the kernel said.
     async fn apply(&self, state: &State) -> Result<(), String> {
         let redirects: Vec<Redirect> = state.ports.values().map(|port| port.redirect).collect();
-        let script = rules::script(&self.table, &redirects);
-        let mut command = std::process::Command::new(&self.nft);
-        command.args(["-f", "-"]);
-        match self.net.run_command(command, script.into_bytes()).await {
-            Ok(output) if output.status.success() => Ok(()),
-            Ok(output) => Err(format!(
-                "nft refused the incoming redirect rules: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            )),
-            Err(err) => Err(format!(
-                "cannot run {} for the incoming redirect rules: {err}; the agent needs nft and CAP_NET_ADMIN",
-                self.nft.display()
-            )),
-        }
+        let table = self.table.clone();
+        self.nftables(move |nftables| nftables.replace(&table, &redirects))
+            .await
+            .map_err(|err| format!("cannot set the incoming redirect rules: {err}"))
+    }
+
+    /// Runs `work` on a blocking thread with nf_tables of the target's network namespace.
+    async fn nftables<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Nftables) -> Result<T, NftError> + Send + 'static,
+    ) -> Result<T, NftError> {
+        let socket = self.net.create(nftables::open_socket).await.map_err(NftError::socket)?;
+        let done = tokio::task::spawn_blocking(move || work(&mut Nftables::new(socket)?)).await;
+        done.map_err(|err| NftError::Io(std::io::Error::other(format!("nftables task failed: {err}"))))?
     }
 }
 

@@ -130,8 +130,21 @@ impl Drop for Target {
 /// The agent binary under test (`TETHER_AGENT_BIN`, e.g. the static release build, or the
 /// one cargo built for the tests), started with the harness token.
 pub fn agent_command(args: &[&str]) -> Command {
+    agent_command_under(&[], args)
+}
+
+/// [`agent_command`] started through `wrapper`: a program and its arguments, followed by the
+/// agent's binary and `args`, that ends by exec'ing the agent (so its pid is the agent's).
+pub fn agent_command_under(wrapper: &[&str], args: &[&str]) -> Command {
     let binary = std::env::var_os("TETHER_AGENT_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_tether-agent").into());
-    let mut command = Command::new(binary);
+    let mut command = match wrapper.split_first() {
+        Some((program, wrapper_args)) => {
+            let mut command = Command::new(program);
+            command.args(wrapper_args).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
     command
         .args(args)
         .env("TETHER_AGENT_TOKEN", TOKEN)
@@ -149,7 +162,12 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(args: &[&str]) -> Agent {
-        let (startup, child) = start_agent(agent_command(args));
+        Agent::spawn(agent_command(args))
+    }
+
+    /// Starts `command`, an [`agent_command`] or [`agent_command_under`].
+    pub fn spawn(command: Command) -> Agent {
+        let (startup, child) = start_agent(command);
         match startup {
             AgentStartup::Ready { listen, .. } => Agent { child, addr: listen.parse().unwrap() },
             failed => panic!("the agent did not start: {failed:?}"),

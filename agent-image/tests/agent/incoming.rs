@@ -1,6 +1,7 @@
-//! Incoming traffic in the agent: the redirect rules in the target's network namespace, steal
-//! and mirror relays over the wire, the guard that removes the rules after `kill -9`, and the
-//! start-up sweep of rules left by dead agents.
+//! Incoming traffic in the agent: the redirect rules in the target's network namespace (set
+//! over netlink; an agent that finds no `nft` binary works the same), steal and mirror relays
+//! over the wire, the guard that removes the rules after `kill -9`, and the start-up sweep of
+//! rules left by dead agents. Debian's `nft` is only the tests' checker.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -10,7 +11,10 @@ use std::time::{Duration, Instant};
 use tether_rpc_schema::incoming::IncomingMode;
 use tether_rpc_schema::wire::Message;
 
-use crate::harness::{Agent, Client, Target};
+use tether_agent::incoming::rules::Redirect;
+
+use crate::harness::{agent_command_under, Agent, Client, Target};
+use crate::nftables::nft_listing;
 
 /// `nft list tables` inside the target's network namespace.
 fn nft_tables(target: &Target) -> String {
@@ -20,6 +24,29 @@ fn nft_tables(target: &Target) -> String {
         .expect("nsenter and nft must be installed");
     assert!(output.status.success(), "nft list tables failed: {output:?}");
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// `nft list table inet <table>` inside the target's network namespace.
+fn nft_table(target: &Target, table: &str) -> String {
+    let output = Command::new("nsenter")
+        .args(["-t", &target.pid.to_string(), "-n", "nft", "list", "table", "inet", table])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "nft list table: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The ports of the agent's interception listeners (IPv4, IPv6): the only listeners in the
+/// target's network namespace of these tests.
+fn interception_ports(target: &Target) -> (u16, Option<u16>) {
+    let output = Command::new("nsenter")
+        .args(["-t", &target.pid.to_string(), "-n", "ss", "-ltnH"])
+        .output()
+        .expect("ss (iproute2) must be installed");
+    let listing = String::from_utf8(output.stdout).unwrap();
+    let port =
+        |prefix: &str| listing.split_whitespace().find_map(|addr| addr.strip_prefix(prefix)?.parse::<u16>().ok());
+    (port("0.0.0.0:").expect("no IPv4 interception listener"), port("[::]:"))
 }
 
 /// Waits up to 5 s for `done`.
@@ -77,8 +104,9 @@ async fn incoming_steal_relays_loopback_clients_and_kill_9_removes_the_rules() {
     let mut agent = Agent::for_target(&target);
     let mut client = agent.client().await;
     subscribe(&mut client, 8080, IncomingMode::Steal).await;
-    let table = format!("table inet tether_{}", agent.pid());
-    assert!(nft_tables(&target).contains(&table), "{}", nft_tables(&target));
+    let table = format!("tether_{}", agent.pid());
+    let (to_v4, to_v6) = interception_ports(&target);
+    assert_eq!(nft_table(&target, &table), nft_listing(&table, &[Redirect { port: 8080, to_v4, to_v6 }]));
 
     // Nothing listens on 8080 in the target: the connection reaches the agent anyway.
     let mut user = target.in_netns(|| TcpStream::connect("127.0.0.1:8080").unwrap());
@@ -124,16 +152,65 @@ async fn incoming_mirror_keeps_the_original_server_and_copies_the_client_bytes()
 }
 
 #[tokio::test]
-async fn incoming_startup_sweeps_tables_of_dead_agents() {
+async fn incoming_startup_sweeps_tables_of_dead_agents_and_keeps_the_others() {
     let target = Target::start();
+    let live = Agent::for_target(&target);
+    let mut client = live.client().await;
+    subscribe(&mut client, 8080, IncomingMode::Steal).await;
+    let live_table = format!("tether_{}", live.pid());
     // No process has this pid (above the kernel's pid_max), so its agent is surely dead.
     let stale = "tether_4194399";
-    let status = Command::new("nsenter")
-        .args(["-t", &target.pid.to_string(), "-n", "nft", "add", "table", "inet", stale])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(nft_tables(&target).contains(stale));
+    for (family, table) in [("inet", stale), ("inet", "keep_me"), ("ip", stale)] {
+        let status = Command::new("nsenter")
+            .args(["-t", &target.pid.to_string(), "-n", "nft", "add", "table", family, table])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    assert!(nft_tables(&target).contains(&format!("table inet {stale}")));
     let _agent = Agent::for_target(&target);
-    assert!(within_5s(|| !nft_tables(&target).contains(stale)), "stale table left: {}", nft_tables(&target));
+    assert!(
+        within_5s(|| !nft_tables(&target).contains(&format!("table inet {stale}"))),
+        "stale table left: {}",
+        nft_tables(&target)
+    );
+    let tables = nft_tables(&target);
+    for kept in [format!("table inet {live_table}"), "table inet keep_me".into(), format!("table ip {stale}")] {
+        assert!(tables.contains(&kept), "{kept} was swept: {tables}");
+    }
+}
+
+/// Hides every `nft` from the agent: a tmpfs over `/usr/sbin` (`/sbin` is a link to it) in a
+/// mount namespace of its own, and a `PATH` without it.
+const WITHOUT_NFT: &str = r#"
+set -e
+mount -t tmpfs tether-no-nft /usr/sbin
+if command -v nft || [ -e /sbin/nft ]; then echo "nft is still reachable" >&2; exit 97; fi
+exec "$@"
+"#;
+
+#[tokio::test]
+async fn incoming_steal_works_for_an_agent_without_an_nft_binary() {
+    let target = Target::start();
+    let wrapper = ["unshare", "--mount", "--propagation", "private", "sh", "-c", WITHOUT_NFT, "without-nft"];
+    let mut command = agent_command_under(&wrapper, &["--pid", &target.pid.to_string()]);
+    command.env("PATH", "/usr/bin:/bin");
+    let mut agent = Agent::spawn(command);
+    let mut client = agent.client().await;
+    subscribe(&mut client, 7070, IncomingMode::Steal).await;
+    let table = format!("tether_{}", agent.pid());
+    let (to_v4, to_v6) = interception_ports(&target);
+    assert_eq!(nft_table(&target, &table), nft_listing(&table, &[Redirect { port: 7070, to_v4, to_v6 }]));
+
+    let mut user = target.in_netns(|| TcpStream::connect("127.0.0.1:7070").unwrap());
+    user.write_all(b"no nft").unwrap();
+    user.shutdown(Shutdown::Write).unwrap();
+    let (stream, _, data) = incoming_stream(&mut client).await;
+    assert_eq!(data, b"no nft");
+    client.send(0, Message::StreamData { stream, data: b"ok".to_vec() }).await;
+    client.send(0, Message::StreamEof { stream }).await;
+    assert_eq!(read_to_end(user).await, b"ok");
+
+    agent.kill();
+    assert!(within_5s(|| !nft_tables(&target).contains(&table)), "the guard left {}", nft_tables(&target));
 }

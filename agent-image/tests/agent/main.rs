@@ -9,4 +9,5 @@ mod files;
 mod harness;
 mod incoming;
 mod network;
+mod nftables;
 mod startup;
