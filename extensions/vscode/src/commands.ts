@@ -39,7 +39,7 @@ export function registerCommands(parts: Parts): vscode.Disposable[] {
       const params = resolveParams(source);
       const resolved = params ? ((await daemon.request('config.resolve', params)) as Config) : undefined;
       const settings = vscode.workspace.getConfiguration('tether');
-      const start = pickerStart(resolved, { context: settings.get('defaultContext'), namespace: settings.get('defaultNamespace') });
+      const start = pickerStart(resolved, { context: settings.get('defaultContext'), namespace: settings.get('defaultNamespace') }, memory.recent);
       const choice = await pickTarget(daemon, { title: 'tether: target of the next launches', recent: memory.recent, ...start });
       if (!choice) return;
       await memory.setSelected(choice);

@@ -87,12 +87,18 @@ export function fromChoice(choice: Choice): LaunchTarget {
   return choice.local ? { target: choice.target } : { target: choice.target, context: choice.context, namespace: choice.namespace };
 }
 
-/** Where the picker starts: the config's context and namespace, else the settings'. */
-export function pickerStart(resolved: Config | undefined, defaults: Defaults): Defaults {
-  return {
+/**
+ * Where the picker starts: the config's context and namespace, else the settings', else where
+ * the most recent cluster target was picked.
+ */
+export function pickerStart(resolved: Config | undefined, defaults: Defaults, recent: Choice[] = []): Defaults {
+  const configured = {
     context: resolved?.context || defaults.context || undefined,
     namespace: resolved?.namespace || defaults.namespace || undefined,
   };
+  const last = recent.find((choice) => !choice.local);
+  if (configured.context || configured.namespace || !last) return configured;
+  return { context: last.context, namespace: last.namespace };
 }
 
 /**

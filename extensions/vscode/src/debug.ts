@@ -50,10 +50,11 @@ export class TetherDebugProvider implements vscode.DebugConfigurationProvider {
       let target = launchTarget(source, resolved, this.memory.selected);
       if (!target) {
         const settings = vscode.workspace.getConfiguration('tether');
-        const start = pickerStart(resolved, {
-          context: settings.get<string>('defaultContext'),
-          namespace: settings.get<string>('defaultNamespace'),
-        });
+        const start = pickerStart(
+          resolved,
+          { context: settings.get<string>('defaultContext'), namespace: settings.get<string>('defaultNamespace') },
+          this.memory.recent,
+        );
         const choice = await pickTarget(this.daemon, { title: `tether: target of "${config.name}"`, recent: this.memory.recent, ...start });
         if (!choice) {
           this.logs.info(`launch of "${config.name}" cancelled in the target picker`);

@@ -154,7 +154,7 @@ export function rows(state: PickerState): Row[] {
   for (const kind of kinds) {
     const group = byKind.get(kind)!.sort((a, b) => a.target.localeCompare(b.target));
     const ready = group.filter((target) => target.ready).length;
-    out.push({ kind: 'separator', label: `${kind} · ${ready}/${group.length} ready` });
+    out.push({ kind: 'separator', label: `${kind} · ${ready} of ${group.length} ready` });
     for (const target of group) out.push(targetRow(state, target));
   }
   if (!state.loading && !state.clusterError && state.cluster.length === 0) {

@@ -50,14 +50,21 @@ export function pickTarget(daemon: Daemon, options: PickOptions): Promise<Choice
   let mode: 'targets' | 'contexts' | 'namespaces' = 'targets';
   /** Listings answered for an older state are dropped. */
   let generation = 0;
+  /** The rows on screen: a listing that changed nothing does not replace them (which would
+   * move the highlight and could swallow a click). */
+  let shown = '';
 
   const showTargets = () => {
+    const next = rows(state);
+    const key = JSON.stringify(next);
+    if (mode === 'targets' && key === shown) return;
     mode = 'targets';
+    shown = key;
     quickPick.buttons = [];
     quickPick.placeholder = 'Pick the target (type to filter); Escape cancels';
     quickPick.busy = state.loading;
     const active = quickPick.activeItems[0]?.row;
-    quickPick.items = rows(state).map(toItem);
+    quickPick.items = next.map(toItem);
     // Keep the highlighted row when a refresh re-renders (the first target otherwise).
     const same = active?.kind === 'target' ? quickPick.items.find((item) => item.row?.kind === 'target' && item.row.label === active.label) : undefined;
     if (same) quickPick.activeItems = [same];
@@ -87,6 +94,7 @@ export function pickTarget(daemon: Daemon, options: PickOptions): Promise<Choice
 
   const showContexts = () => {
     mode = 'contexts';
+    shown = '';
     quickPick.value = '';
     quickPick.buttons = [vscode.QuickInputButtons.Back];
     quickPick.placeholder = 'Pick the Kubernetes context';
@@ -100,6 +108,7 @@ export function pickTarget(daemon: Daemon, options: PickOptions): Promise<Choice
 
   const showNamespaces = async () => {
     mode = 'namespaces';
+    shown = '';
     quickPick.value = '';
     quickPick.buttons = [vscode.QuickInputButtons.Back];
     quickPick.placeholder = 'Pick the namespace';

@@ -83,7 +83,10 @@ async function pickTarget() {
   await page.locator('.quick-input-widget .quick-input-title', { hasText: 'tether: target of' }).waitFor({ timeout: 10000 });
   if (spec.namespace) {
     // Switch the namespace inside the picker, as a person would.
-    await (await quickPickRow('Namespace:')).click();
+    await eventually('the namespace list', async () => {
+      await (await quickPickRow('Namespace:', 10000)).click();
+      return page.locator('.quick-input-box input[placeholder="Pick the namespace"]').waitFor({ timeout: 3000 }).then(() => true);
+    }, 30000, 0);
     await (await quickPickRow(spec.namespace)).click();
     await page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: 'Namespace: ' + spec.namespace }).waitFor({ timeout: 30000 });
   }
@@ -108,41 +111,21 @@ async function configDocument() {
   await editor.locator('.view-lines').click();
   await page.keyboard.press('Control+A');
   await page.keyboard.press('Delete');
-  await page.keyboard.insertText('{"target": ""}');
+  // Typed up to the cursor, so the (long, virtualized) suggestion list shows it first.
+  await page.keyboard.insertText(`{"target": "${spec.target}"}`);
   await page.keyboard.press('End');
   await page.keyboard.press('ArrowLeft');
   await page.keyboard.press('ArrowLeft');
-  await page.keyboard.press('Control+Space');
-  const suggested = await page.locator('.suggest-widget .monaco-list-row', { hasText: spec.target }).first().waitFor({ timeout: 20000 }).then(() => true, () => false);
+  const suggestion = page.locator('.suggest-widget .monaco-list-row', { hasText: spec.target }).first();
+  let suggested = false;
+  for (let attempt = 0; attempt < 3 && !suggested; attempt++) {
+    // The suggest widget closes when the first answer has nothing (the daemon was still listing).
+    await page.keyboard.press('Control+Space');
+    suggested = await suggestion.waitFor({ timeout: 15000 }).then(() => true, () => false);
+  }
   await shot('completion');
   check(`completion of "target" offers the live target ${spec.target}`, suggested);
   await page.keyboard.press('Escape');
-}
-
-/** Cancel in the progress notification while a new agent starts: no debug session, and the
- * session the daemon still makes is ended. */
-async function cancelWhileStarting() {
-  const rpc = (method, params) => JSON.parse(execFileSync(spec.tether, ['rpc', method, ...(params ? [JSON.stringify(params)] : [])], { encoding: 'utf8', timeout: 60000 }));
-  // The daemon's log says when sessions are prepared and ended (session.list alone could miss a
-  // session that lived for a moment).
-  const logPath = rpc('daemon.status').log_path;
-  const count = (what) => fs.readFileSync(logPath, 'utf8').split('\n').filter((line) => line.includes(what)).length;
-  const preparedBefore = count('session prepared');
-  for (const agent of rpc('agents.list')) rpc('agents.stop', { agent_id: agent.agent_id });
-  await page.locator('.monaco-editor .view-lines').first().click();
-  await page.keyboard.press('F5');
-  await quickInput().waitFor({ state: 'visible', timeout: 30000 });
-  await quickPickRow(spec.target, 30000);
-  await page.keyboard.press('Enter'); // the most recent target
-  const toast = page.locator('.notification-toast', { hasText: `tether: ${spec.target}` }).first();
-  await toast.waitFor({ timeout: 15000 });
-  await toast.locator('.monaco-button', { hasText: 'Cancel' }).click();
-  await page.waitForTimeout(2000);
-  check('Cancel in the progress notification starts no debug session', !(await debugToolbar().isVisible()));
-  // The daemon finishes starting the agent; the session it then makes is ended at once.
-  await eventually('the cancelled launch\'s session to be prepared', () => (count('session prepared') > preparedBefore ? true : undefined), 180000);
-  const ended = await eventually('it to be ended', () => (count('session ended') >= count('session prepared') && sessionList().length === 0 ? true : undefined), 20000).catch(() => false);
-  check('the session the daemon still prepared for the cancelled launch is ended', ended === true, JSON.stringify(sessionList()));
 }
 
 /** A launch whose own tether block names a process that does not exist: the daemon's typed error. */
@@ -267,7 +250,6 @@ try {
   check('Escape in the picker starts no debug session', !(await debugToolbar().isVisible()));
   check('Escape in the picker starts no tether session', sessionList().length === 0, JSON.stringify(sessionList()));
 
-  if (spec.cancelCheck) await cancelWhileStarting();
   if (spec.configChecks) await configDocument();
   if (spec.failureChecks) await typedFailure();
 } catch (err) {

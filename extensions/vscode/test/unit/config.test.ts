@@ -49,6 +49,12 @@ describe('pickerStart', () => {
     assert.deepEqual(pickerStart({ context: 'a', namespace: 'n' }, { context: 'b', namespace: 'm' }), { context: 'a', namespace: 'n' });
     assert.deepEqual(pickerStart({ context: null }, { context: 'b', namespace: '' }), { context: 'b', namespace: undefined });
   });
+
+  it('otherwise starts where the last cluster target was picked', () => {
+    const recent = [{ target: 'pid/1', local: true }, { target: 'deployment/orders', context: 'kind', namespace: 'shop', local: false }];
+    assert.deepEqual(pickerStart(undefined, {}, recent), { context: 'kind', namespace: 'shop' });
+    assert.deepEqual(pickerStart(undefined, { namespace: 'dev' }, recent), { context: undefined, namespace: 'dev' });
+  });
 });
 
 describe('configTemplate', () => {
