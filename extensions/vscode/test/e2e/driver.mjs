@@ -126,6 +126,37 @@ async function configDocument() {
   await shot('completion');
   check(`completion of "target" offers the live target ${spec.target}`, suggested);
   await page.keyboard.press('Escape');
+  // Back to the template on disk: F5 saves dirty editors, and a saved target would answer the
+  // next launches' picker.
+  await command('File: Revert File');
+}
+
+/** Select Target: launches stop asking; Show Sessions stops a session; Clear Target. */
+async function selectedTargetAndSessions() {
+  await command('tether: Select Target');
+  await page.locator('.quick-input-widget .quick-input-title', { hasText: 'tether: target of the next launches' }).waitFor({ timeout: 15000 });
+  await page.locator('.quick-input-box input').fill(spec.filter);
+  await quickPickRow(spec.target, 30000);
+  await page.keyboard.press('Enter');
+  await quickInput().waitFor({ state: 'hidden', timeout: 10000 });
+  await page.locator('.tabs-container .tab', { hasText: 'app.js' }).first().click();
+  await page.locator('.monaco-editor .view-lines', { hasText: 'DEMO_GREETING' }).first().click();
+  await page.keyboard.press('F5');
+  await pausedFrame().first().waitFor({ timeout: 60000 });
+  const asked = await page.locator('.quick-input-widget .quick-input-title', { hasText: 'tether: target of' }).isVisible();
+  check('with a target selected, F5 starts without asking and stops at the breakpoint', !asked && sessionList().length === 1);
+  await command('tether: Show Sessions');
+  await quickPickRow(spec.sessionTarget, 15000);
+  await page.keyboard.press('Enter');
+  await debugToolbar().waitFor({ state: 'hidden', timeout: 20000 }).catch(() => undefined);
+  const stopped = await eventually('the session to end', () => (sessionList().length === 0 ? true : undefined), 15000).catch(() => false);
+  check('"Show Sessions" lists the session and Enter stops it with its debug session', stopped === true && !(await debugToolbar().isVisible()), JSON.stringify(sessionList()));
+  await command('tether: Clear Target');
+  await page.locator('.monaco-editor .view-lines', { hasText: 'DEMO_GREETING' }).first().click();
+  await page.keyboard.press('F5');
+  const asksAgain = await page.locator('.quick-input-widget .quick-input-title', { hasText: 'tether: target of' }).waitFor({ timeout: 30000 }).then(() => true, () => false);
+  await page.keyboard.press('Escape');
+  check('after "Clear Target", F5 asks again', asksAgain);
 }
 
 /** A launch whose own tether block names a process that does not exist: the daemon's typed error. */
@@ -251,6 +282,7 @@ try {
   check('Escape in the picker starts no tether session', sessionList().length === 0, JSON.stringify(sessionList()));
 
   if (spec.configChecks) await configDocument();
+  if (spec.commandChecks) await selectedTargetAndSessions();
   if (spec.failureChecks) await typedFailure();
 } catch (err) {
   check('the end-to-end run completes', false, err instanceof Error ? err.message : String(err));
