@@ -8,8 +8,8 @@ use rustix::io::Errno;
 use tether_rpc_schema::wire::{Family, Message};
 
 use crate::dns::TargetResolver;
-use crate::env;
 use crate::files::{self, TargetFs};
+use crate::{env, netns};
 
 /// What every handler may use.
 pub struct Agent {
@@ -22,6 +22,7 @@ pub struct Agent {
 pub async fn handle_request(agent: &Agent, request: Message) -> Message {
     let result = match request {
         Message::EnvGet => handle_env_get(agent).await,
+        Message::HostnameGet => handle_hostname_get(agent).await,
         Message::FileRead { path, offset, len } => on_fs(agent, "read", move |fs| fs.read(&path, offset, len))
             .await
             .map(|chunk| Message::FileData { meta: chunk.meta, data: chunk.data, eof: chunk.eof }),
@@ -57,6 +58,27 @@ async fn handle_env_get(agent: &Agent) -> Result<Message, Message> {
     read.map(Message::EnvVars).map_err(|err| {
         Message::failure(err.raw_os_error().unwrap_or(libc::EIO), format!("reading the target's environment: {err}"))
     })
+}
+
+/// The target's host name from its UTS namespace; when the agent may not enter that, the
+/// target's `/etc/hostname` (what a kubelet writes there is the pod's name too).
+async fn handle_hostname_get(agent: &Agent) -> Result<Message, Message> {
+    let (pid, fs) = (agent.pid, agent.fs.clone());
+    let read = move || match netns::target_hostname(pid) {
+        Ok(name) => Ok(name),
+        Err(err) => {
+            tracing::warn!(%err, "cannot read the host name of the target's UTS namespace; using its /etc/hostname");
+            let chunk = fs.read(b"/etc/hostname", 0, 256).map_err(|errno| {
+                (errno.raw_os_error(), format!("reading the target's host name: {err}; /etc/hostname: {errno}"))
+            })?;
+            Ok(String::from_utf8_lossy(&chunk.data).trim().to_string())
+        }
+    };
+    let name = tokio::task::spawn_blocking(read)
+        .await
+        .map_err(join_failure)?
+        .map_err(|(errno, message)| Message::failure(errno, message))?;
+    Ok(Message::Hostname { name })
 }
 
 async fn handle_dns_lookup(agent: &Agent, name: &str, family: Family) -> Message {

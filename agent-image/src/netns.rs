@@ -192,3 +192,24 @@ fn run_thread(netns: OwnedFd, ready_tx: mpsc::Sender<Result<Handle, NetnsError>>
     // thread lives as long as the process.
     runtime.block_on(std::future::pending::<()>());
 }
+
+/// The host name of process `pid`: the node name of its UTS namespace, read on a short-lived
+/// thread that joins that namespace (namespaces belong to threads: every other thread of the
+/// agent keeps its own). `/proc/sys/kernel/hostname` answers for the reading thread's UTS
+/// namespace. Blocking.
+pub fn target_hostname(pid: u32) -> std::io::Result<String> {
+    let uts = rustix::fs::open(
+        format!("/proc/{pid}/ns/uts"),
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    let read = move || {
+        move_into_link_name_space(std::os::fd::AsFd::as_fd(&uts), Some(LinkNameSpaceType::HostNameAndNISDomainName))?;
+        Ok(std::fs::read_to_string("/proc/sys/kernel/hostname")?.trim_end().to_string())
+    };
+    std::thread::Builder::new()
+        .name("target-uts".into())
+        .spawn(read)?
+        .join()
+        .map_err(|_| std::io::Error::other("the thread reading the target's host name panicked"))?
+}

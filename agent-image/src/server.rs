@@ -18,7 +18,8 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tether_rpc_schema::codec::{self, CodecError, HEADER_LEN, HELLO_FRAME_MAX, MAX_FRAME};
 use tether_rpc_schema::wire::{
-    Envelope, Hello, HelloOk, Message, Role, KEEPALIVE_CAPABILITY, KEEPALIVE_SILENCE_LIMIT, TARGET_GONE_CAPABILITY,
+    Envelope, Hello, HelloOk, Message, Role, HOSTNAME_CAPABILITY, KEEPALIVE_CAPABILITY, KEEPALIVE_SILENCE_LIMIT,
+    TARGET_GONE_CAPABILITY,
 };
 use tether_rpc_schema::PROTOCOL_VERSION;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
@@ -219,7 +220,11 @@ pub async fn handle_connection(
     let mut writer = tokio::spawn(write_frames(write_half, out_rx));
     let ok = HelloOk {
         protocol_version: PROTOCOL_VERSION,
-        capabilities: vec![tether_rpc_schema::incoming::CAPABILITY.to_owned(), KEEPALIVE_CAPABILITY.to_owned()],
+        capabilities: vec![
+            tether_rpc_schema::incoming::CAPABILITY.to_owned(),
+            KEEPALIVE_CAPABILITY.to_owned(),
+            HOSTNAME_CAPABILITY.to_owned(),
+        ],
         policy: None,
     };
     let _ = out_tx.send(Envelope { id, message: Message::HelloOk(ok) }).await;

@@ -39,6 +39,10 @@ pub struct Config {
     /// Outgoing connections leaving from the target's network.
     #[serde(default)]
     pub outgoing: OutgoingConfig,
+    /// The host name the process sees (`hostname`, `gethostname()`, `uname().nodename`):
+    /// `target` (default), the target's, as in the pod; `host`, this machine's.
+    #[serde(default)]
+    pub hostname: HostnameConfig,
     /// Programs whose calls are not hooked (their children still are).
     #[serde(default)]
     pub skip_processes: Vec<String>,
@@ -211,6 +215,18 @@ pub struct EnvConfig {
     /// value, because the target's would run the target's code here, as you.
     #[serde(default)]
     pub allow_code_loading: Vec<String>,
+}
+
+/// Whose host name the process sees.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HostnameConfig {
+    /// The target's (its UTS namespace's node name: a pod's name), which then also resolves
+    /// as it does in the target.
+    #[default]
+    Target,
+    /// This machine's own.
+    Host,
 }
 
 /// Where file operations go when no rule names the path.
@@ -530,6 +546,16 @@ impl Config {
             },
             skip_processes: self.skip_processes.clone(),
             incoming: self.incoming.policy(),
+            hostname: None,
+        }
+    }
+
+    /// The host name the layer reports, given the target's (`None` when the agent could not
+    /// tell it, or for `targetless`): the target's unless the config keeps the host's.
+    pub fn reported_hostname(&self, target_hostname: Option<&str>) -> Option<String> {
+        match self.hostname {
+            HostnameConfig::Target => target_hostname.map(str::to_string),
+            HostnameConfig::Host => None,
         }
     }
 }
@@ -557,6 +583,15 @@ mod tests {
         assert!(!policy.dns.enabled);
         assert!(!policy.outgoing.udp);
         assert_eq!(policy.skip_processes, ["make"]);
+    }
+
+    #[test]
+    fn hostname_is_the_targets_unless_the_host_is_kept() {
+        let default = parse("c.json", "{}").unwrap();
+        assert_eq!(default.reported_hostname(Some("orders-7d4f")), Some("orders-7d4f".to_string()));
+        assert_eq!(default.reported_hostname(None), None);
+        let host = parse("c.json", r#"{"hostname": "host"}"#).unwrap();
+        assert_eq!(host.reported_hostname(Some("orders-7d4f")), None);
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct Session {
     pub target_id: String,
     pub agent: AgentSlot,
     pub policy: LayerPolicy,
+    /// The target's host name as its agent told it, for the policies of edited configs.
+    pub target_hostname: Option<String>,
     /// Ports of the launch's debugger: never intercepted.
     pub debugger_ports: Vec<u16>,
     /// The launched program, for listings.
@@ -63,6 +65,7 @@ impl Session {
     /// Takes an edited config: its rules, plus what the launch's debug preset added.
     pub fn set_config(&self, config: &crate::config::Config) {
         let mut policy = config.layer_policy();
+        policy.hostname = config.reported_hostname(self.target_hostname.as_deref());
         let preset_skips = self
             .policy
             .skip_processes

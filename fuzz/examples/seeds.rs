@@ -61,7 +61,7 @@ fn seeds() -> Vec<Vec<u8>> {
 /// One of each request a daemon or a layer sends.
 fn requests() -> Vec<Message> {
     let path = |path: &str| path.as_bytes().to_vec();
-    let mut requests = vec![Message::EnvGet, Message::Ping];
+    let mut requests = vec![Message::EnvGet, Message::HostnameGet, Message::Ping];
     for name in PATHS {
         requests.extend([
             Message::FileRead { path: path(name), offset: 0, len: 4096 },

@@ -52,14 +52,17 @@ pub struct Policy {
     pub outgoing: OutgoingRules,
     pub skip_processes: Vec<String>,
     pub incoming: IncomingPolicy,
+    /// The target's host name, reported by `gethostname` and `uname`; `None` keeps the host's.
+    pub hostname: Option<String>,
 }
 
 impl Policy {
-    /// Compiles `policy`. Invalid patterns are reported through `invalid` and skipped.
+    /// Compiles `policy`; `host_name` is the host's own name (resolved on the host unless it
+    /// is also the target's). Invalid patterns are reported through `invalid` and skipped.
     pub fn compile(
         policy: &LayerPolicy,
         host_dirs: HostDirs,
-        hostname: Option<String>,
+        host_name: Option<String>,
         invalid: &mut dyn FnMut(&str),
     ) -> Policy {
         let fs = &policy.fs;
@@ -86,10 +89,15 @@ impl Policy {
             kinds,
             mode: fs.mode,
             host_dirs,
-            dns: DnsRules::new(policy.dns.enabled, &policy.dns.local, hostname),
+            dns: DnsRules::new(
+                policy.dns.enabled,
+                &policy.dns.local,
+                host_name.filter(|name| policy.hostname.as_ref() != Some(name)),
+            ),
             outgoing: OutgoingRules::new(policy.outgoing.tcp, policy.outgoing.udp, &policy.outgoing.local),
             skip_processes: policy.skip_processes.clone(),
             incoming: policy.incoming.clone(),
+            hostname: policy.hostname.clone(),
         }
     }
 
@@ -130,7 +138,8 @@ pub struct DnsRules {
     pub enabled: bool,
     /// Lowercased exact names and `*.suffix` patterns (stored as `.suffix`).
     local: Vec<String>,
-    /// The host's own name (`uname` nodename), resolved on the host.
+    /// The host's own name (`uname` nodename), resolved on the host; the target's host name,
+    /// which `gethostname` reports instead, is the target's like any other name.
     hostname: Option<String>,
 }
 

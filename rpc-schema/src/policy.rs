@@ -23,6 +23,9 @@ pub struct LayerPolicy {
     pub skip_processes: Vec<String>,
     #[serde(default)]
     pub incoming: IncomingPolicy,
+    /// The name `gethostname` and `uname` report (the target's); `None` keeps the host's own.
+    #[serde(default)]
+    pub hostname: Option<String>,
 }
 
 /// Where file operations go when no rule names the path.

@@ -7,7 +7,7 @@
 //! Who sends what:
 //! - layer → daemon: `Hello`, file and DNS requests, `OutgoingTcp`, `OutgoingUdp`,
 //!   `IncomingListen`, `IncomingUnlisten`, `IncomingPeer`, `Ping`, `Bye`;
-//! - daemon → agent: `Hello`, `EnvGet`, file and DNS requests, `TcpConnect`, `UdpConnect`,
+//! - daemon → agent: `Hello`, `EnvGet`, `HostnameGet`, file and DNS requests, `TcpConnect`, `UdpConnect`,
 //!   `IncomingSubscribe`, `IncomingUnsubscribe`, stream messages, `Ping`, `Bye`;
 //! - agent → daemon: responses, `IncomingConnection`, stream messages, and `TargetGone`
 //!   before it exits because its target did.
@@ -26,6 +26,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::incoming::{HttpFilter, IncomingMode};
 use crate::policy::LayerPolicy;
+
+/// Announced by an agent that answers [`Message::HostnameGet`].
+pub const HOSTNAME_CAPABILITY: &str = "hostname";
 
 /// Announced by a daemon that understands [`Message::TargetGone`].
 pub const TARGET_GONE_CAPABILITY: &str = "target-gone";
@@ -160,6 +163,13 @@ pub enum Message {
     /// The target's environment. Response: [`Message::EnvVars`].
     EnvGet,
     EnvVars(Vec<EnvVar>),
+    /// The target's host name: the node name of its UTS namespace, as `gethostname` there
+    /// answers. Response: [`Message::Hostname`]. Only to an agent that announced
+    /// [`HOSTNAME_CAPABILITY`].
+    HostnameGet,
+    Hostname {
+        name: String,
+    },
 
     /// Part of a file's content, `len` bytes from `offset`.
     /// Response: [`Message::FileData`].
@@ -381,6 +391,8 @@ impl Message {
             Message::TargetGone { .. } => "TargetGone",
             Message::EnvGet => "EnvGet",
             Message::EnvVars(_) => "EnvVars",
+            Message::HostnameGet => "HostnameGet",
+            Message::Hostname { .. } => "Hostname",
             Message::FileRead { .. } => "FileRead",
             Message::FileData { .. } => "FileData",
             Message::FileStat { .. } => "FileStat",

@@ -9,7 +9,7 @@ use tether_rpc_schema::api::{
     SessionEndParams, SessionEvent, SessionEventKind, SessionEventsParams, SessionInfo, SessionPrepareParams,
     SessionPrepared,
 };
-use tether_rpc_schema::wire::Message;
+use tether_rpc_schema::wire::{Message, HOSTNAME_CAPABILITY};
 
 use super::{agent_error, invalid_params, not_found, notification, RpcResult};
 use crate::agent_link::LinkError;
@@ -47,7 +47,7 @@ pub async fn handle_prepare(
     let preset = presets::for_launch(&params.launch);
     progress("starting or reusing the agent");
     let how = StartWith { agent: config.agent.clone(), progress: progress.clone() };
-    let (agent, target_env) = agent_with_env(&daemon, &target, &how).await.map_err(|err| {
+    let (agent, target_env, target_hostname) = agent_with_env(&daemon, &target, &how).await.map_err(|err| {
         preparation.failed(&err.to_string());
         agent_error(err)
     })?;
@@ -61,6 +61,7 @@ pub async fn handle_prepare(
     let env = launch_env::compute(&params.launch.env, &target_env, &config.env, &session_vars)
         .map_err(|err| invalid_params(err.to_string()))?;
     let mut policy = config.layer_policy();
+    policy.hostname = config.reported_hostname(target_hostname.as_deref());
     policy.skip_processes.extend(preset.skip_processes);
     let config_path =
         params.config.is_none().then(|| params.config_path.as_ref().map(std::path::PathBuf::from)).flatten();
@@ -75,6 +76,7 @@ pub async fn handle_prepare(
         target_id: agent.target_id.clone(),
         agent: AgentSlot::new(agent.clone()),
         policy,
+        target_hostname,
         debugger_ports: preset.debugger_ports,
         program: params.launch.program.clone(),
         started_at: unix_now(),
@@ -114,20 +116,21 @@ pub fn handle_end(params: Params, daemon: &Daemon) -> RpcResult<()> {
     }
 }
 
-/// The target's agent and environment. A pooled agent whose link ends while it is asked (it
-/// died, or hung and was cut by the keepalive) is replaced once, so a new launch does not fail
-/// on an agent that was already gone.
+/// The target's agent, environment and host name. A pooled agent whose link ends while it is
+/// asked (it died, or hung and was cut by the keepalive) is replaced once, so a new launch does
+/// not fail on an agent that was already gone.
 async fn agent_with_env(
     daemon: &Daemon,
     target: &Target,
     how: &StartWith,
-) -> Result<(Arc<Agent>, Vec<(String, String)>), AgentError> {
+) -> Result<(Arc<Agent>, Vec<(String, String)>, Option<String>), AgentError> {
     let mut retried = false;
     loop {
         let agent = daemon.agents.get(target, how).await?;
         if matches!(target, Target::Targetless { .. }) {
-            // No pod, so no environment: the agent's own is not the user's business.
-            return Ok((agent, Vec::new()));
+            // No pod, so no environment and no host name: the agent's own are not the user's
+            // business.
+            return Ok((agent, Vec::new(), None));
         }
         let vars = match agent.link.request(Message::EnvGet).await {
             Ok(Message::EnvVars(vars)) => vars,
@@ -151,7 +154,31 @@ async fn agent_with_env(
                 (String::from_utf8_lossy(&var.name).into_owned(), String::from_utf8_lossy(&var.value).into_owned())
             })
             .collect();
-        return Ok((agent, env));
+        let hostname = target_hostname(&agent).await;
+        return Ok((agent, env, hostname));
+    }
+}
+
+/// The target's host name, from an agent that can tell it; a failure only costs the user
+/// process the target's name (it keeps the host's), so it is logged, not returned.
+async fn target_hostname(agent: &Agent) -> Option<String> {
+    if !agent.link.has_capability(HOSTNAME_CAPABILITY) {
+        return None;
+    }
+    match agent.link.request(Message::HostnameGet).await {
+        Ok(Message::Hostname { name }) => Some(name).filter(|name| !name.is_empty()),
+        Ok(Message::Failure { message, .. }) => {
+            tracing::warn!(%message, "the agent could not read the target's host name; the process keeps this machine's");
+            None
+        }
+        Ok(other) => {
+            tracing::warn!(answer = other.kind(), "unexpected answer to a request for the target's host name");
+            None
+        }
+        Err(err) => {
+            tracing::warn!(%err, "asking the agent for the target's host name failed");
+            None
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod daemon;
 mod faults;
 mod file_metadata;
 mod hostile;
+mod hostname;
 mod incoming;
 mod lsp;
 mod misuse;

@@ -20,6 +20,7 @@ mod meta;
 mod net;
 #[cfg(target_arch = "x86_64")]
 mod syscall;
+mod uts;
 
 /// Runs `logic` on a path argument; a null path bypasses (the original reports `EFAULT`).
 fn on_path<T>(path: *const c_char, logic: impl FnOnce(&CStr) -> Outcome<T>) -> Outcome<T> {
