@@ -25,6 +25,10 @@ export type HttpFilterConfig =
  * Where file operations go when no rule names the path.
  */
 export type FsModeConfig = "read" | "write" | "local";
+/**
+ * Whose host name the process sees.
+ */
+export type HostnameConfig = "target" | "host";
 export type IncomingModeConfig = "mirror" | "steal" | "off";
 export type PullPolicy = "IfNotPresent" | "Always" | "Never";
 export type RuntimeConfig = "containerd" | "docker";
@@ -47,6 +51,11 @@ export interface Config {
   dns?: DnsConfig;
   env?: EnvConfig;
   fs?: FsConfig;
+  /**
+   * The host name the process sees (`hostname`, `gethostname()`, `uname().nodename`):
+   * `target` (default), the target's, as in the pod; `host`, this machine's.
+   */
+  hostname?: "target" | "host";
   incoming?: IncomingConfig;
   /**
    * The target's namespace (default: the context's, else `default`).
