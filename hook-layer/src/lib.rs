@@ -13,7 +13,8 @@
 //! - [`launch`]: the environment the process started with (captured by a constructor).
 //! - [`session`]: whether the layer is active, and the session's compiled policy.
 //! - [`proxy`]: the connection pool and synchronous requests to the session proxy.
-//! - [`policy`], [`builtin`], [`path`]: deciding host or target for paths, names and addresses.
+//! - [`policy`], [`builtin`], [`path`], [`path_rules`]: deciding host or target for paths, names
+//!   and addresses.
 //! - [`files`], [`stat`], [`dirs`]: file logic (memfd-backed opens, stat, directories).
 //! - [`dns`], [`net`], [`exec`]: name lookups, outgoing sockets, child process environments.
 //! - [`incoming`]: listening sockets reported for incoming traffic, their clients' real addresses.
@@ -41,6 +42,7 @@ mod log;
 mod memfds;
 mod net;
 mod path;
+mod path_rules;
 mod policy;
 mod proxy;
 mod session;

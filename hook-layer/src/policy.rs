@@ -5,10 +5,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::OnceLock;
 
-use regex::bytes::{Regex, RegexSet};
+use regex::bytes::Regex;
 use tether_rpc_schema::policy::{FsMode, IncomingPolicy, LayerPolicy};
 
 use crate::builtin::{self, HostDirs};
+use crate::path_rules::PathRules;
 
 /// Where a path's operations go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,15 +24,6 @@ pub enum PathClass {
     TargetReadWrite,
 }
 
-/// User file rule kinds, in precedence order (lower wins).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Rule {
-    NotFound,
-    Local,
-    ReadWrite,
-    ReadOnly,
-}
-
 /// Transport of an outgoing socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -42,10 +34,9 @@ pub enum Transport {
 /// The compiled policy.
 #[derive(Debug)]
 pub struct Policy {
-    /// All user file rules in one set (`None` when there are none: the common, fast case).
-    rules: Option<RegexSet>,
-    /// Kind of each pattern of `rules`, by index.
-    kinds: Vec<Rule>,
+    /// The user file rules, one matcher per kind, in precedence order (the first that matches
+    /// wins): `not_found`, `local`, `read_write`, `read_only`.
+    rules: [(PathRules, PathClass); 4],
     mode: FsMode,
     host_dirs: HostDirs,
     pub dns: DnsRules,
@@ -66,27 +57,28 @@ impl Policy {
         invalid: &mut dyn FnMut(&str),
     ) -> Policy {
         let fs = &policy.fs;
-        let mut patterns = Vec::new();
-        let mut kinds = Vec::new();
-        for (kind, list) in [
-            (Rule::NotFound, &fs.not_found),
-            (Rule::Local, &fs.local),
-            (Rule::ReadWrite, &fs.read_write),
-            (Rule::ReadOnly, &fs.read_only),
-        ] {
-            for pattern in list {
-                if Regex::new(pattern).is_ok() {
-                    patterns.push(pattern.as_str());
-                    kinds.push(kind);
-                } else {
-                    invalid(pattern);
-                }
-            }
-        }
-        let rules = (!patterns.is_empty()).then(|| RegexSet::new(&patterns).ok()).flatten();
+        let mut kind = |list: &[String], class: PathClass| {
+            let valid: Vec<&str> = list
+                .iter()
+                .filter(|pattern| {
+                    let ok = Regex::new(pattern).is_ok();
+                    if !ok {
+                        invalid(pattern);
+                    }
+                    ok
+                })
+                .map(String::as_str)
+                .collect();
+            (PathRules::new(&valid), class)
+        };
+        let rules = [
+            kind(&fs.not_found, PathClass::NotFound),
+            kind(&fs.local, PathClass::Host),
+            kind(&fs.read_write, PathClass::TargetReadWrite),
+            kind(&fs.read_only, PathClass::TargetRead),
+        ];
         Policy {
             rules,
-            kinds,
             mode: fs.mode,
             host_dirs,
             dns: DnsRules::new(
@@ -105,15 +97,8 @@ impl Policy {
     /// `local`, `read_write`, `read_only`, built-in target, built-in host, then the mode. In
     /// mode `local` the built-in target files stay on the host too.
     pub fn classify(&self, path: &[u8]) -> PathClass {
-        if let Some(rules) = &self.rules {
-            let best = rules.matches(path).iter().map(|index| self.kinds[index]).min();
-            match best {
-                Some(Rule::NotFound) => return PathClass::NotFound,
-                Some(Rule::Local) => return PathClass::Host,
-                Some(Rule::ReadWrite) => return PathClass::TargetReadWrite,
-                Some(Rule::ReadOnly) => return PathClass::TargetRead,
-                None => {}
-            }
+        if let Some((_, class)) = self.rules.iter().find(|(rules, _)| rules.matches(path)) {
+            return *class;
         }
         match self.mode {
             FsMode::Local => PathClass::Host,

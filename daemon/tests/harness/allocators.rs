@@ -4,6 +4,7 @@
 //! runs under `timeout` (outside the layer: a preloaded allocator would hang a `timeout` run
 //! under it too), so a start-up deadlock fails the test instead of hanging it.
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -15,13 +16,21 @@ const HANG_LIMIT: &str = "30";
 /// `tether exec` of `args` under `timeout` (SIGTERM, which `tether exec` passes on, then
 /// SIGKILL): the output, with a hang reported as one.
 fn exec(tether: &Tether, pod: &Fixture, env: &[(&str, &str)], args: &[&str]) -> String {
+    exec_with(tether, pod, None, env, args)
+}
+
+/// [`exec`] with a config file.
+fn exec_with(tether: &Tether, pod: &Fixture, config: Option<&Path>, env: &[(&str, &str)], args: &[&str]) -> String {
     let tether_command = tether.command();
     let mut command = Command::new("timeout");
     command.current_dir(tether_command.get_current_dir().expect("tether commands run in the repository"));
     command.envs(tether_command.get_envs().filter_map(|(name, value)| Some((name, value?))));
     command.envs(env.iter().copied()).args(["-k", "5", HANG_LIMIT]).arg(tether_command.get_program());
-    let output =
-        command.args(["exec", "--target", &pod.pid_target(), "--"]).args(args).output().expect("running tether exec");
+    command.args(["exec", "--target", &pod.pid_target()]);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let output = command.arg("--").args(args).output().expect("running tether exec");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     match output.status.code() {
@@ -105,4 +114,25 @@ fn preloaded_allocators_start_and_see_the_target() {
         let dig = exec(&tether, &pod, &[("LD_PRELOAD", &preload)], &["dig", "+short", &pod.get("/names/orders")]);
         assert_eq!(dig.trim(), pod.get("/orders_ip"), "{allocator}");
     }
+}
+
+/// tcmalloc's heap profiler writes its profile holding its heap lock, which every allocation
+/// of the profiled process takes: the layer's `open` hook must decide that host path without
+/// allocating, also when the config has file rules (regular expressions).
+#[test]
+fn a_heap_profile_written_under_the_allocators_lock_does_not_hang_with_file_rules() {
+    require_tier();
+    let pod = Fixture::pod("l13-heapprof");
+    let tether = Tether::new();
+    let config = tether.config("rules.json", r#"{"fs": {"local": ["^/srv/cache/"], "read_only": ["\\.ya?ml$"]}}"#);
+    let profile = tether.state_dir.join("heap");
+    // The allocator is preloaded for the user process only: `tether exec` itself stays plain.
+    let preload = "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc.so.4";
+    let heapprofile = format!("HEAPPROFILE={}", profile.display());
+    let script = "print(open('/etc/demo/secret.txt').read())";
+    let out =
+        exec_with(&tether, &pod, Some(&config), &[], &["env", preload, &heapprofile, "/usr/bin/python3", "-c", script]);
+    assert_eq!(out.trim(), "s3cr3t-from-pod");
+    let written = std::fs::read_to_string(profile.with_extension("0001.heap")).expect("the heap profile was written");
+    assert!(written.starts_with("heap profile:"), "{written:.80}");
 }
