@@ -54,8 +54,6 @@ export function typeOf(schema, where) {
 
 const wrap = (type) => (/[ |]/.test(type) ? `(${type})` : type);
 
-const constName = (method) => method.replace(/[.]/g, '_').replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
-
 async function generateApi() {
   const api = JSON.parse(fs.readFileSync(path.join(schemaDir, 'api.json'), 'utf8'));
   const root = 'TetherApiDefinitions';
@@ -98,7 +96,6 @@ async function generateApi() {
   for (const e of api.errors) out += doc(e.doc) + `  ${e.name}: ${e.code},\n`;
   out += `} as const;\n\n`;
   out += `export type ErrorCodeName = keyof typeof ErrorCodes;\n`;
-  void constName;
   return out;
 }
 
@@ -113,7 +110,7 @@ const outputs = {
   'src/generated/config.ts': await generateConfig(),
 };
 const check = process.argv.includes('--check');
-let stale = [];
+const stale = [];
 for (const [file, text] of Object.entries(outputs)) {
   const full = path.join(extension, file);
   const committed = fs.existsSync(full) ? fs.readFileSync(full, 'utf8') : '';
