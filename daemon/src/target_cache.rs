@@ -15,6 +15,7 @@ use kube::api::{Api, ListParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
+use serde_json::value::RawValue;
 use tether_rpc_schema::api::TargetInfo;
 use tokio::sync::watch;
 
@@ -41,6 +42,13 @@ pub struct TargetCaches {
     caches: Mutex<HashMap<Scope, Arc<ScopeCache>>>,
 }
 
+/// A scope's targets as of one `changed` count, and their JSON per kind asked for.
+struct Listing {
+    generation: u64,
+    targets: Arc<Vec<TargetInfo>>,
+    json: HashMap<Option<WorkloadKind>, Box<RawValue>>,
+}
+
 /// The stores of one scope; a kind the user may not list has none.
 pub struct ScopeCache {
     scope: Scope,
@@ -55,7 +63,7 @@ pub struct ScopeCache {
     changed: watch::Sender<u64>,
     last_used: Mutex<Instant>,
     /// The last listing built, with the `changed` count it was built at.
-    listing: Mutex<Option<(u64, Arc<Vec<TargetInfo>>)>>,
+    listing: Mutex<Option<Listing>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -173,23 +181,40 @@ impl ScopeCache {
     /// The targets of the scope, of `kind` only if given, ordered by kind, namespace and name;
     /// built once per change of the stores.
     pub fn targets(&self, kind: Option<WorkloadKind>) -> Vec<TargetInfo> {
+        self.with_listing(|listing| match kind {
+            Some(kind) => listing.targets.iter().filter(|target| target.kind == kind.as_str()).cloned().collect(),
+            None => listing.targets.as_ref().clone(),
+        })
+    }
+
+    /// [`Self::targets`] as JSON, serialized once per change of the stores and kind asked for:
+    /// a `targets.list` of a namespace of thousands of pods is then a copy of bytes.
+    pub fn targets_json(&self, kind: Option<WorkloadKind>) -> Box<RawValue> {
+        self.with_listing(|listing| {
+            let targets = &listing.targets;
+            listing
+                .json
+                .entry(kind)
+                .or_insert_with(|| {
+                    let chosen: Vec<&TargetInfo> = match kind {
+                        Some(kind) => targets.iter().filter(|target| target.kind == kind.as_str()).collect(),
+                        None => targets.iter().collect(),
+                    };
+                    serde_json::value::to_raw_value(&chosen).expect("targets serialize")
+                })
+                .clone()
+        })
+    }
+
+    fn with_listing<T>(&self, read: impl FnOnce(&mut Listing) -> T) -> T {
         *self.last_used.lock().expect("cache lock") = Instant::now();
         let generation = *self.changed.borrow();
-        let built = {
-            let mut listing = self.listing.lock().expect("listing lock");
-            match &*listing {
-                Some((seen, targets)) if *seen == generation => targets.clone(),
-                _ => {
-                    let targets = Arc::new(self.build());
-                    *listing = Some((generation, targets.clone()));
-                    targets
-                }
-            }
-        };
-        match kind {
-            Some(kind) => built.iter().filter(|target| target.kind == kind.as_str()).cloned().collect(),
-            None => built.as_ref().clone(),
+        let mut listing = self.listing.lock().expect("listing lock");
+        if listing.as_ref().is_none_or(|listing| listing.generation != generation) {
+            let targets = Arc::new(self.build());
+            *listing = Some(Listing { generation, targets, json: HashMap::new() });
         }
+        read(listing.as_mut().expect("a listing was just built"))
     }
 
     fn build(&self) -> Vec<TargetInfo> {

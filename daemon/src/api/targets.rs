@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use jsonrpsee::types::Params;
 use jsonrpsee::PendingSubscriptionSink;
+use serde_json::value::RawValue;
 use tether_rpc_schema::api::{PrewarmResult, TargetInfo, TargetsChanged, TargetsListParams, TargetsPrewarmParams};
 
 use super::{agent_error, invalid_params, notification, RpcResult};
@@ -21,14 +22,16 @@ const LOCAL_RESCAN: Duration = Duration::from_secs(2);
 /// Changes closer together than this make one `targets.changed`.
 const COALESCE: Duration = Duration::from_millis(100);
 
-pub async fn handle_list(params: Params<'static>, daemon: Arc<Daemon>) -> RpcResult<Vec<TargetInfo>> {
+/// A `Vec<TargetInfo>`, as JSON: a cluster's listing is serialized once per change of its cache.
+pub async fn handle_list(params: Params<'static>, daemon: Arc<Daemon>) -> RpcResult<Box<RawValue>> {
     let params: TargetsListParams = super::optional(&params)?;
     if params.local {
-        return Ok(tokio::task::spawn_blocking(local_targets).await.unwrap_or_default());
+        let targets = tokio::task::spawn_blocking(local_targets).await.unwrap_or_default();
+        return Ok(serde_json::value::to_raw_value(&targets).expect("targets serialize"));
     }
     let kind = kind_of(&params)?;
-    let (cache, namespace) = scope_cache(&daemon, &params).await?;
-    Ok(filter(cache.targets(kind), namespace.as_deref()))
+    let (cache, _) = scope_cache(&daemon, &params).await?;
+    Ok(cache.targets_json(kind))
 }
 
 pub async fn handle_prewarm(params: Params<'static>, daemon: Arc<Daemon>) -> RpcResult<PrewarmResult> {
@@ -81,7 +84,7 @@ pub async fn handle_watch(params: Params<'static>, pending: PendingSubscriptionS
     let mut last = None;
     loop {
         let targets = match &cluster {
-            Some((cache, namespace, kind)) => filter(cache.targets(*kind), namespace.as_deref()),
+            Some((cache, _, kind)) => cache.targets(*kind),
             None => tokio::task::spawn_blocking(local_targets).await.unwrap_or_default(),
         };
         if last.as_ref() != Some(&targets) {
@@ -127,8 +130,7 @@ fn kind_of(params: &TargetsListParams) -> RpcResult<Option<WorkloadKind>> {
         .transpose()
 }
 
-/// The cache for the parameters' context and namespace (or all namespaces), and the namespace
-/// its listing is limited to.
+/// The cache for the parameters' context and namespace (or all namespaces), and that namespace.
 async fn scope_cache(daemon: &Daemon, params: &TargetsListParams) -> RpcResult<(Arc<ScopeCache>, Option<String>)> {
     let (context, client) = daemon
         .clusters
@@ -141,15 +143,6 @@ async fn scope_cache(daemon: &Daemon, params: &TargetsListParams) -> RpcResult<(
     let scope = Scope { context, namespace: namespace.clone() };
     let cache = daemon.targets.get(&client, scope).await.map_err(agent_error)?;
     Ok((cache, namespace))
-}
-
-fn filter(targets: Vec<TargetInfo>, namespace: Option<&str>) -> Vec<TargetInfo> {
-    match namespace {
-        Some(namespace) => {
-            targets.into_iter().filter(|target| target.namespace.as_deref() == Some(namespace)).collect()
-        }
-        None => targets,
-    }
 }
 
 /// Processes whose network namespace differs from the daemon's, by pid.
