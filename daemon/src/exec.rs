@@ -41,7 +41,10 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
         Some(path) => Some(std::path::absolute(path).context("resolving the config path")?.display().to_string()),
         None => None,
     };
-    let host_env: BTreeMap<String, String> = std::env::vars().collect();
+    // A variable that is not UTF-8 cannot go into the request; the program inherits it anyway.
+    let host_env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect();
     // Subscribed before the preparation starts, so that its progress (an agent pod starting)
     // is shown, and kept for what happens to the session afterwards.
     let preparation = crate::token::random()[..16].to_string();

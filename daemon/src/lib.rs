@@ -8,7 +8,8 @@
 //!   [`sessions`], [`agents`] (agent pool), [`agent_pod`] (agents as Kubernetes pods),
 //!   [`agent_ephemeral`] (agents as ephemeral containers),
 //!   [`agent_records`] (where agent pods were made), [`workloads`] (workload → pod container),
-//!   [`target_cache`] (watched Kubernetes targets for listings),
+//!   [`target_cache`] (watched Kubernetes targets for listings), [`proc_events`] (the
+//!   kernel's process events, for watched local targets),
 //!   [`agent_link`] (wire connection to an agent),
 //!   [`proxy`] (hook layers' session proxy), [`incoming`] (incoming traffic), [`relay`] (byte
 //!   streams), [`lifecycle`] (agents that end, sessions that move or are lost), [`memory`] (free
@@ -36,6 +37,7 @@ mod memory;
 pub mod paths;
 mod peer;
 mod presets;
+mod proc_events;
 pub mod proxy;
 mod relay;
 pub mod server;

@@ -12,12 +12,13 @@ use serde_json::value::RawValue;
 use tether_rpc_schema::api::{PrewarmResult, TargetInfo, TargetsChanged, TargetsListParams, TargetsPrewarmParams};
 
 use super::{agent_error, invalid_params, notification, RpcResult};
+use crate::proc_events::ProcEvents;
 use crate::state::Daemon;
 use crate::target::WorkloadKind;
 use crate::target_cache::{Scope, ScopeCache};
 
-/// How often the local process table is read again for `targets.watch` (the kernel offers no
-/// notification of new network namespaces to an unprivileged reader); only while watched.
+/// How often the local process table is read again for `targets.watch` when the kernel's process
+/// events cannot be listened to (without `CAP_NET_ADMIN`); only while watched.
 const LOCAL_RESCAN: Duration = Duration::from_secs(2);
 /// Changes closer together than this make one `targets.changed`.
 const COALESCE: Duration = Duration::from_millis(100);
@@ -81,6 +82,10 @@ pub async fn handle_watch(params: Params<'static>, pending: PendingSubscriptionS
     };
     let mut kubeconfig_changed_rx = daemon.kubeconfig_changed_tx.subscribe();
     let mut changed_rx = cluster.as_ref().map(|(cache, ..)| cache.subscribe());
+    // Local targets are listed again when a process execs or exits, else on a timer.
+    let mut proc_events = cluster.is_none().then(ProcEvents::listen).and_then(|listened| {
+        listened.map_err(|err| tracing::info!(%err, "no process events; local targets are rescanned every 2 s")).ok()
+    });
     let mut last = None;
     loop {
         let targets = match &cluster {
@@ -106,7 +111,16 @@ pub async fn handle_watch(params: Params<'static>, pending: PendingSubscriptionS
                     }
                     tokio::time::sleep(COALESCE).await;
                 }
-                None => tokio::time::sleep(LOCAL_RESCAN).await,
+                None => match proc_events.as_mut() {
+                    Some(events) => {
+                        if let Err(err) = events.changed().await {
+                            tracing::warn!(%err, "process events failed; local targets are rescanned every 2 s");
+                            proc_events = None;
+                        }
+                        tokio::time::sleep(COALESCE).await;
+                    }
+                    None => tokio::time::sleep(LOCAL_RESCAN).await,
+                },
             }
         };
         tokio::select! {

@@ -254,3 +254,20 @@ fn everyday_tools_see_the_pod_and_the_hosts_own_name_stays_local() {
         "the host's own name resolves on the host"
     );
 }
+
+/// A host variable that is not UTF-8 (tcmalloc's heap profiler rewrites `HEAPPROFILE` so) cannot
+/// be sent to the daemon as JSON; `tether exec` leaves it out of the request and the program
+/// still gets it, byte for byte.
+#[test]
+fn a_host_variable_that_is_not_utf8_reaches_the_program_unchanged() {
+    use std::os::unix::ffi::OsStrExt;
+    require_tier();
+    let pod = Fixture::pod("ctx-raw-env");
+    let tether = Tether::new();
+    let mut command = tether.command();
+    command.env("TETHER_TEST_RAW", std::ffi::OsStr::from_bytes(b"\xaf\x01raw"));
+    let print = "import os, sys; sys.stdout.buffer.write(os.environb[b'TETHER_TEST_RAW'])";
+    let output = command.args(["exec", "--target", &pod.pid_target(), "--", "python3", "-c", print]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.stdout, b"\xaf\x01raw");
+}
