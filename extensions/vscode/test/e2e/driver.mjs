@@ -1,10 +1,12 @@
 // The end-to-end test's driver: code-server in headless Chromium through playwright-core, used
 // as a person would: the status bar toggle, a breakpoint, F5, the target picker, the Debug
-// Console, restart, stop. The daemon's view (`tether rpc session.list`) is checked beside the UI.
+// Console, restart, stop, the commands, Cancel while an agent starts. The daemon's view
+// (`tether rpc session.list`) is checked beside the UI.
 //
 //   node driver.mjs CASE_JSON
 // CASE_JSON: {url, workspace, tether, target, filter, namespace?, breakpointLine, expect: [lines],
-//             shots: dir, shotPrefix, artifacts: dir}
+//             shots: dir, shotPrefix, artifacts: dir, commandChecks?, cancelChecks?, cancelTarget?,
+//             kubectl?}
 // Prints one line per check ("ok - ..." / "not ok - ...") and ends with "N passed, N failed".
 
 import { execFileSync } from 'node:child_process';
@@ -29,6 +31,18 @@ function check(name, ok, detail = '') {
 function sessionList() {
   const out = execFileSync(spec.tether, ['rpc', 'session.list'], { encoding: 'utf8', timeout: 20000 });
   return JSON.parse(out);
+}
+
+/** The daemon's pid (`daemon.status`). */
+function daemonPid() {
+  const out = execFileSync(spec.tether, ['rpc', 'daemon.status'], { encoding: 'utf8', timeout: 20000 });
+  return JSON.parse(out).pid;
+}
+
+/** Agent pods tether made in the cluster (any namespace): name -> phase. */
+function agentPods() {
+  const out = execFileSync(spec.kubectl, ['get', 'pods', '-A', '-l', 'app.kubernetes.io/managed-by=tether', '-o', 'json'], { encoding: 'utf8', timeout: 30000 });
+  return new Map(JSON.parse(out).items.map((pod) => [`${pod.metadata.namespace}/${pod.metadata.name}`, pod.status?.phase ?? '']));
 }
 
 async function eventually(what, probe, timeoutMs = 30000, intervalMs = 250) {
@@ -71,6 +85,19 @@ async function quickPickRow(text, timeoutMs = 30000) {
   return row;
 }
 
+/** The status-bar item's tooltip, as hovering it shows it. */
+async function statusTooltip() {
+  const hover = page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'Target:' }).first();
+  const text = await eventually('the status bar tooltip', async () => {
+    await page.mouse.move(700, 10);
+    await statusItem().hover();
+    await hover.waitFor({ state: 'visible', timeout: 5000 });
+    return hover.innerText();
+  }, 30000, 0);
+  await page.mouse.move(700, 10);
+  return text;
+}
+
 async function command(name) {
   await page.keyboard.press('F1');
   await page.locator('.quick-input-box input').fill(`>${name}`);
@@ -87,7 +114,10 @@ async function pickTarget() {
       await (await quickPickRow('Namespace:', 10000)).click();
       return page.locator('.quick-input-box input[placeholder="Pick the namespace"]').waitFor({ timeout: 3000 }).then(() => true);
     }, 30000, 0);
-    await (await quickPickRow(spec.namespace)).click();
+    // Typed, then Enter: a click can land on another row when the list is refreshed under it.
+    await page.locator('.quick-input-box input').fill(spec.namespace);
+    await quickPickRow(spec.namespace);
+    await page.keyboard.press('Enter');
     await page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: 'Namespace: ' + spec.namespace }).waitFor({ timeout: 30000 });
   }
   // The listing is in (other tests' stand-in pods may be listed too, above ours).
@@ -144,7 +174,11 @@ async function selectedTargetAndSessions() {
   await page.keyboard.press('F5');
   await pausedFrame().first().waitFor({ timeout: 60000 });
   const asked = await page.locator('.quick-input-widget .quick-input-title', { hasText: 'tether: target of' }).isVisible();
-  check('with a target selected, F5 starts without asking and stops at the breakpoint', !asked && sessionList().length === 1);
+  const running = sessionList();
+  check('with a target selected, F5 starts without asking and stops at the breakpoint', !asked && running.length === 1);
+  const tooltip = await statusTooltip().catch((err) => `(no tooltip: ${err.message})`);
+  check(`the status bar's tooltip shows the selected target ${spec.target} and the session ${running[0]?.session_id}`,
+    tooltip.includes(`Target: ${spec.target}`) && running.length === 1 && tooltip.includes(running[0].session_id), JSON.stringify(tooltip));
   await command('tether: Show Sessions');
   await quickPickRow(spec.sessionTarget, 15000);
   await page.keyboard.press('Enter');
@@ -157,6 +191,61 @@ async function selectedTargetAndSessions() {
   const asksAgain = await page.locator('.quick-input-widget .quick-input-title', { hasText: 'tether: target of' }).waitFor({ timeout: 30000 }).then(() => true, () => false);
   await page.keyboard.press('Escape');
   check('after "Clear Target", F5 asks again', asksAgain);
+}
+
+/** Restart Daemon: a new daemon (another pid), and the next F5 works against it. */
+async function restartDaemon() {
+  const before = daemonPid();
+  await command('tether: Restart Daemon');
+  const restarted = await page.locator('.notification-toast', { hasText: 'tether: the daemon was restarted' }).first().waitFor({ timeout: 30000 }).then(() => true, () => false);
+  const after = await eventually('another daemon pid', () => {
+    const pid = daemonPid();
+    return pid !== before ? pid : undefined;
+  }, 15000).catch(() => before);
+  check('"Restart Daemon" says so and the daemon has another pid', restarted && after !== before, `${before} -> ${after}`);
+  await page.locator('.tabs-container .tab', { hasText: 'app.js' }).first().click();
+  await page.locator('.monaco-editor .view-lines', { hasText: 'DEMO_GREETING' }).first().click();
+  await page.keyboard.press('F5');
+  await pickTarget();
+  await page.locator('.quick-input-box input').fill(spec.filter);
+  await quickPickRow(spec.target, 30000);
+  await page.keyboard.press('Enter');
+  await pausedFrame().first().waitFor({ timeout: 60000 });
+  const sessions = sessionList();
+  check('after the restart, F5 stops at the breakpoint with a session on the new daemon', sessions.length === 1 && daemonPid() === after, JSON.stringify(sessions));
+  await page.keyboard.press('Shift+F5');
+  await debugToolbar().waitFor({ state: 'hidden', timeout: 20000 });
+  const ended = await eventually('session.list to be empty', () => (sessionList().length === 0 ? true : undefined), 15000).catch(() => false);
+  check('stopping it ends the session on the new daemon', ended === true, JSON.stringify(sessionList()));
+}
+
+/** Cancel in the progress notification while the agent pod never reports: the launch ends. */
+async function cancelledStart() {
+  const before = agentPods();
+  await command('Debug: Select and Start Debugging');
+  await (await quickPickRow('app (silent agent)', 15000)).click();
+  const toast = page.locator('.notification-toast', { hasText: `tether: ${spec.cancelTarget}` }).first();
+  await toast.waitFor({ timeout: 30000 });
+  // Cancel once the agent pod exists.
+  const pending = await eventually('the agent pod', () => {
+    const created = [...agentPods()].filter(([name]) => !before.has(name));
+    return created.length ? created : undefined;
+  }, 15000, 500).catch(() => []);
+  await page.waitForTimeout(600); // the toast slides in
+  await toast.locator('.monaco-button', { hasText: 'Cancel' }).click();
+  await toast.waitFor({ state: 'hidden', timeout: 10000 });
+  const cancelledAt = Date.now();
+  await page.waitForTimeout(3000);
+  check('Cancel in the progress notification starts no debug session', !(await debugToolbar().isVisible()));
+  check('Cancel in the progress notification leaves no tether session', sessionList().length === 0, JSON.stringify(sessionList()));
+  check('the cancelled launch\'s agent pod had been created', pending.length === 1, JSON.stringify(pending));
+  if (pending.length !== 1) return;
+  const [name] = pending[0];
+  const stillThere = agentPods().has(name);
+  console.log(`# ${name} ${stillThere ? 'is still there' : 'is gone'} 3 s after Cancel`);
+  const gone = await eventually(`agent pod ${name} to be deleted`, () => (agentPods().has(name) ? undefined : true), spec.cancelPodTimeoutMs ?? 60000, 1000).catch(() => false);
+  check(`the pending agent pod ${name} is deleted (${((Date.now() - cancelledAt) / 1000).toFixed(0)} s after Cancel)`, gone === true);
+  check('no tether session came of the cancelled launch', sessionList().length === 0, JSON.stringify(sessionList()));
 }
 
 /** A launch whose own tether block names a process that does not exist: the daemon's typed error. */
@@ -283,6 +372,8 @@ try {
 
   if (spec.configChecks) await configDocument();
   if (spec.commandChecks) await selectedTargetAndSessions();
+  if (spec.commandChecks) await restartDaemon();
+  if (spec.cancelChecks) await cancelledStart();
   if (spec.failureChecks) await typedFailure();
 } catch (err) {
   check('the end-to-end run completes', false, err instanceof Error ? err.message : String(err));
