@@ -30,7 +30,7 @@ use tokio::task::JoinSet;
 use tokio_util::bytes::{Buf, BytesMut};
 
 use crate::handlers::{self, Agent};
-use crate::incoming::Incoming;
+use crate::incoming::{Incoming, Wanted};
 use crate::netns::TargetNet;
 use crate::streams::Streams;
 
@@ -222,6 +222,7 @@ pub async fn handle_connection(
         protocol_version: PROTOCOL_VERSION,
         capabilities: vec![
             tether_rpc_schema::incoming::CAPABILITY.to_owned(),
+            tether_rpc_schema::incoming::SERVED_ONLY_CAPABILITY.to_owned(),
             KEEPALIVE_CAPABILITY.to_owned(),
             HOSTNAME_CAPABILITY.to_owned(),
         ],
@@ -318,9 +319,10 @@ impl Connection {
                 self.tasks.spawn(self.streams.open_udp(id, stream, addr));
             }
             Message::Ping => self.respond(id, std::future::ready(Message::Pong)),
-            Message::IncomingSubscribe { port, mode, filter } => {
+            Message::IncomingSubscribe { port, mode, filter, served_only } => {
                 let (shared, streams, owner) = (self.shared.clone(), self.streams.clone(), self.id);
-                self.respond(id, async move { shared.incoming.subscribe(owner, streams, port, mode, filter).await });
+                let wanted = Wanted { port, mode, filter, served_only };
+                self.respond(id, async move { shared.incoming.subscribe(owner, streams, wanted).await });
             }
             Message::IncomingUnsubscribe { port } => {
                 let shared = self.shared.clone();

@@ -309,6 +309,12 @@ pub struct IncomingConfig {
     /// Ports of the user process that are never subscribed.
     #[serde(default)]
     pub ignore_ports: Vec<u16>,
+    /// Target ports to intercept even when nothing in the target listens on them; the process's
+    /// other ports are then never intercepted. Without it, a port is intercepted only when the
+    /// target listens on it (or `port_mapping` names it), so a debugger's or tool's port that
+    /// the process opens is never reachable from the target's clients.
+    #[serde(default)]
+    pub ports: Option<Vec<u16>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
@@ -375,6 +381,7 @@ impl IncomingConfig {
                 .filter_map(|(target, local)| Some((target.parse().ok()?, *local)))
                 .collect(),
             ignore_ports: self.ignore_ports.clone(),
+            ports: self.ports.clone(),
         }
     }
 }
@@ -645,6 +652,9 @@ mod tests {
             HttpFilter::AllOf(vec![HttpFilter::Method("GET".into()), HttpFilter::Path("^/debug".into())]),
         ]);
         assert_eq!(policy.http_filter, Some(expected));
+        assert_eq!(policy.ports, None);
+        let ports = parse("c.json", r#"{"incoming": {"ports": [9500]}}"#).unwrap().layer_policy().incoming;
+        assert_eq!((ports.target_port(9500), ports.target_port(3000)), (Some(9500), None));
     }
 
     #[test]

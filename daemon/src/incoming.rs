@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use tether_rpc_schema::incoming::CAPABILITY;
+use tether_rpc_schema::incoming::{CAPABILITY, SERVED_ONLY_CAPABILITY};
 use tether_rpc_schema::wire::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -40,6 +40,15 @@ pub enum IncomingError {
     /// No agent serves the session (any more); the text says why.
     #[error("{0}")]
     NoAgent(String),
+    /// Nothing in the target listens on the port and the config does not name it.
+    #[error(
+        "port {port} is not intercepted: nothing in the target listens on it; name it in incoming.ports, \
+         or map the target's port to it with incoming.port_mapping"
+    )]
+    NotServed { port: u16 },
+    /// The agent cannot tell whether the target listens on the port.
+    #[error("port {port} is not intercepted: the agent cannot tell whether the target listens on it; update the agent, or name the port in incoming.ports")]
+    CannotTell { port: u16 },
 }
 
 /// One subscribed target port.
@@ -81,6 +90,12 @@ impl Incoming {
         if !link.has_capability(CAPABILITY) {
             return Err(IncomingError::Unsupported);
         }
+        // A port the config does not name is intercepted only where the target serves it: a
+        // debugger's port of the user process must never be reachable from the target's clients.
+        let served_only = !incoming.named(port);
+        if served_only && !link.has_capability(SERVED_ONLY_CAPABILITY) {
+            return Err(IncomingError::CannotTell { port });
+        }
         self.route(&link);
         let key = (link.id(), port);
         {
@@ -94,9 +109,12 @@ impl Incoming {
                 Subscription { session: session.id.clone(), user_addr: user_addr(addr), link: link.clone() };
             registry.subscriptions.insert(key, subscription);
         }
-        let subscribe = Message::IncomingSubscribe { port, mode, filter: incoming.http_filter.clone() };
+        let subscribe = Message::IncomingSubscribe { port, mode, filter: incoming.http_filter.clone(), served_only };
         let refused = match link.request(subscribe).await {
             Ok(Message::Done) => None,
+            Ok(Message::Failure { errno, .. }) if served_only && errno == nix::errno::Errno::ENOENT as i32 => {
+                Some(IncomingError::NotServed { port })
+            }
             Ok(Message::Failure { errno, message }) => Some(IncomingError::Refused { port, errno, message }),
             Ok(other) => Some(LinkError::Unexpected(format!("{} to a subscription", other.kind())).into()),
             Err(err) => Some(err.into()),

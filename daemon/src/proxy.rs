@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
+use tether_rpc_schema::api::SessionEventKind;
 use tether_rpc_schema::codec::{FrameCodec, LimitedFrameCodec, HELLO_FRAME_MAX};
 use tether_rpc_schema::wire::{Envelope, HelloOk, Message, Role};
 use tether_rpc_schema::PROTOCOL_VERSION;
@@ -21,6 +22,7 @@ use tokio::task::JoinSet;
 use tokio_util::codec::Framed;
 
 use crate::agent_link::{AgentStream, LinkError};
+use crate::incoming::IncomingError;
 use crate::relay;
 use crate::sessions::{Session, Sessions};
 
@@ -173,7 +175,8 @@ pub async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy:
     };
     let mut framed = unauthenticated.map_codec(|_| FrameCodec);
     let capabilities = vec![tether_rpc_schema::incoming::CAPABILITY.to_string()];
-    let hello_ok = HelloOk { protocol_version: PROTOCOL_VERSION, capabilities, policy: Some(session.current_policy()) };
+    let hello_ok =
+        HelloOk { protocol_version: PROTOCOL_VERSION, capabilities, policy: Some(Box::new(session.current_policy())) };
     if framed.send(Envelope { id: first.id, message: Message::HelloOk(hello_ok) }).await.is_err() {
         return;
     }
@@ -294,10 +297,19 @@ async fn outgoing_udp(session: &Session, relays: &mut JoinSet<()>, addr: SocketA
 async fn incoming_listen(sessions: &Sessions, session: &Session, addr: SocketAddr) -> Message {
     match sessions.incoming.listen(session, addr).await {
         Ok(_) => Message::Done,
+        Err(err @ IncomingError::NotServed { .. }) => {
+            tracing::info!(session = %session.id, %addr, %err, "incoming traffic not intercepted");
+            // A loopback-only listener is a tool's (an inspector's) more often than a service's:
+            // only the log says that it is left alone.
+            if !addr.ip().is_loopback() {
+                sessions.emit(session.event(SessionEventKind::Warning, err.to_string()));
+            }
+            Message::failure(nix::errno::Errno::ENOENT as i32, err.to_string())
+        }
         Err(err) => {
             tracing::warn!(session = %session.id, %addr, %err, "incoming traffic not intercepted");
             let errno = match &err {
-                crate::incoming::IncomingError::Refused { errno, .. } => *errno,
+                IncomingError::Refused { errno, .. } => *errno,
                 _ => nix::errno::Errno::EIO as i32,
             };
             Message::failure(errno, err.to_string())

@@ -59,7 +59,6 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
         paths,
         started: Instant::now(),
         shutdown_tx,
-        events_tx: tokio::sync::broadcast::channel(256).0,
         targets: crate::target_cache::TargetCaches::default(),
         clusters,
         kubeconfig_changed_tx: tokio::sync::broadcast::channel(16).0,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tether_rpc_schema::api::{SessionEvent, SessionEventKind};
 use tether_rpc_schema::policy::LayerPolicy;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::agents::Agent;
 use crate::incoming::Incoming;
@@ -150,14 +150,26 @@ pub fn unix_now() -> u64 {
 }
 
 /// The live sessions, by id and by token.
-#[derive(Default)]
 pub struct Sessions {
     by_id: Mutex<HashMap<String, Arc<Session>>>,
     /// The sessions' incoming subscriptions; released when a session ends.
     pub incoming: Incoming,
+    /// Session events for `session.events` subscribers.
+    pub events: broadcast::Sender<SessionEvent>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions { by_id: Mutex::default(), incoming: Incoming::default(), events: broadcast::channel(256).0 }
+    }
 }
 
 impl Sessions {
+    /// Tells `session.events` subscribers; nobody listening is fine.
+    pub fn emit(&self, event: SessionEvent) {
+        let _ = self.events.send(event);
+    }
+
     pub fn insert(&self, session: Session) -> Arc<Session> {
         let session = Arc::new(session);
         self.by_id.lock().expect("sessions lock").insert(session.id.clone(), session.clone());

@@ -23,8 +23,6 @@ pub struct Daemon {
     pub started: Instant,
     /// Set to true to stop the daemon.
     pub shutdown_tx: watch::Sender<bool>,
-    /// Session events for `session.events` subscribers.
-    pub events_tx: broadcast::Sender<SessionEvent>,
     /// Told when a kubeconfig file changes.
     pub kubeconfig_changed_tx: broadcast::Sender<()>,
     /// Watches kubeconfig and session config files; set once the daemon runs.
@@ -42,7 +40,7 @@ impl Daemon {
 
     /// Tells `session.events` subscribers; nobody listening is fine.
     pub fn emit(&self, event: SessionEvent) {
-        let _ = self.events_tx.send(event);
+        self.sessions.emit(event);
     }
 
     /// Today's daemon log file.

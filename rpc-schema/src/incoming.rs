@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 /// whose `HelloOk` announced it.
 pub const CAPABILITY: &str = "incoming";
 
+/// Announced by an agent that honours `served_only` in
+/// [`crate::wire::Message::IncomingSubscribe`]. A daemon never asks an agent without it for a
+/// port the config does not name.
+pub const SERVED_ONLY_CAPABILITY: &str = "incoming-served-only";
+
 /// Bit set in the ids of streams the agent opens ([`crate::wire::Message::IncomingConnection`]),
 /// so they never collide with the ids the daemon picks for its own streams.
 pub const AGENT_STREAM_BIT: u64 = 1 << 63;

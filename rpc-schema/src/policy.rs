@@ -101,23 +101,44 @@ pub struct IncomingPolicy {
     /// Ports of the user process that are never subscribed (debuggers' ports included).
     #[serde(default)]
     pub ignore_ports: Vec<u16>,
+    /// The target ports to intercept, whether or not the target listens on them. `None`: a
+    /// port is intercepted only when something in the target listens on it or `port_mapping`
+    /// names it, so that a debugger's or a tool's port is never opened to the target's clients.
+    #[serde(default)]
+    pub ports: Option<Vec<u16>>,
 }
 
 impl IncomingPolicy {
     /// The target port whose traffic a listener on the user process's `port` receives, or
     /// `None` when that port is not subscribed (incoming off, or an ignored port).
+    /// `None` when that port is not subscribed (incoming off, an ignored port, or a port that
+    /// `ports` leaves out).
     pub fn target_port(&self, port: u16) -> Option<u16> {
         if self.mode.is_none() || port == 0 || self.ignore_ports.contains(&port) {
             return None;
         }
         let mapped = self.port_mapping.iter().find(|(_, local)| **local == port);
-        Some(mapped.map_or(port, |(target, _)| *target))
+        let target = mapped.map_or(port, |(target, _)| *target);
+        (self.ports.is_none() || self.named(target)).then_some(target)
+    }
+
+    /// Whether the config names `target_port` (in `ports` or as a `port_mapping` key), so that
+    /// it is intercepted even when nothing in the target listens on it.
+    pub fn named(&self, target_port: u16) -> bool {
+        self.port_mapping.contains_key(&target_port)
+            || self.ports.as_ref().is_some_and(|ports| ports.contains(&target_port))
     }
 }
 
 impl Default for IncomingPolicy {
     fn default() -> Self {
-        IncomingPolicy { mode: mirror(), http_filter: None, port_mapping: BTreeMap::new(), ignore_ports: Vec::new() }
+        IncomingPolicy {
+            mode: mirror(),
+            http_filter: None,
+            port_mapping: BTreeMap::new(),
+            ignore_ports: Vec::new(),
+            ports: None,
+        }
     }
 }
 
@@ -155,5 +176,18 @@ mod tests {
         assert_eq!(policy.target_port(9229), None);
         policy.mode = None;
         assert_eq!(policy.target_port(3000), None);
+    }
+
+    #[test]
+    fn only_ports_and_mapped_ports_are_named_and_ports_leaves_out_the_rest() {
+        let mut policy = IncomingPolicy::default();
+        policy.port_mapping.insert(80, 8080);
+        assert!(policy.named(80) && !policy.named(8080) && !policy.named(3000));
+        assert_eq!(policy.target_port(3000), Some(3000), "without ports, the agent decides");
+        policy.ports = Some(vec![3000]);
+        assert!(policy.named(3000) && policy.named(80));
+        assert_eq!(policy.target_port(3000), Some(3000));
+        assert_eq!(policy.target_port(8080), Some(80));
+        assert_eq!(policy.target_port(9229), None);
     }
 }

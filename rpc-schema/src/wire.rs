@@ -81,7 +81,7 @@ pub struct HelloOk {
     pub capabilities: Vec<String>,
     /// What the layer must enforce; set by the daemon when answering a layer.
     #[serde(default)]
-    pub policy: Option<LayerPolicy>,
+    pub policy: Option<Box<LayerPolicy>>,
 }
 
 /// Address family asked for in a DNS lookup.
@@ -339,12 +339,17 @@ pub enum Message {
     },
     /// Daemon → agent: connections arriving at the target on TCP `port` are handled with `mode`;
     /// with a `filter`, only matching HTTP requests (the rest go to the target's server).
-    /// Response: [`Message::Done`]; `EADDRINUSE` when the port is subscribed already.
+    /// With `served_only` (sent only to an agent announcing
+    /// [`crate::incoming::SERVED_ONLY_CAPABILITY`]) the port is intercepted only if a socket of
+    /// the target's network listens on it. Response: [`Message::Done`]; `EADDRINUSE` when the
+    /// port is subscribed already; `ENOENT` with `served_only` when nothing listens on it.
     IncomingSubscribe {
         port: u16,
         mode: IncomingMode,
         #[serde(default)]
         filter: Option<HttpFilter>,
+        #[serde(default)]
+        served_only: bool,
     },
     /// Daemon → agent: stop intercepting `port`. Response: [`Message::Done`].
     IncomingUnsubscribe {

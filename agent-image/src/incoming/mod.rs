@@ -8,6 +8,7 @@
 //! - [`intercept`]: the interception listeners and what happens to each connection.
 //! - [`http`]: per-request routing with hyper when a subscription has a filter.
 //! - [`filter`]: the compiled HTTP filter.
+//! - [`listening`]: whether the target listens on a port.
 //!
 //! Subscriptions belong to the daemon connection that made them and end with it.
 
@@ -15,6 +16,7 @@ mod filter;
 pub mod guard;
 mod http;
 mod intercept;
+mod listening;
 pub mod nftables;
 pub mod rules;
 
@@ -35,6 +37,15 @@ use self::filter::Filter;
 use self::intercept::Subscription;
 use self::nftables::{NftError, Nftables};
 use self::rules::Redirect;
+
+/// What an `IncomingSubscribe` asks for.
+pub struct Wanted {
+    pub port: u16,
+    pub mode: IncomingMode,
+    pub filter: Option<HttpFilter>,
+    /// Only if a socket of the target's network listens on `port`.
+    pub served_only: bool,
+}
 
 /// The incoming side of one agent.
 pub struct Incoming {
@@ -101,14 +112,8 @@ impl Incoming {
 
     /// Handles `IncomingSubscribe` from daemon connection `owner`, whose streams carry the
     /// connections to the daemon.
-    pub async fn subscribe(
-        &self,
-        owner: u64,
-        streams: Streams,
-        port: u16,
-        mode: IncomingMode,
-        filter: Option<HttpFilter>,
-    ) -> Message {
+    pub async fn subscribe(&self, owner: u64, streams: Streams, wanted: Wanted) -> Message {
+        let Wanted { port, mode, filter, served_only } = wanted;
         let filter = match filter.as_ref().map(Filter::compile).transpose() {
             Ok(filter) => filter,
             Err(err) => return Message::failure(libc::EINVAL, format!("invalid http filter: {err}")),
@@ -116,6 +121,21 @@ impl Incoming {
         let mut state = self.state.lock().await;
         if state.ports.contains_key(&port) {
             return Message::failure(libc::EADDRINUSE, format!("port {port} is subscribed already"));
+        }
+        if served_only {
+            let own: Vec<u16> = state
+                .ports
+                .values()
+                .flat_map(|port| [Some(port.redirect.to_v4), port.redirect.to_v6])
+                .flatten()
+                .collect();
+            match self.net.create(move || listening::listens(port, &own)).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Message::failure(libc::ENOENT, format!("nothing in the target listens on port {port}"))
+                }
+                Err(err) => return crate::streams::failure("the target's socket table", &err),
+            }
         }
         if state.guard.is_none() {
             match guard::start(&self.net, &self.table).await {

@@ -62,7 +62,7 @@ fn within_5s(mut done: impl FnMut() -> bool) -> bool {
 }
 
 async fn subscribe(client: &mut Client, port: u16, mode: IncomingMode) {
-    let answer = client.request(2, Message::IncomingSubscribe { port, mode, filter: None }).await;
+    let answer = client.request(2, Message::IncomingSubscribe { port, mode, filter: None, served_only: false }).await;
     assert_eq!(answer, Message::Done);
 }
 
@@ -213,4 +213,30 @@ async fn incoming_steal_works_for_an_agent_without_an_nft_binary() {
 
     agent.kill();
     assert!(within_5s(|| !nft_tables(&target).contains(&table)), "the guard left {}", nft_tables(&target));
+}
+
+#[tokio::test]
+async fn incoming_served_only_intercepts_only_ports_the_target_listens_on() {
+    let target = Target::start();
+    let agent = Agent::for_target(&target);
+    let mut client = agent.client().await;
+    let served_only =
+        |port| Message::IncomingSubscribe { port, mode: IncomingMode::Steal, filter: None, served_only: true };
+    match client.request(2, served_only(8181)).await {
+        Message::Failure { errno, message } => {
+            assert_eq!(errno, libc::ENOENT, "{message}");
+            assert!(message.contains("nothing in the target listens on port 8181"), "{message}");
+        }
+        other => panic!("a port nobody serves was intercepted: {other:?}"),
+    }
+    assert!(!nft_tables(&target).contains("tether_"), "rules for a refused port");
+    // Served over IPv6 only, and by a socket the agent did not make.
+    let _server = target.in_netns(|| TcpListener::bind("[::]:8181").unwrap());
+    assert_eq!(client.request(3, served_only(8181)).await, Message::Done);
+    // The agent's own interception listeners do not count as the target's.
+    let (to_v4, _) = interception_ports(&target);
+    match client.request(4, served_only(to_v4)).await {
+        Message::Failure { errno, .. } => assert_eq!(errno, libc::ENOENT),
+        other => panic!("the agent's own listener counted as the target's: {other:?}"),
+    }
 }

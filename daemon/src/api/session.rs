@@ -230,7 +230,7 @@ pub async fn handle_events(params: Params<'static>, pending: PendingSubscription
             return;
         }
     };
-    let mut events_rx = daemon.events_tx.subscribe();
+    let mut events_rx = daemon.sessions.events.subscribe();
     let Ok(sink) = pending.accept().await else {
         return;
     };

@@ -29,8 +29,12 @@ struct Server(Child);
 
 impl Server {
     /// Starts `command` and waits for its `{"listening":PORT}` line.
-    fn start(mut command: Command) -> Server {
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("starting a server");
+    fn start(command: Command) -> Server {
+        Server::start_with_stderr(command, Stdio::inherit())
+    }
+
+    fn start_with_stderr(mut command: Command, stderr: Stdio) -> Server {
+        let mut child = command.stdout(Stdio::piped()).stderr(stderr).spawn().expect("starting a server");
         let stdout = child.stdout.take().expect("piped stdout");
         let (line_tx, line_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -212,7 +216,9 @@ fn incoming_never_subscribes_the_debuggers_port() {
     let pod = Fixture::pod("inc-debugger");
     let tether = Tether::new();
     let config = tether.config("steal.json", r#"{"incoming": {"mode": "steal"}}"#);
-    // Node's inspector listens on 9229, named by --inspect on the command line; the program on 9500.
+    // Node's inspector listens on 9229, named by --inspect on the command line; the program on
+    // 9500, which the target serves too.
+    let _target = target_server(&pod, &["tcp-hash-server", "9500", "target"]);
     let mut command = tether.command();
     command.args(["exec", "--target", &pod.pid_target(), "--config"]).arg(&config).args([
         "--",
@@ -232,6 +238,42 @@ fn incoming_never_subscribes_the_debuggers_port() {
         debugger["results"][0]["reply"], "error: ECONNREFUSED",
         "the inspector must not be reachable through the target: {debugger}"
     );
+    user.stop();
+}
+
+#[test]
+fn incoming_leaves_a_port_the_target_does_not_serve_alone_unless_the_config_names_it() {
+    require_tier();
+    let pod = Fixture::pod("inc-unserved");
+    let tether = Tether::new();
+    let pod_ip = pod.get("/pod_ip");
+    let reply = |port: &str| {
+        let report = client(&pod, &["tcp-hash-clients", &pod_ip, port, "1", "16"]);
+        report["results"][0]["reply"].as_str().unwrap_or_default().to_string()
+    };
+    // A server the pod does not have, as a debugger's or a tool's port of the user process is:
+    // stealing it would open the developer's machine to the cluster.
+    let config = tether.config("steal.json", r#"{"incoming": {"mode": "steal"}}"#);
+    let stderr = tether.state_dir.join("unserved.stderr");
+    let mut command = tether.command();
+    command.args(["exec", "--target", &pod.pid_target(), "--config"]).arg(&config).args([
+        "--",
+        &node(),
+        &program(),
+        "tcp-hash-server",
+        "9520",
+        "user",
+    ]);
+    let user = Server::start_with_stderr(command, std::fs::File::create(&stderr).unwrap().into());
+    assert_eq!(reply("9520"), "error: ECONNREFUSED", "a port the target does not serve is reachable through it");
+    let why = "port 9520 is not intercepted: nothing in the target listens on it; name it in incoming.ports";
+    let said = || std::fs::read_to_string(&stderr).unwrap();
+    assert!(eventually(Duration::from_secs(5), || said().contains(why)), "tether exec does not say why: {}", said());
+    user.stop();
+
+    let named = tether.config("named.json", r#"{"incoming": {"mode": "steal", "ports": [9521]}}"#);
+    let user = user_server(&tether, &pod, &named, &["tcp-hash-server", "9521", "user"]);
+    assert!(reply("9521").starts_with("user:"), "a port named in incoming.ports is not stolen");
     user.stop();
 }
 

@@ -148,7 +148,7 @@ fn serve(mut stream: UnixStream, state: &State) {
             Message::Hello(hello) if hello.token == state.token => Message::HelloOk(tether_rpc_schema::wire::HelloOk {
                 protocol_version: tether_rpc_schema::PROTOCOL_VERSION,
                 capabilities: vec![],
-                policy: Some(state.policy.clone()),
+                policy: Some(Box::new(state.policy.clone())),
             }),
             Message::Hello(_) => Message::HelloRefused { reason: "bad token".into() },
             other => {

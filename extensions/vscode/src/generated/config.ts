@@ -228,6 +228,13 @@ export interface IncomingConfig {
   port_mapping?: {
     [k: string]: number;
   };
+  /**
+   * Target ports to intercept even when nothing in the target listens on them; the process's
+   * other ports are then never intercepted. Without it, a port is intercepted only when the
+   * target listens on it (or `port_mapping` names it), so a debugger's or tool's port that
+   * the process opens is never reachable from the target's clients.
+   */
+  ports?: number[] | null;
 }
 /**
  * Outgoing connections leaving from the target's network.
@@ -404,6 +411,13 @@ export interface IncomingConfig1 {
   port_mapping?: {
     [k: string]: number;
   };
+  /**
+   * Target ports to intercept even when nothing in the target listens on them; the process's
+   * other ports are then never intercepted. Without it, a port is intercepted only when the
+   * target listens on it (or `port_mapping` names it), so a debugger's or tool's port that
+   * the process opens is never reachable from the target's clients.
+   */
+  ports?: number[] | null;
 }
 /**
  * Outgoing connections from the target's network; loopback always stays on this machine.
