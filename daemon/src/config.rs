@@ -315,6 +315,21 @@ pub struct IncomingConfig {
     /// the process opens is never reachable from the target's clients.
     #[serde(default)]
     pub ports: Option<Vec<u16>>,
+    /// `all` (default: every ready pod of a deployment, stateful set, replica set or service
+    /// is intercepted, followed as the workload scales) or `one` (only the pod whose context
+    /// the process has).
+    #[serde(default)]
+    pub replicas: ReplicasConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicasConfig {
+    /// Every ready pod of the workload.
+    #[default]
+    All,
+    /// Only the pod whose context the process has.
+    One,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]

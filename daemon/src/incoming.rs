@@ -8,14 +8,16 @@
 //! the session. The addresses its processes listen on are kept, so that a session moved to a
 //! replacement agent subscribes them there again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use tether_rpc_schema::incoming::{CAPABILITY, SERVED_ONLY_CAPABILITY};
+use tether_rpc_schema::incoming::{IncomingMode, CAPABILITY, SERVED_ONLY_CAPABILITY};
 use tether_rpc_schema::wire::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
 
 use crate::agent_link::{AgentLink, AgentStream, IncomingStream, LinkError, StreamEvent};
 use crate::relay;
@@ -24,6 +26,9 @@ use crate::sessions::Session;
 /// How long a mirror copy's connection stays open for the user process's answer after the
 /// copy is complete.
 const MIRROR_LINGER: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long a listen report waits for the replicas that are starting.
+const REPLICAS_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Why a listen report did not lead to a subscription.
 #[derive(Debug, thiserror::Error)]
@@ -72,37 +77,92 @@ struct Registry {
     /// Connections being relayed to user processes, by the daemon side's loopback port: the
     /// session and the real client.
     peers: HashMap<u16, (String, SocketAddr)>,
-    /// Where each session's processes listen with a subscription, by session.
-    listening: HashMap<String, HashSet<SocketAddr>>,
+    /// Where each session's processes listen with a subscription, by session and user port:
+    /// the first address reported for the port, and how many listeners have it open.
+    listening: HashMap<String, HashMap<u16, (SocketAddr, u32)>>,
+    /// The agent connections of each session's other replicas.
+    replicas: HashMap<String, Vec<AgentLink>>,
+    /// Each session's replica follower, while the session lives.
+    followers: HashMap<String, Follower>,
+}
+
+/// What the replica follower of a session is told, and tells.
+pub struct Follow {
+    /// Becomes true with the session's first subscribed listener.
+    pub activated: watch::Receiver<bool>,
+    /// Set once every ready replica has had its agent asked to subscribe.
+    pub settled: watch::Sender<bool>,
+}
+
+struct Follower {
+    activate: watch::Sender<bool>,
+    settled: watch::Receiver<bool>,
+    task: Option<AbortHandle>,
 }
 
 impl Incoming {
     /// The user process of `session` listens on `addr`: subscribe the target port it stands
-    /// for. Returns the target port, or `None` when the port is not to be subscribed.
+    /// for, on the session's agent and its replicas' agents. Returns the target port, or
+    /// `None` when the port is not to be subscribed.
     pub async fn listen(&self, session: &Session, addr: SocketAddr) -> Result<Option<u16>, IncomingError> {
-        let incoming = &session.policy.incoming;
-        let Some(mode) = incoming.mode else { return Ok(None) };
-        if session.debugger_ports.contains(&addr.port()) {
-            return Ok(None);
+        let Some((port, mode)) = wanted(session, addr) else { return Ok(None) };
+        {
+            // Another listener of the session on the same port (SO_REUSEPORT workers, a dual-stack
+            // pair): the subscription is shared, and ends with its last listener.
+            let mut registry = self.registry.lock().expect("incoming lock");
+            if let Some((_, count)) =
+                registry.listening.get_mut(&session.id).and_then(|ports| ports.get_mut(&addr.port()))
+            {
+                *count += 1;
+                return Ok(Some(port));
+            }
         }
-        let Some(port) = incoming.target_port(addr.port()) else { return Ok(None) };
         let link = session.agent.get().await.map_err(IncomingError::NoAgent)?.link.clone();
+        self.subscribe(session, &link, addr, port, mode).await?;
+        let replicas = {
+            let mut registry = self.registry.lock().expect("incoming lock");
+            registry.listening.entry(session.id.clone()).or_default().insert(addr.port(), (addr, 1));
+            registry.replicas.get(&session.id).cloned().unwrap_or_default()
+        };
+        for replica in replicas {
+            if let Err(err) = self.subscribe(session, &replica, addr, port, mode).await {
+                tracing::warn!(session = %session.id, port, %err, "a replica does not intercept incoming traffic");
+            }
+        }
+        self.activate_replicas(&session.id).await;
+        Ok(Some(port))
+    }
+
+    /// Subscribes `port` for the user process's `addr` on the agent connection `link`.
+    async fn subscribe(
+        &self,
+        session: &Session,
+        link: &AgentLink,
+        addr: SocketAddr,
+        port: u16,
+        mode: IncomingMode,
+    ) -> Result<(), IncomingError> {
         if !link.has_capability(CAPABILITY) {
             return Err(IncomingError::Unsupported);
         }
+        let incoming = &session.policy.incoming;
         // A port the config does not name is intercepted only where the target serves it: a
         // debugger's port of the user process must never be reachable from the target's clients.
         let served_only = !incoming.named(port);
         if served_only && !link.has_capability(SERVED_ONLY_CAPABILITY) {
             return Err(IncomingError::CannotTell { port });
         }
-        self.route(&link);
+        self.route(link);
         let key = (link.id(), port);
         {
             let mut registry = self.registry.lock().expect("incoming lock");
-            if registry.subscriptions.contains_key(&key) {
-                let message = "another session's process listens for it already".to_string();
-                return Err(IncomingError::Refused { port, errno: nix::errno::Errno::EADDRINUSE as i32, message });
+            match registry.subscriptions.get(&key) {
+                Some(subscription) if subscription.session == session.id => return Ok(()),
+                Some(_) => {
+                    let message = "another session's process listens for it already".to_string();
+                    return Err(IncomingError::Refused { port, errno: nix::errno::Errno::EADDRINUSE as i32, message });
+                }
+                None => {}
             }
             // Registered before the agent intercepts, so no early connection finds it missing.
             let subscription =
@@ -119,43 +179,137 @@ impl Incoming {
             Ok(other) => Some(LinkError::Unexpected(format!("{} to a subscription", other.kind())).into()),
             Err(err) => Some(err.into()),
         };
-        let mut registry = self.registry.lock().expect("incoming lock");
         if let Some(err) = refused {
-            registry.subscriptions.remove(&key);
+            self.registry.lock().expect("incoming lock").subscriptions.remove(&key);
             return Err(err);
         }
-        registry.listening.entry(session.id.clone()).or_default().insert(addr);
-        drop(registry);
-        tracing::info!(session = %session.id, port, user_port = addr.port(), ?mode, "subscribed incoming traffic");
-        Ok(Some(port))
+        tracing::info!(session = %session.id, port, user_port = addr.port(), ?mode, link = link.id(), "subscribed incoming traffic");
+        Ok(())
     }
 
     /// `session` moved to a new agent: subscribe there what its processes listen on.
     pub async fn listen_again(&self, session: &Session) {
+        let Ok(agent) = session.agent.get().await else { return };
+        for reason in self.subscribe_all(session, &agent.link).await {
+            tracing::warn!(session = %session.id, %reason, "incoming traffic not intercepted by the new agent");
+        }
+    }
+
+    /// Subscribes on `link` every port `session`'s processes listen on; why any was refused.
+    async fn subscribe_all(&self, session: &Session, link: &AgentLink) -> Vec<String> {
         let addrs: Vec<SocketAddr> = {
             let registry = self.registry.lock().expect("incoming lock");
-            registry.listening.get(&session.id).map(|addrs| addrs.iter().copied().collect()).unwrap_or_default()
+            let ports = registry.listening.get(&session.id);
+            ports.map(|ports| ports.values().map(|(addr, _)| *addr).collect()).unwrap_or_default()
         };
+        let mut refused = Vec::new();
         for addr in addrs {
-            if let Err(err) = self.listen(session, addr).await {
-                tracing::warn!(session = %session.id, %addr, %err, "incoming traffic not intercepted by the new agent");
+            let Some((port, mode)) = wanted(session, addr) else { continue };
+            if let Err(err) = self.subscribe(session, link, addr, port, mode).await {
+                refused.push(err.to_string());
+            }
+        }
+        refused
+    }
+
+    /// Registers the replica follower of `session`; `None` when it has one.
+    pub fn follow(&self, session: &str) -> Option<Follow> {
+        let mut registry = self.registry.lock().expect("incoming lock");
+        if registry.followers.contains_key(session) {
+            return None;
+        }
+        let (activate, activated) = watch::channel(false);
+        let (settled_tx, settled) = watch::channel(false);
+        registry.followers.insert(session.to_string(), Follower { activate, settled, task: None });
+        Some(Follow { activated, settled: settled_tx })
+    }
+
+    /// The task of `session`'s follower, aborted when the session ends (at once if it has).
+    pub fn set_follower(&self, session: &str, task: AbortHandle) {
+        match self.registry.lock().expect("incoming lock").followers.get_mut(session) {
+            Some(follower) => follower.task = Some(task),
+            None => task.abort(),
+        }
+    }
+
+    /// Starts `session`'s follower if it waits, and waits (a bounded time) until the replicas
+    /// it found intercept too, so that a listener is intercepted everywhere once `listen`
+    /// returns.
+    async fn activate_replicas(&self, session: &str) {
+        let settled = {
+            let registry = self.registry.lock().expect("incoming lock");
+            registry.followers.get(session).map(|follower| {
+                follower.activate.send_replace(true);
+                follower.settled.clone()
+            })
+        };
+        if let Some(mut settled) = settled {
+            if tokio::time::timeout(REPLICAS_WAIT, settled.wait_for(|settled| *settled)).await.is_err() {
+                tracing::warn!(session, "replicas still starting; they intercept when they are ready");
             }
         }
     }
 
-    /// The user process of `session` closed its listener on `user_port`.
+    /// A replica of `session` is served by `link`: subscribe there what the session's processes
+    /// listen on. Returns why any port was refused.
+    pub async fn add_replica(&self, session: &Session, link: AgentLink) -> Vec<String> {
+        {
+            let mut registry = self.registry.lock().expect("incoming lock");
+            if !registry.followers.contains_key(&session.id) {
+                return Vec::new();
+            }
+            let links = registry.replicas.entry(session.id.clone()).or_default();
+            if links.iter().any(|known| known.id() == link.id()) {
+                return Vec::new();
+            }
+            links.push(link.clone());
+        }
+        self.subscribe_all(session, &link).await
+    }
+
+    /// The replica of `session` served by agent connection `link_id` is gone.
+    pub fn remove_replica(&self, session: &str, link_id: usize) {
+        if let Some(links) = self.registry.lock().expect("incoming lock").replicas.get_mut(session) {
+            links.retain(|link| link.id() != link_id);
+        }
+        self.unsubscribe_where(|subscription| subscription.session == session && subscription.link.id() == link_id);
+    }
+
+    /// Whether agent connection `link_id` serves a replica of a live session.
+    pub fn serves_replica(&self, link_id: usize) -> bool {
+        let registry = self.registry.lock().expect("incoming lock");
+        registry.replicas.values().flatten().any(|link| link.id() == link_id)
+    }
+
+    /// A listener of the user process of `session` on `user_port` was closed; the port's
+    /// subscriptions end with its last listener.
     pub fn unlisten(&self, session: &str, user_port: u16) {
-        if let Some(addrs) = self.registry.lock().expect("incoming lock").listening.get_mut(session) {
-            addrs.retain(|addr| addr.port() != user_port);
+        {
+            let mut registry = self.registry.lock().expect("incoming lock");
+            let Some(ports) = registry.listening.get_mut(session) else { return };
+            let Some((_, count)) = ports.get_mut(&user_port) else { return };
+            *count -= 1;
+            if *count > 0 {
+                return;
+            }
+            ports.remove(&user_port);
         }
         self.unsubscribe_where(|subscription| {
             subscription.session == session && subscription.user_addr.port() == user_port
         });
     }
 
-    /// `session` ended: every port it subscribed is released.
+    /// `session` ended: every port it subscribed is released and its replicas are no longer
+    /// followed.
     pub fn end_session(&self, session: &str) {
-        self.registry.lock().expect("incoming lock").listening.remove(session);
+        {
+            let mut registry = self.registry.lock().expect("incoming lock");
+            registry.listening.remove(session);
+            registry.replicas.remove(session);
+            if let Some(task) = registry.followers.remove(session).and_then(|follower| follower.task) {
+                task.abort();
+            }
+        }
         self.unsubscribe_where(|subscription| subscription.session == session);
     }
 
@@ -209,6 +363,17 @@ impl Incoming {
             registry.lock().expect("incoming lock").subscriptions.retain(|(id, _), _| *id != link_id);
         });
     }
+}
+
+/// The target port and mode for a listener of `session`'s processes on `addr`, if its
+/// incoming traffic is wanted.
+fn wanted(session: &Session, addr: SocketAddr) -> Option<(u16, IncomingMode)> {
+    let incoming = &session.policy.incoming;
+    let mode = incoming.mode?;
+    if session.debugger_ports.contains(&addr.port()) {
+        return None;
+    }
+    Some((incoming.target_port(addr.port())?, mode))
 }
 
 /// Where the daemon connects for a user process listening on `addr`.

@@ -40,6 +40,7 @@ mod presets;
 mod proc_events;
 pub mod proxy;
 mod relay;
+mod replicas;
 pub mod server;
 pub mod sessions;
 mod state;

@@ -81,6 +81,7 @@ pub async fn run(paths: UserPaths) -> anyhow::Result<()> {
             let sessions = reaper.sessions.list();
             let in_use = |agent: &crate::agents::Agent| {
                 sessions.iter().any(|session| session.agent.current().is_some_and(|current| current.id == agent.id))
+                    || reaper.sessions.incoming.serves_replica(agent.link.id())
             };
             reaper.agents.stop_idle(in_use).await;
         }

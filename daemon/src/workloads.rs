@@ -16,13 +16,24 @@ use crate::target::{PodTarget, Workload, WorkloadKind};
 
 const DEFAULT_CONTAINER_ANNOTATION: &str = "kubectl.kubernetes.io/default-container";
 
+/// What a workload resolves to.
+pub struct Resolved {
+    /// The container of the chosen pod.
+    pub target: PodTarget,
+    /// The chosen pod as the API server gave it.
+    pub pod: Pod,
+    /// The label selector of the workload's replicas, for kinds whose pods serve alike
+    /// (deployments, stateful sets, replica sets, services); `None` for a pod or a job.
+    pub replicas: Option<String>,
+}
+
 /// The pod container `workload` names in `namespace`.
 pub async fn resolve(
     client: &Client,
     context: &str,
     namespace: &str,
     workload: &Workload,
-) -> Result<PodTarget, AgentError> {
+) -> Result<Resolved, AgentError> {
     let name = workload.name.as_str();
     let what = format!("{workload} in namespace {namespace}");
     let found = async {
@@ -30,7 +41,7 @@ pub async fn resolve(
             WorkloadKind::Pod => {
                 let pod = get::<Pod>(client, namespace, name, &what).await?;
                 check_ready(&pod)?;
-                pod
+                (pod, None)
             }
             WorkloadKind::Deployment | WorkloadKind::StatefulSet | WorkloadKind::ReplicaSet => {
                 let selector = match workload.kind {
@@ -40,11 +51,12 @@ pub async fn resolve(
                     }
                     _ => get::<ReplicaSet>(client, namespace, name, &what).await?.spec.selector,
                 };
-                ready_pod(client, namespace, &selector_text(Some(&selector)), &what).await?
+                let selector = selector_text(Some(&selector));
+                (ready_pod(client, namespace, &selector, &what).await?, Some(selector))
             }
             WorkloadKind::Job => {
                 let job = get::<Job>(client, namespace, name, &what).await?;
-                job_pod(client, namespace, &job, &what).await?
+                (job_pod(client, namespace, &job, &what).await?, None)
             }
             WorkloadKind::CronJob => {
                 get::<CronJob>(client, namespace, name, &what).await?;
@@ -64,7 +76,7 @@ pub async fn resolve(
                             "{what} has no job yet (nothing is running); wait for its schedule or create a job from it"
                         ))
                     })?;
-                job_pod(client, namespace, &newest, &what).await?
+                (job_pod(client, namespace, &newest, &what).await?, None)
             }
             WorkloadKind::Service => {
                 let service = get::<Service>(client, namespace, name, &what).await?;
@@ -76,19 +88,20 @@ pub async fn resolve(
                     )));
                 }
                 let text = selector.iter().map(|(key, value)| format!("{key}={value}")).collect::<Vec<_>>().join(",");
-                ready_pod(client, namespace, &text, &what).await?
+                (ready_pod(client, namespace, &text, &what).await?, Some(text))
             }
             WorkloadKind::Targetless => unreachable!("a targetless session has no pod to resolve"),
         })
     };
     // The API's refusals are the user's to act on; anything else means the cluster is not there.
-    let pod = found.await.map_err(|err| match err {
+    let (pod, replicas) = found.await.map_err(|err| match err {
         AgentError::StartFailed(reason) => {
             AgentError::Cluster(crate::clusters::ClusterError::Unreachable { context: context.to_string(), reason })
         }
         other => other,
     })?;
-    pod_target(context, namespace, &pod, workload.container.as_deref())
+    let target = pod_target(context, namespace, &pod, workload.container.as_deref())?;
+    Ok(Resolved { target, pod, replicas })
 }
 
 /// The container of `pod` to serve, with its runtime id; an error names what is not running.

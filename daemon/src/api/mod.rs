@@ -140,19 +140,35 @@ fn agent_error(err: AgentError) -> ErrorObjectOwned {
 
 /// The target a session or pre-warm is for: named by the parameters or else the config, and
 /// for a Kubernetes workload, resolved now to the container of one of its pods.
+/// A target as a session uses it.
+struct ResolvedTarget {
+    /// What the agent serves.
+    target: Target,
+    /// The target's pod, for a Kubernetes workload.
+    pod: Option<k8s_openapi::api::core::v1::Pod>,
+    /// Where the workload's other pods are, for a workload whose pods serve alike.
+    replicas: Option<crate::replicas::ReplicaSource>,
+}
+
+impl From<Target> for ResolvedTarget {
+    fn from(target: Target) -> Self {
+        ResolvedTarget { target, pod: None, replicas: None }
+    }
+}
+
 async fn resolve_target(
     daemon: &Daemon,
     text: Option<&str>,
     context: Option<&str>,
     namespace: Option<&str>,
     config: &Config,
-) -> RpcResult<Target> {
+) -> RpcResult<ResolvedTarget> {
     let text = text.or(config.target.as_deref()).ok_or_else(|| {
         invalid_params("a target is required, e.g. deployment/orders or pid/4242 (or `target` in the config)")
     })?;
     let spec: TargetSpec = text.parse().map_err(|err: crate::target::TargetError| invalid_params(err.to_string()))?;
     let workload = match spec.with_runtime(&config.container) {
-        TargetSpec::Local(target) => return Ok(target),
+        TargetSpec::Local(target) => return Ok(target.into()),
         TargetSpec::Workload(workload) => workload,
     };
     let (context, client) = daemon
@@ -163,10 +179,16 @@ async fn resolve_target(
         .map_err(agent_error)?;
     let namespace = namespace.or(config.namespace.as_deref()).unwrap_or(client.default_namespace()).to_string();
     if workload.kind == WorkloadKind::Targetless {
-        return Ok(Target::Targetless { context, namespace });
+        return Ok(Target::Targetless { context, namespace }.into());
     }
-    let pod = crate::workloads::resolve(&client, &context, &namespace, &workload).await.map_err(agent_error)?;
-    Ok(Target::Pod(pod))
+    let resolved = crate::workloads::resolve(&client, &context, &namespace, &workload).await.map_err(agent_error)?;
+    let replicas = resolved.replicas.map(|selector| crate::replicas::ReplicaSource {
+        client,
+        selector,
+        container: workload.container.clone(),
+        target: resolved.target.clone(),
+    });
+    Ok(ResolvedTarget { target: Target::Pod(resolved.target), pod: Some(resolved.pod), replicas })
 }
 
 fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {

@@ -14,6 +14,7 @@ use tether_rpc_schema::wire::{Message, HOSTNAME_CAPABILITY};
 use super::{agent_error, invalid_params, not_found, notification, RpcResult};
 use crate::agent_link::LinkError;
 use crate::agents::{Agent, AgentError, Progress, StartWith};
+use crate::config::ReplicasConfig;
 use crate::launch_env::{self, SessionVars};
 use crate::presets;
 use crate::server::ApiConnection;
@@ -35,7 +36,7 @@ pub async fn handle_prepare(
     let preparation = Preparation { daemon: daemon.clone(), target: named.clone(), id: params.preparation.clone() };
     let progress = preparation.progress();
     progress(&format!("finding {named}"));
-    let target = super::resolve_target(
+    let resolved = super::resolve_target(
         &daemon,
         params.target.as_deref(),
         params.context.as_deref(),
@@ -44,6 +45,7 @@ pub async fn handle_prepare(
     )
     .await
     .inspect_err(|err| preparation.failed(err.message()))?;
+    let target = resolved.target.clone();
     let preset = presets::for_launch(&params.launch);
     progress("starting or reusing the agent");
     let how = StartWith { agent: config.agent.clone(), progress: progress.clone() };
@@ -92,6 +94,10 @@ pub async fn handle_prepare(
         debugger_ports = ?session.debugger_ports,
         "session prepared"
     );
+    let every_replica = config.incoming.replicas == ReplicasConfig::All && session.policy.incoming.mode.is_some();
+    if let (Some(source), true) = (resolved.replicas, every_replica) {
+        crate::replicas::follow(daemon.clone(), session.clone(), source, StartWith::quietly(config.agent.clone()));
+    }
     if let Some(closed) = connection.map(|connection| connection.closed()) {
         let (daemon, session_id) = (daemon.clone(), session.id.clone());
         tokio::spawn(async move {

@@ -45,7 +45,8 @@ pub async fn handle_prewarm(params: Params<'static>, daemon: Arc<Daemon>) -> Rpc
         params.namespace.as_deref(),
         &config,
     )
-    .await?;
+    .await?
+    .target;
     let how = crate::agents::StartWith::quietly(config.agent.clone());
     let agent = daemon.agents.get(&target, &how).await.map_err(agent_error)?;
     Ok(PrewarmResult { agent_id: agent.id.clone() })

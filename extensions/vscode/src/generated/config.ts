@@ -31,6 +31,7 @@ export type FsModeConfig = "read" | "write" | "local";
 export type HostnameConfig = "target" | "host";
 export type IncomingModeConfig = "mirror" | "steal" | "off";
 export type PullPolicy = "IfNotPresent" | "Always" | "Never";
+export type ReplicasConfig = "all" | "one";
 export type RuntimeConfig = "containerd" | "docker";
 
 /**
@@ -235,6 +236,12 @@ export interface IncomingConfig {
    * the process opens is never reachable from the target's clients.
    */
   ports?: number[] | null;
+  /**
+   * `all` (default: every ready pod of a deployment, stateful set, replica set or service
+   * is intercepted, followed as the workload scales) or `one` (only the pod whose context
+   * the process has).
+   */
+  replicas?: "all" | "one";
 }
 /**
  * Outgoing connections leaving from the target's network.
@@ -418,6 +425,12 @@ export interface IncomingConfig1 {
    * the process opens is never reachable from the target's clients.
    */
   ports?: number[] | null;
+  /**
+   * `all` (default: every ready pod of a deployment, stateful set, replica set or service
+   * is intercepted, followed as the workload scales) or `one` (only the pod whose context
+   * the process has).
+   */
+  replicas?: "all" | "one";
 }
 /**
  * Outgoing connections from the target's network; loopback always stays on this machine.
