@@ -15,21 +15,21 @@ use serde_json::Value;
 
 use crate::support::{eventually, repo, require_tier, Fixture, Tether};
 
-fn node() -> String {
+pub fn node() -> String {
     let output = Command::new("sh").args(["-c", "command -v node"]).output().expect("sh");
     String::from_utf8(output.stdout).expect("utf-8 path").trim().to_string()
 }
 
-fn program() -> String {
+pub fn program() -> String {
     repo().join("fixtures/programs/node/incoming.js").display().to_string()
 }
 
 /// A server process, stopped (SIGTERM, then reaped) on drop.
-struct Server(Child);
+pub struct Server(Child);
 
 impl Server {
     /// Starts `command` and waits for its `{"listening":PORT}` line.
-    fn start(command: Command) -> Server {
+    pub fn start(command: Command) -> Server {
         Server::start_with_stderr(command, Stdio::inherit())
     }
 
@@ -50,7 +50,7 @@ impl Server {
 
     /// Stops the server the way a terminal would (SIGTERM); `tether exec` passes it on and
     /// ends its session.
-    fn stop(mut self) {
+    pub fn stop(mut self) {
         self.terminate();
     }
 

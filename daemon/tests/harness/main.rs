@@ -6,6 +6,7 @@ mod allocators;
 mod api;
 mod bounds;
 mod cluster;
+mod cluster_incoming;
 mod config;
 mod context;
 mod daemon;
