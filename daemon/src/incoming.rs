@@ -169,7 +169,13 @@ impl Incoming {
                 Subscription { session: session.id.clone(), user_addr: user_addr(addr), link: link.clone() };
             registry.subscriptions.insert(key, subscription);
         }
-        let subscribe = Message::IncomingSubscribe { port, mode, filter: incoming.http_filter.clone(), served_only };
+        let subscribe = Message::IncomingSubscribe {
+            port,
+            mode,
+            filter: incoming.http_filter.clone(),
+            served_only,
+            http_probes: session.probe_ports.contains(&port),
+        };
         let refused = match link.request(subscribe).await {
             Ok(Message::Done) => None,
             Ok(Message::Failure { errno, .. }) if served_only && errno == nix::errno::Errno::ENOENT as i32 => {

@@ -32,6 +32,8 @@ pub struct Session {
     pub target_hostname: Option<String>,
     /// Ports of the launch's debugger: never intercepted.
     pub debugger_ports: Vec<u16>,
+    /// Target ports with the kubelet's HTTP or gRPC probes: their probes stay the target's.
+    pub probe_ports: Vec<u16>,
     /// The launched program, for listings.
     pub program: String,
     /// Seconds since the Unix epoch.

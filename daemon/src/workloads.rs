@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod, Service};
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, ListParams};
 use kube::Client;
 
@@ -147,6 +148,44 @@ pub fn pod_target(context: &str, namespace: &str, pod: &Pod, container: Option<&
     })
 }
 
+/// The ports the kubelet probes over HTTP or gRPC (`httpGet` and `grpc` readiness, liveness and
+/// startup probes), whose probes must keep reaching the target while a port is intercepted.
+/// Every container's, sidecars' too: they all share the pod's network namespace, where the
+/// port is intercepted. A named port is resolved against the probing container's `ports`, as
+/// the kubelet does (a name that is not there but is a number counts as that number).
+pub fn probe_ports(pod: &Pod) -> Vec<u16> {
+    let Some(spec) = &pod.spec else { return Vec::new() };
+    let sidecars =
+        spec.init_containers.iter().flatten().filter(|container| container.restart_policy.as_deref() == Some("Always"));
+    let mut ports: Vec<u16> = spec
+        .containers
+        .iter()
+        .chain(sidecars)
+        .flat_map(|container| {
+            let probes = [&container.readiness_probe, &container.liveness_probe, &container.startup_probe];
+            probes.into_iter().flatten().filter_map(|probe| {
+                let port = match (&probe.http_get, &probe.grpc) {
+                    (Some(http), _) => match &http.port {
+                        IntOrString::Int(port) => Some(*port),
+                        IntOrString::String(name) => named_port(container, name),
+                    },
+                    (None, Some(grpc)) => Some(grpc.port),
+                    (None, None) => None,
+                };
+                port.and_then(|port| u16::try_from(port).ok())
+            })
+        })
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+fn named_port(container: &Container, name: &str) -> Option<i32> {
+    let declared = container.ports.iter().flatten().find(|port| port.name.as_deref() == Some(name));
+    declared.map(|port| port.container_port).or_else(|| name.parse().ok())
+}
+
 /// A label selector as the API's `labelSelector` parameter writes it.
 pub fn selector_text(selector: Option<&LabelSelector>) -> String {
     let Some(selector) = selector else { return String::new() };
@@ -263,7 +302,7 @@ pub fn api_error(err: kube::Error, what: &str) -> AgentError {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{
-        Container, ContainerState, ContainerStateRunning, ContainerStateWaiting, PodSpec, PodStatus,
+        ContainerState, ContainerStateRunning, ContainerStateWaiting, PodSpec, PodStatus,
     };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
@@ -335,5 +374,39 @@ mod tests {
             ]),
         };
         assert_eq!(selector_text(Some(&selector)), "app=orders,tier in (a,b),!canary");
+    }
+
+    #[test]
+    fn probe_ports_are_the_http_and_grpc_probes_of_every_container_with_names_resolved() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "spec": {
+                "containers": [
+                    {
+                        "name": "app",
+                        "ports": [{"name": "http", "containerPort": 8080}, {"name": "admin", "containerPort": 9000}],
+                        "readinessProbe": {"httpGet": {"path": "/", "port": "http"}},
+                        "livenessProbe": {"httpGet": {"path": "/live", "port": 8080}},
+                        "startupProbe": {"grpc": {"port": 9090}}
+                    },
+                    {
+                        "name": "sidecar",
+                        "ports": [{"name": "http", "containerPort": 7070}],
+                        "readinessProbe": {"httpGet": {"port": "http"}},
+                        "livenessProbe": {"tcpSocket": {"port": 9000}}
+                    },
+                    {"name": "quiet", "livenessProbe": {"exec": {"command": ["true"]}}},
+                    {"name": "odd", "readinessProbe": {"httpGet": {"port": "6060"}}},
+                    {"name": "missing", "readinessProbe": {"httpGet": {"port": "nope"}}}
+                ],
+                "initContainers": [
+                    {"name": "proxy", "restartPolicy": "Always", "startupProbe": {"httpGet": {"port": 15020}}},
+                    {"name": "migrate", "readinessProbe": {"httpGet": {"port": 5000}}}
+                ]
+            }
+        }))
+        .unwrap();
+        // 9000 only has a TCP probe; "nope" names no port; a plain init container is not probed.
+        assert_eq!(probe_ports(&pod), [6060, 7070, 8080, 9090, 15020]);
+        assert_eq!(probe_ports(&Pod::default()), Vec::<u16>::new());
     }
 }

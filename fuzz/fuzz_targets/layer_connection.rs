@@ -69,6 +69,7 @@ impl Harness {
             agent: AgentSlot::new(agent),
             policy: LayerPolicy::default(),
             debugger_ports: Vec::new(),
+            probe_ports: Vec::new(),
             program: "fuzz".into(),
             started_at: 0,
             config_path: None,

@@ -252,6 +252,32 @@ mod tests {
         assert_eq!(read_frame(&mut reader).unwrap().message, Message::Pong);
     }
 
+    #[test]
+    fn decode_an_incoming_subscribe_of_a_daemon_before_http_probes_defaults_it_to_false() {
+        let subscribe = Message::IncomingSubscribe {
+            port: 8080,
+            mode: crate::incoming::IncomingMode::Steal,
+            filter: None,
+            served_only: true,
+            http_probes: true,
+        };
+        let frame = encode(&envelope(3, subscribe)).unwrap();
+        let mut value: ciborium::Value = ciborium::from_reader(&frame[HEADER_LEN..]).unwrap();
+        let fields = value
+            .as_map_mut()
+            .and_then(|envelope| envelope.iter_mut().find(|(key, _)| key.as_text() == Some("message")))
+            .and_then(|(_, message)| message.as_map_mut()?.first_mut())
+            .and_then(|(_, fields)| fields.as_map_mut())
+            .expect("IncomingSubscribe is encoded as a map of fields");
+        fields.retain(|(key, _)| key.as_text() != Some("http_probes"));
+        let mut payload = Vec::new();
+        ciborium::into_writer(&value, &mut payload).unwrap();
+        let mut old = (payload.len() as u32).to_be_bytes().to_vec();
+        old.extend(payload);
+        let (received, _) = decode(&old).unwrap().unwrap();
+        assert!(matches!(received.message, Message::IncomingSubscribe { http_probes: false, served_only: true, .. }));
+    }
+
     fn libc_enoent() -> i32 {
         2
     }

@@ -343,6 +343,10 @@ pub enum Message {
     /// [`crate::incoming::SERVED_ONLY_CAPABILITY`]) the port is intercepted only if a socket of
     /// the target's network listens on it. Response: [`Message::Done`]; `EADDRINUSE` when the
     /// port is subscribed already; `ENOENT` with `served_only` when nothing listens on it.
+    /// `http_probes`: the pod has HTTP or gRPC probes on this port, so the agent sends the
+    /// kubelet's probe requests (from the node, `User-Agent: kube-probe/…`) to the target's
+    /// server whatever the mode and filter; an agent that predates the field ignores it and
+    /// handles probes like any other connection.
     IncomingSubscribe {
         port: u16,
         mode: IncomingMode,
@@ -350,6 +354,8 @@ pub enum Message {
         filter: Option<HttpFilter>,
         #[serde(default)]
         served_only: bool,
+        #[serde(default)]
+        http_probes: bool,
     },
     /// Daemon → agent: stop intercepting `port`. Response: [`Message::Done`].
     IncomingUnsubscribe {

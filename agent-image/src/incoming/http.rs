@@ -1,8 +1,10 @@
-//! Per-request routing of a filtered subscription with hyper: the client's connection is
-//! served as HTTP/1.1 (keep-alive) or HTTP/2 cleartext (prior knowledge), and each request is
-//! decided on its own. Steal: matching requests go to the user process, the others to the
-//! target's own server. Mirror: every request goes to the target's server, and a copy of each
-//! matching one goes to the user process, whose answer is discarded.
+//! Per-request routing with hyper, for a filtered subscription and for connections from the
+//! node on a port with kubelet probes: the client's connection is served as HTTP/1.1
+//! (keep-alive) or HTTP/2 cleartext (prior knowledge), and each request is decided on its own.
+//! A kubelet probe from the node goes to the target's own server, never to the user process
+//! (not even as a copy). Steal: matching requests (all, without a filter) go to the user
+//! process, the others to the target's own server. Mirror: every request goes to the target's
+//! server, and a copy of each matching one goes to the user process, whose answer is discarded.
 //!
 //! Each client connection has at most one upstream connection to each side, opened on first
 //! use with the client's HTTP version; the user process's side is a stream to the daemon.
@@ -38,12 +40,20 @@ const MIRROR_BODY_LIMIT: u64 = 4 * 1024 * 1024;
 /// Request copies of one connection waiting for the user process; more are dropped.
 const MIRROR_QUEUE: usize = 16;
 
-/// Serves one client connection until it closes.
-pub async fn serve(client: TcpStream, peer: SocketAddr, original: SocketAddr, subscription: Arc<Subscription>) {
+/// Serves one client connection until it closes; `from_node`: the peer is the node, whose
+/// probe requests go to the target.
+pub async fn serve(
+    client: TcpStream,
+    peer: SocketAddr,
+    original: SocketAddr,
+    from_node: bool,
+    subscription: Arc<Subscription>,
+) {
     let router = Arc::new(Router {
         subscription,
         peer,
         original,
+        from_node,
         user: Mutex::new(None),
         target: Mutex::new(None),
         copies: Mutex::new(None),
@@ -56,7 +66,7 @@ pub async fn serve(client: TcpStream, peer: SocketAddr, original: SocketAddr, su
         .serve_connection(TokioIo::new(client), service)
         .await;
     if let Err(err) = served {
-        tracing::debug!(%peer, %err, "filtered incoming connection ended with an error");
+        tracing::debug!(%peer, %err, "incoming connection routed per request ended with an error");
     }
 }
 
@@ -96,6 +106,8 @@ struct Router {
     subscription: Arc<Subscription>,
     peer: SocketAddr,
     original: SocketAddr,
+    /// The peer is the node: its kubelet probes go to the target.
+    from_node: bool,
     user: Mutex<Option<Upstream>>,
     target: Mutex<Option<Upstream>>,
     /// Mirror mode: the queue of request copies for the user process.
@@ -104,7 +116,8 @@ struct Router {
 
 impl Router {
     async fn route(self: &Arc<Self>, request: Request<Incoming>) -> Response<Body> {
-        let matched = self.subscription.filter.as_ref().is_some_and(|filter| filter.matches(&request));
+        let probe = self.from_node && super::probes::is_probe(&request);
+        let matched = !probe && self.subscription.filter.as_ref().is_none_or(|filter| filter.matches(&request));
         let response = match (self.subscription.mode, matched) {
             (IncomingMode::Steal, true) => self.to_user(request.map(BodyExt::boxed)).await,
             (IncomingMode::Mirror, true) => match copyable_length(&request) {

@@ -1,6 +1,8 @@
 //! The interception listeners of a subscribed port and what happens to each redirected
 //! connection: stolen (relayed to the daemon), mirrored (relayed to the target's own server
-//! with a bounded copy of the client's bytes to the daemon), or routed per HTTP request.
+//! with a bounded copy of the client's bytes to the daemon), or routed per HTTP request: with
+//! a filter, and for connections from the node on a port with kubelet probes (which then keep
+//! reaching the target's server).
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -22,6 +24,7 @@ use crate::netns::TargetNet;
 use crate::streams::Streams;
 
 use super::filter::Filter;
+use super::probes::Node;
 use super::rules::MARK;
 
 /// Chunks of a mirrored connection's copy waiting for the daemon; when full, the copy is
@@ -36,6 +39,8 @@ pub struct Subscription {
     pub port: u16,
     pub mode: IncomingMode,
     pub filter: Option<Filter>,
+    /// Where the kubelet's probes come from, when the pod has HTTP or gRPC probes on `port`.
+    pub node: Option<Node>,
     /// The streams of the daemon connection that subscribed.
     pub streams: Streams,
     pub net: TargetNet,
@@ -72,13 +77,15 @@ async fn handle(client: TcpStream, peer: SocketAddr, subscription: Arc<Subscript
     });
     let port = subscription.port;
     let armed = ResetOnClose::arm(&client);
-    let result = match (&subscription.filter, subscription.mode) {
-        (Some(_), _) => {
-            super::http::serve(client, peer, original, subscription.clone()).await;
+    let from_node = subscription.node.as_ref().is_some_and(|node| node.is(peer.ip()));
+    let per_request = subscription.filter.is_some() || from_node;
+    let result = match (per_request, subscription.mode) {
+        (true, _) => {
+            super::http::serve(client, peer, original, from_node, subscription.clone()).await;
             Ok(())
         }
-        (None, IncomingMode::Steal) => subscription.streams.open_incoming(port, peer, false, client).await,
-        (None, IncomingMode::Mirror) => mirror(client, peer, original, &subscription).await,
+        (false, IncomingMode::Steal) => subscription.streams.open_incoming(port, peer, false, client).await,
+        (false, IncomingMode::Mirror) => mirror(client, peer, original, &subscription).await,
     };
     match result {
         Ok(()) => {

@@ -8,6 +8,8 @@
 //! - [`intercept`]: the interception listeners and what happens to each connection.
 //! - [`http`]: per-request routing with hyper when a subscription has a filter.
 //! - [`filter`]: the compiled HTTP filter.
+//! - [`probes`]: the node's addresses and the kubelet's probe requests, which keep reaching
+//!   the target's server on a port with HTTP or gRPC probes.
 //! - [`listening`]: whether the target listens on a port.
 //!
 //! Subscriptions belong to the daemon connection that made them and end with it.
@@ -18,6 +20,7 @@ mod http;
 mod intercept;
 mod listening;
 pub mod nftables;
+mod probes;
 pub mod rules;
 
 use std::collections::BTreeMap;
@@ -45,6 +48,8 @@ pub struct Wanted {
     pub filter: Option<HttpFilter>,
     /// Only if a socket of the target's network listens on `port`.
     pub served_only: bool,
+    /// The pod has HTTP or gRPC probes on `port`: the kubelet's stay the target's.
+    pub http_probes: bool,
 }
 
 /// The incoming side of one agent.
@@ -113,7 +118,7 @@ impl Incoming {
     /// Handles `IncomingSubscribe` from daemon connection `owner`, whose streams carry the
     /// connections to the daemon.
     pub async fn subscribe(&self, owner: u64, streams: Streams, wanted: Wanted) -> Message {
-        let Wanted { port, mode, filter, served_only } = wanted;
+        let Wanted { port, mode, filter, served_only, http_probes } = wanted;
         let filter = match filter.as_ref().map(Filter::compile).transpose() {
             Ok(filter) => filter,
             Err(err) => return Message::failure(libc::EINVAL, format!("invalid http filter: {err}")),
@@ -145,7 +150,8 @@ impl Incoming {
                 }
             }
         }
-        let subscription = Arc::new(Subscription { port, mode, filter, streams, net: self.net.clone() });
+        let node = if http_probes { Some(self.node(port).await) } else { None };
+        let subscription = Arc::new(Subscription { port, mode, filter, node, streams, net: self.net.clone() });
         let v4 = self.net.tcp_listen(SocketAddr::from(([0u8; 4], 0))).await;
         let v6 = self.net.tcp_listen(SocketAddr::from(([0u16; 8], 0))).await;
         let v4 = match v4.and_then(listen_port) {
@@ -165,7 +171,13 @@ impl Incoming {
             state.ports.remove(&port);
             return Message::failure(libc::EPERM, message);
         }
-        tracing::info!(port, ?mode, filtered = subscription.filter.is_some(), "intercepting incoming connections");
+        tracing::info!(
+            port,
+            ?mode,
+            filtered = subscription.filter.is_some(),
+            kubelet_probes_from = ?subscription.node.as_ref().map(probes::Node::addresses),
+            "intercepting incoming connections"
+        );
         Message::Done
     }
 
@@ -196,6 +208,15 @@ impl Incoming {
                 tracing::warn!(%message, "cannot update the incoming rules");
             }
         }
+    }
+
+    /// The node's addresses, read once per subscription of a port with probes. Without them
+    /// the port is still intercepted: the kubelet's probes are then handled like any client's.
+    async fn node(&self, port: u16) -> probes::Node {
+        self.net.create(probes::node).await.unwrap_or_else(|err| {
+            tracing::warn!(port, %err, "cannot read the node's addresses; kubelet probes on this port may reach the user process");
+            probes::Node::default()
+        })
     }
 
     /// Replaces the table with the current subscriptions; the error says what the kernel said.

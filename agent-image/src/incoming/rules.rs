@@ -10,13 +10,13 @@
 //! ```text
 //! table inet tether_42 {
 //!     chain prerouting {
-//!         type nat hook prerouting priority -100; policy accept;
+//!         type nat hook prerouting priority -99; policy accept;
 //!         meta mark 0x74657468 return
 //!         meta nfproto ipv4 tcp dport 8080 redirect to :40001
 //!         meta nfproto ipv6 tcp dport 8080 redirect to :40002
 //!     }
 //!     chain output {
-//!         type nat hook output priority -100; policy accept;
+//!         type nat hook output priority -99; policy accept;
 //!         meta mark 0x74657468 return
 //!         oifname "lo" meta nfproto ipv4 tcp dport 8080 redirect to :40001
 //!         oifname "lo" meta nfproto ipv6 tcp dport 8080 redirect to :40002
@@ -32,9 +32,12 @@ pub const MARK: u32 = 0x7465_7468;
 /// Prefix of every tether table; the rest of the name is the agent's pid.
 pub const TABLE_PREFIX: &str = "tether_";
 
-/// Priority of both base chains: that of destination NAT (`dstnat`, `NF_IP_PRI_NAT_DST`), where
-/// iptables' nat table hooks in too.
-pub const CHAIN_PRIORITY: i32 = -100;
+/// Priority of both base chains: just after destination NAT (`dstnat`, `NF_IP_PRI_NAT_DST`),
+/// where iptables' nat table hooks in. The first nat chain that maps a connection decides it,
+/// so a service mesh's redirect to its sidecar (iptables nat rules in the pod's namespace) goes
+/// first, always, not by the order the tables were made in; what is stolen is then the
+/// sidecar's decrypted connection to the application over loopback (`output`).
+pub const CHAIN_PRIORITY: i32 = -99;
 
 /// `NFPROTO_IPV4`, `NFPROTO_IPV6` as `meta nfproto` reads them.
 const NFPROTO_IPV4: u8 = 2;

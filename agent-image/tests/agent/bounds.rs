@@ -119,7 +119,13 @@ async fn keepalive_daemon_gone_silent_is_dropped_and_its_port_released() {
     let port = 18_093;
     let mut silent = Client::connect(agent.addr).await;
     assert!(matches!(silent.hello_with(TOKEN, &[KEEPALIVE_CAPABILITY]).await, Message::HelloOk(_)));
-    let subscribe = Message::IncomingSubscribe { port, mode: IncomingMode::Steal, filter: None, served_only: false };
+    let subscribe = Message::IncomingSubscribe {
+        port,
+        mode: IncomingMode::Steal,
+        filter: None,
+        served_only: false,
+        http_probes: false,
+    };
     assert_eq!(silent.request(2, subscribe.clone()).await, Message::Done);
     // A daemon that pings stays; the silent one is dropped once the limit has passed.
     let mut pinging = Client::connect(agent.addr).await;

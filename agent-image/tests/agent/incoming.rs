@@ -62,7 +62,9 @@ fn within_5s(mut done: impl FnMut() -> bool) -> bool {
 }
 
 async fn subscribe(client: &mut Client, port: u16, mode: IncomingMode) {
-    let answer = client.request(2, Message::IncomingSubscribe { port, mode, filter: None, served_only: false }).await;
+    let answer = client
+        .request(2, Message::IncomingSubscribe { port, mode, filter: None, served_only: false, http_probes: false })
+        .await;
     assert_eq!(answer, Message::Done);
 }
 
@@ -220,8 +222,13 @@ async fn incoming_served_only_intercepts_only_ports_the_target_listens_on() {
     let target = Target::start();
     let agent = Agent::for_target(&target);
     let mut client = agent.client().await;
-    let served_only =
-        |port| Message::IncomingSubscribe { port, mode: IncomingMode::Steal, filter: None, served_only: true };
+    let served_only = |port| Message::IncomingSubscribe {
+        port,
+        mode: IncomingMode::Steal,
+        filter: None,
+        served_only: true,
+        http_probes: false,
+    };
     match client.request(2, served_only(8181)).await {
         Message::Failure { errno, message } => {
             assert_eq!(errno, libc::ENOENT, "{message}");

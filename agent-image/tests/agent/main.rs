@@ -10,4 +10,5 @@ mod harness;
 mod incoming;
 mod network;
 mod nftables;
+mod probes;
 mod startup;

@@ -64,19 +64,19 @@ impl Drop for Netns {
 }
 
 /// What `nft list table inet <table>` prints for the one redirect of the rules module's
-/// documentation (nft 1.0.6 writes the prerouting chain's priority -100 as `dstnat`).
+/// documentation (nft 1.0.6 writes the prerouting chain's priority -99 as `dstnat + 1`).
 fn listing_8080(table: &str) -> String {
     format!(
         "table inet {table} {{
 \tchain prerouting {{
-\t\ttype nat hook prerouting priority dstnat; policy accept;
+\t\ttype nat hook prerouting priority dstnat + 1; policy accept;
 \t\tmeta mark 0x74657468 return
 \t\tmeta nfproto ipv4 tcp dport 8080 redirect to :40001
 \t\tmeta nfproto ipv6 tcp dport 8080 redirect to :40002
 \t}}
 
 \tchain output {{
-\t\ttype nat hook output priority -100; policy accept;
+\t\ttype nat hook output priority -99; policy accept;
 \t\tmeta mark 0x74657468 return
 \t\toifname \"lo\" meta nfproto ipv4 tcp dport 8080 redirect to :40001
 \t\toifname \"lo\" meta nfproto ipv6 tcp dport 8080 redirect to :40002
@@ -98,7 +98,7 @@ pub fn nft_listing(table: &str, redirects: &[Redirect]) -> String {
     }
     let chain = |prefix: &str| rules.iter().map(|rule| format!("\t\t{prefix}{rule}\n")).collect::<String>();
     format!(
-        "table inet {table} {{\n\tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tmeta mark 0x74657468 return\n{}\t}}\n\n\tchain output {{\n\t\ttype nat hook output priority -100; policy accept;\n\t\tmeta mark 0x74657468 return\n{}\t}}\n}}\n",
+        "table inet {table} {{\n\tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat + 1; policy accept;\n\t\tmeta mark 0x74657468 return\n{}\t}}\n\n\tchain output {{\n\t\ttype nat hook output priority -99; policy accept;\n\t\tmeta mark 0x74657468 return\n{}\t}}\n}}\n",
         chain(""),
         chain("oifname \"lo\" "),
     )
@@ -129,7 +129,7 @@ fn nftables_replace_with_other_redirects_changes_the_table_in_one_transaction() 
     let expected = format!(
         "table inet {table} {{
 \tchain prerouting {{
-\t\ttype nat hook prerouting priority dstnat; policy accept;
+\t\ttype nat hook prerouting priority dstnat + 1; policy accept;
 \t\tmeta mark 0x74657468 return
 \t\tmeta nfproto ipv4 tcp dport 9090 redirect to :41000
 \t\tmeta nfproto ipv4 tcp dport 22 redirect to :41001
@@ -137,7 +137,7 @@ fn nftables_replace_with_other_redirects_changes_the_table_in_one_transaction() 
 \t}}
 
 \tchain output {{
-\t\ttype nat hook output priority -100; policy accept;
+\t\ttype nat hook output priority -99; policy accept;
 \t\tmeta mark 0x74657468 return
 \t\toifname \"lo\" meta nfproto ipv4 tcp dport 9090 redirect to :41000
 \t\toifname \"lo\" meta nfproto ipv4 tcp dport 22 redirect to :41001

@@ -80,6 +80,7 @@ pub async fn handle_prepare(
         policy,
         target_hostname,
         debugger_ports: preset.debugger_ports,
+        probe_ports: resolved.pod.as_ref().map(crate::workloads::probe_ports).unwrap_or_default(),
         program: params.launch.program.clone(),
         started_at: unix_now(),
         config_path,
