@@ -37,7 +37,7 @@ pub enum IncomingError {
     #[error("the agent does not support incoming traffic; update the agent")]
     Unsupported,
     /// The agent refused the subscription; `message` says why.
-    #[error("the agent cannot intercept port {port}: {message}")]
+    #[error("port {port} is not intercepted: {message}")]
     Refused { port: u16, errno: i32, message: String },
     /// The agent could not be asked.
     #[error(transparent)]
@@ -59,6 +59,8 @@ pub enum IncomingError {
 /// One subscribed target port.
 struct Subscription {
     session: String,
+    /// Who holds the port, as a refusal names it: the session and its program.
+    holder: String,
     /// Where the user process listens.
     user_addr: SocketAddr,
     link: AgentLink,
@@ -158,15 +160,19 @@ impl Incoming {
             let mut registry = self.registry.lock().expect("incoming lock");
             match registry.subscriptions.get(&key) {
                 Some(subscription) if subscription.session == session.id => return Ok(()),
-                Some(_) => {
-                    let message = "another session's process listens for it already".to_string();
+                Some(other) => {
+                    let message = format!("{} has it already; end that session or use another port", other.holder);
                     return Err(IncomingError::Refused { port, errno: nix::errno::Errno::EADDRINUSE as i32, message });
                 }
                 None => {}
             }
             // Registered before the agent intercepts, so no early connection finds it missing.
-            let subscription =
-                Subscription { session: session.id.clone(), user_addr: user_addr(addr), link: link.clone() };
+            let subscription = Subscription {
+                session: session.id.clone(),
+                holder: format!("session {} ({} on {})", session.id, session.program, session.target),
+                user_addr: user_addr(addr),
+                link: link.clone(),
+            };
             registry.subscriptions.insert(key, subscription);
         }
         let subscribe = Message::IncomingSubscribe {

@@ -308,6 +308,7 @@ async fn incoming_listen(sessions: &Sessions, session: &Session, addr: SocketAdd
         }
         Err(err) => {
             tracing::warn!(session = %session.id, %addr, %err, "incoming traffic not intercepted");
+            sessions.emit(session.event(SessionEventKind::Warning, format!("listening on {addr}: {err}")));
             let errno = match &err {
                 IncomingError::Refused { errno, .. } => *errno,
                 _ => nix::errno::Errno::EIO as i32,

@@ -454,3 +454,36 @@ fn incoming_steal_ends_within_seconds_when_tether_exec_is_killed_with_its_proces
     eprintln!("fault-report: {report}");
     assert!(clean, "rules left behind");
 }
+
+#[test]
+fn a_second_session_on_a_stolen_port_is_told_which_session_has_it() {
+    require_tier();
+    let pod = Fixture::pod("inc-second");
+    let tether = Tether::new();
+    let _target = target_server(&pod, &["tcp-hash-server", "9540", "target"]);
+    let config = tether.config("steal.json", r#"{"incoming": {"mode": "steal"}}"#);
+    let first = user_server(&tether, &pod, &config, &["tcp-hash-server", "9540", "first"]);
+    // Both processes run on this machine, so the second listens on another port of it, mapped
+    // to the same target port.
+    let mapped = tether.config("mapped.json", r#"{"incoming": {"mode": "steal", "port_mapping": {"9540": 9541}}}"#);
+    let stderr = tether.state_dir.join("second.stderr");
+    let mut command = tether.command();
+    command.args(["exec", "--target", &pod.pid_target(), "--config"]).arg(&mapped).args([
+        "--",
+        &node(),
+        &program(),
+        "tcp-hash-server",
+        "9541",
+        "second",
+    ]);
+    let second = Server::start_with_stderr(command, std::fs::File::create(&stderr).unwrap().into());
+    let said = || std::fs::read_to_string(&stderr).unwrap();
+    let told = eventually(Duration::from_secs(5), || {
+        said().contains("port 9540 is not intercepted: session ") && said().contains("has it already")
+    });
+    assert!(told, "the second session is not told why its listener gets nothing: {}", said());
+    let reply = client(&pod, &["tcp-hash-clients", &pod.get("/pod_ip"), "9540", "1", "16"]);
+    assert!(reply["results"][0]["reply"].as_str().unwrap_or_default().starts_with("first:"), "{reply}");
+    second.stop();
+    first.stop();
+}
