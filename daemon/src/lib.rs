@@ -30,6 +30,7 @@ pub mod exec;
 mod incoming;
 mod launch_env;
 mod lifecycle;
+mod linkage;
 pub mod listing;
 pub mod logging;
 pub mod lsp;

@@ -38,6 +38,7 @@ mod forks;
 mod guard;
 mod incoming;
 mod launch;
+mod linkage;
 mod log;
 mod memfds;
 mod net;

@@ -10,6 +10,7 @@
 //!   streams, close, ping).
 //! - [`codec`]: length-prefixed frames carrying CBOR-encoded [`wire::Envelope`]s.
 //! - [`incoming`]: incoming-traffic modes and HTTP filters, and the `incoming` capability.
+//! - [`linkage`]: whether the hook layer can serve a program, from its ELF headers.
 //! - [`policy`]: the part of a session's configuration the hook layer enforces.
 //! - [`schema`]: the JSON Schema export of the editor API (`rpc-schema/schema/`).
 //! - [`startup`]: the JSON line an agent prints when it is ready or cannot start.
@@ -34,6 +35,7 @@
 pub mod api;
 pub mod codec;
 pub mod incoming;
+pub mod linkage;
 pub mod policy;
 pub mod schema;
 pub mod startup;

@@ -107,7 +107,11 @@ pub async fn handle_prepare(
         });
     }
     daemon.emit(session.event(SessionEventKind::Ready, format!("session ready on {target}")));
-    Ok(SessionPrepared { session_id: session.id.clone(), warnings: env.warnings(), env: env.set, unset: env.unset })
+    let launch = params.launch.clone();
+    let program_warning = tokio::task::spawn_blocking(move || crate::linkage::program_warning(&launch));
+    let mut warnings = env.warnings();
+    warnings.extend(program_warning.await.ok().flatten());
+    Ok(SessionPrepared { session_id: session.id.clone(), warnings, env: env.set, unset: env.unset })
 }
 
 pub fn handle_list(daemon: &Daemon) -> RpcResult<Vec<SessionInfo>> {

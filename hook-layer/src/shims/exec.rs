@@ -1,11 +1,12 @@
 //! Process start shims: `execve`, `execvpe`, `execv`, `execvp`, `posix_spawn`, `posix_spawnp`
 //! hand children an environment that still loads the layer (see [`crate::exec`]) and, for the
-//! exec family, the writable target files they keep open.
+//! exec family, the writable target files they keep open; a program the layer cannot hook is
+//! named on stderr first (see [`crate::linkage`]).
 
 use libc::{c_char, c_int, pid_t, posix_spawn_file_actions_t, posix_spawnattr_t};
 
-use crate::exec;
 use crate::guard::{self, Outcome};
+use crate::{exec, linkage};
 
 type ExecFn = unsafe extern "C" fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
 type SpawnFn = unsafe extern "C" fn(
@@ -33,7 +34,10 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char,
     let original = original!("execve", ExecFn);
     guard::run(
         -1,
-        || exec_with(envp, |env| call_original!(original, -1, path, argv, env)),
+        || {
+            linkage::warn_if_unhookable(path, false);
+            exec_with(envp, |env| call_original!(original, -1, path, argv, env))
+        },
         || call_original!(original, -1, path, argv, envp),
     )
 }
@@ -44,7 +48,10 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char
     let original = original!("execvpe", ExecFn);
     guard::run(
         -1,
-        || exec_with(envp, |env| call_original!(original, -1, file, argv, env)),
+        || {
+            linkage::warn_if_unhookable(file, true);
+            exec_with(envp, |env| call_original!(original, -1, file, argv, env))
+        },
         || call_original!(original, -1, file, argv, envp),
     )
 }
@@ -80,6 +87,7 @@ pub unsafe extern "C" fn posix_spawn(
 ) -> c_int {
     let original = original!("posix_spawn", SpawnFn);
     let logic = || {
+        linkage::warn_if_unhookable(path, false);
         exec::with_env(envp, None, |env| call_original!(original, libc::ENOSYS, pid, path, actions, attr, argv, env))
             .map_or(Outcome::Bypass, Outcome::Handled)
     };
@@ -98,6 +106,7 @@ pub unsafe extern "C" fn posix_spawnp(
 ) -> c_int {
     let original = original!("posix_spawnp", SpawnFn);
     let logic = || {
+        linkage::warn_if_unhookable(file, true);
         exec::with_env(envp, None, |env| call_original!(original, libc::ENOSYS, pid, file, actions, attr, argv, env))
             .map_or(Outcome::Bypass, Outcome::Handled)
     };
