@@ -4,7 +4,8 @@
 //! that address, as does `getpeername` later. Closing the listener unsubscribes it.
 //!
 //! Nothing here may fail the user's call: a report that fails is logged and the listener works
-//! as it would without tether. Sockets that never listened cost `accept` one bitmap check.
+//! as it would without tether. With incoming traffic on, a socket this process did not report
+//! costs `accept` a `getsockname`; only a loopback peer on a subscribed port costs a round trip.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -58,19 +59,26 @@ fn is_listener(fd: c_int) -> bool {
 }
 
 /// `accept`/`accept4` on `fd`: on a subscribed listener, a connection relayed by the daemon
-/// reports its real client in `addr` and, later, in `getpeername`.
+/// reports its real client in `addr` and, later, in `getpeername`. A listener this process did
+/// not report itself — a `dup` of one (`socket.fromfd`), or one inherited across `execve` or
+/// passed over a socket — counts when its port is one the policy subscribes, so the real client
+/// is asked for there too, for loopback peers only.
 pub fn accept(
     fd: c_int,
     addr: *mut sockaddr,
     len: *mut socklen_t,
     accept_original: impl FnOnce() -> c_int,
 ) -> Outcome<c_int> {
-    if !is_listener(fd) {
+    let reported = is_listener(fd);
+    if !reported && session::active().is_none_or(|policy| policy.incoming.mode.is_none()) {
         return Outcome::Bypass;
     }
     let accepted = accept_original();
     if accepted < 0 {
         return Outcome::Error(errno::get());
+    }
+    if !reported && !subscribed(fd) {
+        return Outcome::Handled(accepted);
     }
     if let Some((real, relay)) = real_peer(accepted) {
         net::remember_peer(accepted, real, relay);
@@ -81,6 +89,12 @@ pub fn accept(
         }
     }
     Outcome::Handled(accepted)
+}
+
+/// Whether the policy subscribes the port listening socket `fd` is bound to.
+fn subscribed(fd: c_int) -> bool {
+    let Some(policy) = session::active() else { return false };
+    net::local_addr(fd).is_ok_and(|addr| policy.incoming.target_port(addr.port()).is_some())
 }
 
 /// The real client of `accepted` and its loopback peer, when the daemon relayed it.

@@ -487,3 +487,27 @@ fn a_second_session_on_a_stolen_port_is_told_which_session_has_it() {
     second.stop();
     first.stop();
 }
+
+#[test]
+fn flask_sees_the_real_client_though_werkzeug_accepts_on_a_dup_of_its_listener() {
+    require_tier();
+    let pod = Fixture::pod("inc-flask");
+    let tether = Tether::new();
+    let _target = target_server(&pod, &["http-server", "9560", "target"]);
+    let config = tether.config("steal.json", r#"{"incoming": {"mode": "steal"}}"#);
+    let mut command = tether.command();
+    command
+        .args(["exec", "--target", &pod.pid_target(), "--config"])
+        .arg(&config)
+        .args(["--", "/usr/bin/python3"])
+        .arg(repo().join("fixtures/programs/python/flask_app.py"))
+        .arg("9560");
+    let user = Server::start(command);
+    let url = format!("http://{}:9560/", pod.get("/pod_ip"));
+    let report = client(&pod, &["http-requests", &url, "h1", "-"]);
+    let body: Value = serde_json::from_str(report["responses"][0]["body"].as_str().unwrap_or("{}")).unwrap();
+    user.stop();
+    assert_eq!(body["server"], "flask", "{report}");
+    let client_ip = report["local"].as_str().unwrap_or_default().rsplit_once(':').map(|(ip, _)| ip.to_string());
+    assert_eq!(body["remote_addr"].as_str().map(str::to_string), client_ip, "{report}");
+}
