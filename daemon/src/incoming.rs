@@ -401,6 +401,12 @@ fn user_addr(addr: SocketAddr) -> SocketAddr {
 /// Connects to the user process and relays one incoming connection to it.
 async fn deliver(registry: Arc<Mutex<Registry>>, session: String, user_addr: SocketAddr, incoming: IncomingStream) {
     let IncomingStream { peer, mirror, stream, .. } = incoming;
+    // An IPv4-only listener never gets an IPv6 client in the pod either (nor could it be told
+    // that client's address): such a client is refused, as the pod would refuse it.
+    if user_addr.is_ipv4() && peer.ip().to_canonical().is_ipv6() {
+        tracing::info!(%session, %peer, %user_addr, "IPv6 client refused: the user process listens on IPv4 only");
+        return refuse(stream).await;
+    }
     let connected = async {
         let socket = if user_addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
         let loopback =

@@ -278,15 +278,40 @@ fn incoming_leaves_a_port_the_target_does_not_serve_alone_unless_the_config_name
 }
 
 #[test]
+fn an_ipv6_client_is_refused_by_a_user_process_listening_on_ipv4_only_as_in_the_pod() {
+    require_tier();
+    let pod = Fixture::pod("inc-v4-only");
+    let tether = Tether::new();
+    let _target = target_server(&pod, &["tcp-hash-server", "9570", "target"]);
+    let config = tether.config("steal.json", r#"{"incoming": {"mode": "steal"}}"#);
+    let user = user_server(&tether, &pod, &config, &["tcp-hash-server", "9570", "user"]);
+    let reply = |ip: &str| {
+        let report = client(&pod, &["tcp-hash-clients", ip, "9570", "1", "16"]);
+        report["results"][0]["reply"].as_str().unwrap_or_default().to_string()
+    };
+    assert!(reply(&pod.get("/pod_ip")).starts_with("user:"), "IPv4 is stolen");
+    let v6 = reply(&pod.get("/pod_ip6"));
+    user.stop();
+    assert!(v6.starts_with("error: ECONN"), "an IPv6 client reached an IPv4-only listener: {v6}");
+}
+
+#[test]
 fn incoming_steal_answers_from_the_user_process_over_ipv4_and_ipv6_until_the_session_ends() {
     require_tier();
     let pod = Fixture::pod("inc-steal");
     let tether = Tether::new();
     let _target = target_server(&pod, &["http-server", "8080", "target"]);
     let url = format!("http://{}:8080/orders", pod.get("/pod_ip"));
-    // The user process listens on another port than the target's server: port_mapping.
+    // The user process listens on another port than the target's server (port_mapping), on
+    // both families.
     let config = tether.config("steal.json", r#"{"incoming": {"mode": "steal", "port_mapping": {"8080": 18080}}}"#);
-    let user = user_server(&tether, &pod, &config, &["http-server", "18080", "user"]);
+    let mut command = tether.command();
+    command
+        .args(["exec", "--target", &pod.pid_target(), "--config"])
+        .arg(&config)
+        .args(["--", &node(), &program(), "http-server", "18080", "user"])
+        .env("LISTEN_HOST", "::");
+    let user = Server::start(command);
 
     let report = client(&pod, &["http-requests", &url, "h1", "alice", "-"]);
     let (answers, client_addr) = answered_by(&report);
