@@ -1,5 +1,6 @@
 // The tether sessions of this window's debug sessions: each ends when its debug session does,
-// and a restart relaunches with a fresh session prepared on the (warm) agent.
+// a restart relaunches with a fresh session prepared on the (warm) agent, and their warnings and
+// failures while they run (`session.event`s, chosen by `notices.ts`) are shown and logged.
 //
 // Restart: VS Code does not ask configuration providers again on restart; it relaunches with the
 // configuration in memory, through the adapter's `restart` request when the adapter supports it
@@ -13,9 +14,10 @@
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { Daemon } from './daemon';
-import type { SessionPrepareParams, SessionPrepared } from './generated/api';
+import type { SessionEvent, SessionPrepareParams, SessionPrepared } from './generated/api';
 import { swapPrepared, type DebugConfig } from './launch';
 import type { Logs } from './logs';
+import { sessionNotice } from './notices';
 
 /** What a patched debug configuration carries as `__tether`. */
 export interface Marker {
@@ -65,6 +67,7 @@ export class Sessions implements vscode.Disposable {
       vscode.debug.registerDebugAdapterTrackerFactory('*', {
         createDebugAdapterTracker: (debugSession) => this.tracker(debugSession),
       }),
+      daemon.onSessionEvent((event) => this.notify(event)),
       daemon.onConnectionLost(() => {
         if (this.entries.size) {
           void vscode.window.showWarningMessage(
@@ -85,6 +88,17 @@ export class Sessions implements vscode.Disposable {
     setTimeout(() => {
       if (!entry.debugSession && this.entries.get(entry.key) === entry) this.drop(entry, 'its debug session never started');
     }, ORPHAN_MS).unref?.();
+  }
+
+  /** A warning or failure of one of this window's running sessions, as a notification and a log
+   * line; this is the one listener, so each event is shown once. */
+  private notify(event: SessionEvent): void {
+    const live = new Set([...this.entries.values()].map((entry) => entry.current.session_id));
+    const notice = sessionNotice(event, live);
+    if (!notice) return;
+    this.logs.info(notice.log);
+    if (notice.level === 'warning') void vscode.window.showWarningMessage(notice.text);
+    else void vscode.window.showErrorMessage(notice.text, 'Show logs').then((choice) => choice && this.logs.show());
   }
 
   private drop(entry: Entry, why: string): void {

@@ -1,12 +1,12 @@
 // The end-to-end test's driver: code-server in headless Chromium through playwright-core, used
 // as a person would: the status bar toggle, a breakpoint, F5, the target picker, the Debug
-// Console, restart, stop, the commands, Cancel while an agent starts. The daemon's view
-// (`tether rpc session.list`) is checked beside the UI.
+// Console, restart, stop, the commands, Cancel while an agent starts, a running session's
+// warning. The daemon's view (`tether rpc session.list`) is checked beside the UI.
 //
 //   node driver.mjs CASE_JSON
 // CASE_JSON: {url, workspace, tether, target, filter, namespace?, breakpointLine, expect: [lines],
 //             shots: dir, shotPrefix, artifacts: dir, commandChecks?, cancelChecks?, cancelTarget?,
-//             kubectl?}
+//             kubectl?, unservedPort?, extensionLogs: dir}
 // Prints one line per check ("ok - ..." / "not ok - ...") and ends with "N passed, N failed".
 
 import { execFileSync } from 'node:child_process';
@@ -248,6 +248,43 @@ async function cancelledStart() {
   check('no tether session came of the cancelled launch', sessionList().length === 0, JSON.stringify(sessionList()));
 }
 
+/** The extension's log lines (every "tether" output channel log file code-server wrote). */
+function extensionLogLines() {
+  const files = fs.readdirSync(spec.extensionLogs, { recursive: true }).map(String)
+    .filter((file) => file.includes('tether-dev.tether') && file.endsWith('.log'));
+  return files.flatMap((file) => fs.readFileSync(path.join(spec.extensionLogs, file), 'utf8').split('\n'));
+}
+
+/** A launch whose program listens on 0.0.0.0:PORT, which nothing in the target serves: the
+ * daemon's warning, sent while the session runs, shows as a notification and is logged once. */
+async function unservedListener() {
+  const port = spec.unservedPort;
+  const warning = `port ${port} is not intercepted: nothing in the target listens on it`;
+  await command('Debug: Select and Start Debugging');
+  await (await quickPickRow('app (unserved port)', 15000)).click();
+  // This port's: in a remote window (code-server) js-debug probes a free port for the inspector
+  // with a child process that listens on [::] and exits, which gets the same warning.
+  const toast = page.locator('.notification-toast', { hasText: warning }).first();
+  const shown = await toast.waitFor({ timeout: 60000 }).then(() => true, () => false);
+  const text = shown ? await toast.innerText() : '';
+  if (!shown) await shot('unserved-port');
+  check(`a program listening on 0.0.0.0:${port}, which the target does not serve, gets the warning "tether: ${warning}…" as a notification`,
+    shown && text.includes(`tether: ${warning}`), JSON.stringify(text));
+  const sessions = sessionList();
+  const logged = await eventually('the warning in the extension\'s log', () => {
+    const lines = extensionLogLines().filter((line) => line.includes(`warning: ${warning}`));
+    return lines.length ? lines : undefined;
+  }, 15000).catch(() => []);
+  await page.waitForTimeout(2000); // a second showing would have come by now
+  const lines = extensionLogLines().filter((line) => line.includes(`warning: ${warning}`));
+  check('the warning is written to the extension\'s log once, naming the session', lines.length === 1 && sessions.length === 1 && lines[0].includes(`session ${sessions[0].session_id} on `),
+    JSON.stringify({ logged: logged.length, lines, sessions }));
+  await page.keyboard.press('Shift+F5');
+  await debugToolbar().waitFor({ state: 'hidden', timeout: 20000 });
+  const ended = await eventually('session.list to be empty', () => (sessionList().length === 0 ? true : undefined), 15000).catch(() => false);
+  check('stopping it ends its session', ended === true, JSON.stringify(sessionList()));
+}
+
 /** A launch whose own tether block names a process that does not exist: the daemon's typed error. */
 async function typedFailure() {
   await command('Debug: Select and Start Debugging');
@@ -259,6 +296,9 @@ async function typedFailure() {
   check('the failed launch starts no debug session', !(await debugToolbar().isVisible()));
   if (!shown) return;
   await shot('failure-notification');
+  // The launch's progress notification closes under it (and moves it down): click after that.
+  await page.locator('.notification-toast', { hasText: 'tether: pid/4194000' }).waitFor({ state: 'hidden', timeout: 10000 }).catch(() => undefined);
+  await page.waitForTimeout(600);
   await toast.locator('.monaco-button', { hasText: 'Show logs' }).click();
   // The channel ends with what the daemon logged since; the extension's own line is above it.
   const logged = await page.locator('.output-view .view-lines', { hasText: 'end of the daemon log' }).first().waitFor({ timeout: 15000 }).then(() => true, () => false);
@@ -375,6 +415,7 @@ try {
   if (spec.commandChecks) await restartDaemon();
   if (spec.cancelChecks) await cancelledStart();
   if (spec.failureChecks) await typedFailure();
+  if (spec.unservedPort) await unservedListener();
 } catch (err) {
   check('the end-to-end run completes', false, err instanceof Error ? err.message : String(err));
   const console_ = await page.locator('.repl .monaco-list-rows').first().innerText({ timeout: 2000 }).catch(() => '(not open)');
