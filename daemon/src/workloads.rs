@@ -149,7 +149,8 @@ pub fn pod_target(context: &str, namespace: &str, pod: &Pod, container: Option<&
 }
 
 /// The ports the kubelet probes over HTTP or gRPC (`httpGet` and `grpc` readiness, liveness and
-/// startup probes), whose probes must keep reaching the target while a port is intercepted.
+/// startup probes, not HTTPS ones), whose probes must keep reaching the target while a port
+/// is intercepted.
 /// Every container's, sidecars' too: they all share the pod's network namespace, where the
 /// port is intercepted. A named port is resolved against the probing container's `ports`, as
 /// the kubelet does (a name that is not there but is a number counts as that number).
@@ -165,6 +166,8 @@ pub fn probe_ports(pod: &Pod) -> Vec<u16> {
             let probes = [&container.readiness_probe, &container.liveness_probe, &container.startup_probe];
             probes.into_iter().flatten().filter_map(|probe| {
                 let port = match (&probe.http_get, &probe.grpc) {
+                    // The agent cannot read the User-Agent of an HTTPS probe.
+                    (Some(http), _) if http.scheme.as_deref() == Some("HTTPS") => None,
                     (Some(http), _) => match &http.port {
                         IntOrString::Int(port) => Some(*port),
                         IntOrString::String(name) => named_port(container, name),
@@ -396,6 +399,7 @@ mod tests {
                     },
                     {"name": "quiet", "livenessProbe": {"exec": {"command": ["true"]}}},
                     {"name": "odd", "readinessProbe": {"httpGet": {"port": "6060"}}},
+                    {"name": "tls", "readinessProbe": {"httpGet": {"port": 8443, "scheme": "HTTPS"}}},
                     {"name": "missing", "readinessProbe": {"httpGet": {"port": "nope"}}}
                 ],
                 "initContainers": [
@@ -405,7 +409,8 @@ mod tests {
             }
         }))
         .unwrap();
-        // 9000 only has a TCP probe; "nope" names no port; a plain init container is not probed.
+        // 9000 only has a TCP probe; 8443 speaks TLS; "nope" names no port; a plain init
+        // container is not probed.
         assert_eq!(probe_ports(&pod), [6060, 7070, 8080, 9090, 15020]);
         assert_eq!(probe_ports(&Pod::default()), Vec::<u16>::new());
     }

@@ -6,7 +6,8 @@
 //! - [`nftables`]: writes that table to the kernel over netlink (no `nft` binary).
 //! - [`guard`]: the child process that removes that table when the agent dies.
 //! - [`intercept`]: the interception listeners and what happens to each connection.
-//! - [`http`]: per-request routing with hyper when a subscription has a filter.
+//! - [`http`]: per-request routing with hyper, with a filter and for the node's connections
+//!   on a port with probes.
 //! - [`filter`]: the compiled HTTP filter.
 //! - [`probes`]: the node's addresses and the kubelet's probe requests, which keep reaching
 //!   the target's server on a port with HTTP or gRPC probes.
