@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 use tether_rpc_schema::codec::{self, CodecError, HEADER_LEN, HELLO_FRAME_MAX, MAX_FRAME};
 use tether_rpc_schema::wire::{
     Envelope, Hello, HelloOk, Message, Role, HOSTNAME_CAPABILITY, KEEPALIVE_CAPABILITY, KEEPALIVE_SILENCE_LIMIT,
-    TARGET_GONE_CAPABILITY,
+    STREAM_OPENED_CAPABILITY, TARGET_GONE_CAPABILITY,
 };
 use tether_rpc_schema::PROTOCOL_VERSION;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
@@ -213,6 +213,7 @@ pub async fn handle_connection(
     let _open = OpenConnection::new(open);
     let keepalive = hello.capabilities.iter().any(|capability| capability == KEEPALIVE_CAPABILITY);
     let tell_target_gone = hello.capabilities.iter().any(|announced| announced == TARGET_GONE_CAPABILITY);
+    let tells_local = hello.capabilities.iter().any(|announced| announced == STREAM_OPENED_CAPABILITY);
     let mut target_gone = shared.target_gone.clone();
     tracing::info!(%peer, daemon_pid = hello.pid, keepalive, "daemon connected");
 
@@ -233,7 +234,7 @@ pub async fn handle_connection(
     static NEXT_CONNECTION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let mut connection = Connection {
         id: NEXT_CONNECTION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        streams: Streams::new(out_tx.clone(), shared.net.clone()),
+        streams: Streams::new(out_tx.clone(), shared.net.clone(), tells_local),
         shared,
         out_tx,
         tasks: JoinSet::new(),

@@ -161,11 +161,21 @@ pub struct Streams {
     next_serial: Arc<AtomicU64>,
     out: Outbox,
     net: TargetNet,
+    /// The daemon takes [`Message::StreamOpened`] (with the socket's own address) for `Done`.
+    tells_local: bool,
 }
 
 impl Streams {
-    pub fn new(out: Outbox, net: TargetNet) -> Streams {
-        Streams { table: Arc::default(), next_serial: Arc::default(), out, net }
+    pub fn new(out: Outbox, net: TargetNet, tells_local: bool) -> Streams {
+        Streams { table: Arc::default(), next_serial: Arc::default(), out, net, tells_local }
+    }
+
+    /// The answer to a connect whose socket's own address is `local`.
+    fn opened(&self, local: io::Result<SocketAddr>) -> Message {
+        match local {
+            Ok(local) if self.tells_local => Message::StreamOpened { local },
+            _ => Message::Done,
+        }
     }
 
     /// Registers TCP stream `stream` and returns the task that connects it to `addr`, answers
@@ -187,7 +197,7 @@ impl Streams {
                 Ok(socket) => {
                     tracing::debug!(stream, "tcp stream connected");
                     let armed = ResetOnClose::arm(&socket);
-                    streams.respond(id, Message::Done).await;
+                    streams.respond(id, streams.opened(socket.local_addr())).await;
                     let tcp = Tcp { stream, input_rx, acked_rx, unwritten };
                     let end = streams.relay(stream, &cancel, tcp.run(socket, streams.out.clone())).await;
                     tracing::debug!(stream, ?end, "tcp stream ended");
@@ -217,7 +227,7 @@ impl Streams {
             };
             match streams.net.udp_connect(addr).await.and_then(UdpSocket::from_std) {
                 Ok(socket) => {
-                    streams.respond(id, Message::Done).await;
+                    streams.respond(id, streams.opened(socket.local_addr())).await;
                     let relay = relay_udp(stream, socket, input_rx, streams.out.clone());
                     let end = streams.relay(stream, &cancel, relay).await;
                     tracing::debug!(stream, ?end, "udp stream ended");

@@ -16,7 +16,9 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use tether_rpc_schema::codec::FrameCodec;
 use tether_rpc_schema::incoming::CAPABILITY as INCOMING;
-use tether_rpc_schema::wire::{Envelope, Hello, Message, Role, KEEPALIVE_CAPABILITY, TARGET_GONE_CAPABILITY};
+use tether_rpc_schema::wire::{
+    Envelope, Hello, Message, Role, KEEPALIVE_CAPABILITY, STREAM_OPENED_CAPABILITY, TARGET_GONE_CAPABILITY,
+};
 use tether_rpc_schema::PROTOCOL_VERSION;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -145,6 +147,7 @@ impl AgentLink {
                 INCOMING.to_string(),
                 TARGET_GONE_CAPABILITY.to_string(),
                 KEEPALIVE_CAPABILITY.to_string(),
+                STREAM_OPENED_CAPABILITY.to_string(),
             ],
             pid: std::process::id(),
         };
@@ -246,9 +249,13 @@ impl AgentLink {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         self.inner.streams.lock().expect("streams lock").insert(id, events_tx);
-        let stream = AgentStream { id, events: events_rx, link: self.clone() };
+        let mut stream = AgentStream { id, events: events_rx, link: self.clone(), local: None };
         match self.request(open(id)).await {
             Ok(Message::Done) => Ok(stream),
+            Ok(Message::StreamOpened { local }) => {
+                stream.local = Some(local);
+                Ok(stream)
+            }
             Ok(other) => Err(Ok(other)),
             Err(err) => Err(Err(err)),
         }
@@ -323,6 +330,8 @@ pub struct AgentStream {
     pub id: u64,
     pub events: mpsc::UnboundedReceiver<StreamEvent>,
     link: AgentLink,
+    /// The agent's socket's own address in the target's network, when the agent said it.
+    pub local: Option<SocketAddr>,
 }
 
 impl AgentStream {
@@ -442,7 +451,7 @@ fn accept_incoming(inner: &Arc<Inner>, stream: u64, port: u16, peer: SocketAddr,
         port,
         peer,
         mirror,
-        stream: AgentStream { id: stream, events: events_rx, link: AgentLink { inner: inner.clone() } },
+        stream: AgentStream { id: stream, events: events_rx, link: AgentLink { inner: inner.clone() }, local: None },
     };
     let incoming_tx = inner.incoming_tx.lock().expect("incoming lock").clone();
     if let Some(Err(refused)) = incoming_tx.map(|incoming_tx| incoming_tx.send(incoming)) {

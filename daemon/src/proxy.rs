@@ -253,14 +253,18 @@ async fn outgoing_tcp(
     } else {
         Some((&mut done_rx).await)
     };
+    let mut local = None;
     let upstream = match outcome {
-        Some(Ok(Ok(stream))) => Upstream::Connected(stream),
+        Some(Ok(Ok(stream))) => {
+            local = stream.local;
+            Upstream::Connected(stream)
+        }
         Some(Ok(Err(failure))) => return failure,
         Some(Err(_)) => return Message::failure(nix::errno::Errno::EIO as i32, "the agent connection task ended"),
         None => Upstream::Connecting(done_rx),
     };
     tcp_proxy.expect(local_port, upstream);
-    Message::OutgoingReady { proxy_addr: tcp_proxy.address_for(&addr) }
+    Message::OutgoingReady { proxy_addr: tcp_proxy.address_for(&addr), local }
 }
 
 async fn outgoing_udp(session: &Session, relays: &mut JoinSet<()>, addr: SocketAddr, local_port: u16) -> Message {
@@ -284,8 +288,9 @@ async fn outgoing_udp(session: &Session, relays: &mut JoinSet<()>, addr: SocketA
     };
     match agent.link.open_stream(|stream| Message::UdpConnect { stream, addr }).await {
         Ok(stream) => {
+            let local = stream.local;
             relays.spawn(relay::relay_udp(relay_socket, SocketAddr::new(loopback, local_port), stream));
-            Message::OutgoingReady { proxy_addr }
+            Message::OutgoingReady { proxy_addr, local }
         }
         Err(Ok(failure)) => failure,
         Err(Err(err)) => link_failure(err),

@@ -20,6 +20,8 @@ struct Redirected {
     peer: Option<(SocketAddr, SocketAddr)>,
     /// UDP destinations used with `sendto`/`sendmsg`: `(real, proxy)`.
     routes: Vec<(SocketAddr, SocketAddr)>,
+    /// The connection's own address in the target's network, for `getsockname`.
+    local: Option<SocketAddr>,
 }
 
 static SOCKETS: LazyLock<Mutex<HashMap<c_int, Redirected>>> = LazyLock::new(Mutex::default);
@@ -205,8 +207,14 @@ fn target_route(fd: c_int, dest: SocketAddr) -> Option<(c_int, Transport)> {
     policy.outgoing.is_target(dest, transport, &resolve_on_host).then_some((family, transport))
 }
 
-/// Asks the proxy for a relay of `fd` to `dest`; returns the relay address in the socket's family.
-fn open_relay(fd: c_int, family: c_int, transport: Transport, dest: SocketAddr) -> Result<SocketAddr, i32> {
+/// Asks the proxy for a relay of `fd` to `dest`; returns the relay address in the socket's
+/// family, and the connection's own address in the target's network when the daemon knows it.
+fn open_relay(
+    fd: c_int,
+    family: c_int,
+    transport: Transport,
+    dest: SocketAddr,
+) -> Result<(SocketAddr, Option<SocketAddr>), i32> {
     let local_port = bound_port(fd, family)?;
     let addr = SocketAddr::new(dest.ip().to_canonical(), dest.port());
     let request = match transport {
@@ -214,10 +222,13 @@ fn open_relay(fd: c_int, family: c_int, transport: Transport, dest: SocketAddr) 
         Transport::Udp => Message::OutgoingUdp { addr, local_port },
     };
     match proxy::call(request)? {
-        Message::OutgoingReady { proxy_addr } => for_family(proxy_addr, family).ok_or_else(|| {
-            crate::log!("relay address {proxy_addr} does not fit the socket's family");
-            libc::EAFNOSUPPORT
-        }),
+        Message::OutgoingReady { proxy_addr, local } => {
+            let relay = for_family(proxy_addr, family).ok_or_else(|| {
+                crate::log!("relay address {proxy_addr} does not fit the socket's family");
+                libc::EAFNOSUPPORT
+            })?;
+            Ok((relay, local.and_then(|local| for_family(local, family))))
+        }
         other => Err(proxy::unexpected(&other)),
     }
 }
@@ -254,15 +265,18 @@ pub fn connect(
     let Some((family, transport)) = target_route(fd, dest) else {
         return Outcome::Bypass;
     };
-    let relay = match open_relay(fd, family, transport, dest) {
-        Ok(relay) => relay,
+    let (relay, local) = match open_relay(fd, family, transport, dest) {
+        Ok(opened) => opened,
         Err(errno) => return Outcome::Error(errno),
     };
     let (storage, relay_len) = to_storage(relay);
     let rc = connect_original((&storage as *const libc::sockaddr_storage).cast(), relay_len);
     let code = errno::get();
     if rc == 0 || code == libc::EINPROGRESS {
-        remember(fd, |state| state.peer = Some((dest, relay)));
+        remember(fd, |state| {
+            state.peer = Some((dest, relay));
+            state.local = local;
+        });
     }
     if rc == 0 {
         Outcome::Handled(0)
@@ -292,6 +306,27 @@ pub fn getpeername(
     Outcome::Handled(0)
 }
 
+/// `getsockname` on a redirected socket: its address in the target's network, when known.
+pub fn getsockname(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    original: impl FnOnce() -> c_int,
+) -> Outcome<c_int> {
+    if !fds::is_marked(fd) {
+        return Outcome::Bypass;
+    }
+    let Some(local) = SOCKETS.lock().ok().and_then(|sockets| sockets.get(&fd).and_then(|state| state.local)) else {
+        return Outcome::Bypass;
+    };
+    if original() != 0 {
+        return Outcome::Error(errno::get());
+    }
+    // SAFETY: the caller's buffers, as for the real getsockname.
+    unsafe { copy_out(local, addr, len) };
+    Outcome::Handled(0)
+}
+
 /// The relay for datagrams from `fd` to `dest`, opened on first use; `None` for host destinations.
 pub fn datagram_relay(
     fd: c_int,
@@ -311,8 +346,10 @@ pub fn datagram_relay(
             let Some((family, Transport::Udp)) = target_route(fd, dest) else {
                 return Outcome::Bypass;
             };
+            // An unconnected socket's own address is one for every destination: it stays the
+            // host's.
             match open_relay(fd, family, Transport::Udp, dest) {
-                Ok(relay) => {
+                Ok((relay, _)) => {
                     remember(fd, |state| state.routes.push((dest, relay)));
                     relay
                 }

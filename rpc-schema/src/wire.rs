@@ -30,6 +30,10 @@ use crate::policy::LayerPolicy;
 /// Announced by an agent that answers [`Message::HostnameGet`].
 pub const HOSTNAME_CAPABILITY: &str = "hostname";
 
+/// Announced by a daemon that takes [`Message::StreamOpened`] for an answer to `TcpConnect`
+/// and `UdpConnect`.
+pub const STREAM_OPENED_CAPABILITY: &str = "stream-opened";
+
 /// Announced by a daemon that understands [`Message::TargetGone`].
 pub const TARGET_GONE_CAPABILITY: &str = "target-gone";
 
@@ -283,19 +287,29 @@ pub enum Message {
     },
     OutgoingReady {
         proxy_addr: SocketAddr,
+        /// The connection's own address in the target's network (what `getsockname` says in
+        /// the pod), when the daemon knows it by the time it answers.
+        #[serde(default)]
+        local: Option<SocketAddr>,
     },
 
     /// Daemon → agent: open stream `stream` as a TCP connection to `addr` from the target's
-    /// network. Response: [`Message::Done`] once connected.
+    /// network. Response: [`Message::Done`] once connected, or [`Message::StreamOpened`] to a
+    /// daemon that announced [`STREAM_OPENED_CAPABILITY`].
     TcpConnect {
         stream: u64,
         addr: SocketAddr,
     },
     /// Daemon → agent: open stream `stream` as a UDP socket connected to `addr` in the target's
-    /// network; each [`Message::StreamData`] is one datagram. Response: [`Message::Done`].
+    /// network; each [`Message::StreamData`] is one datagram. Response: as for `TcpConnect`.
     UdpConnect {
         stream: u64,
         addr: SocketAddr,
+    },
+    /// Agent → daemon: the stream of a `TcpConnect` or `UdpConnect` is open, and its socket's
+    /// address in the target's network is `local`.
+    StreamOpened {
+        local: SocketAddr,
     },
     /// Bytes (TCP) or one datagram (UDP) on an open stream. Id 0.
     StreamData {
@@ -424,6 +438,7 @@ impl Message {
             Message::OutgoingTcp { .. } => "OutgoingTcp",
             Message::OutgoingUdp { .. } => "OutgoingUdp",
             Message::OutgoingReady { .. } => "OutgoingReady",
+            Message::StreamOpened { .. } => "StreamOpened",
             Message::TcpConnect { .. } => "TcpConnect",
             Message::UdpConnect { .. } => "UdpConnect",
             Message::StreamData { .. } => "StreamData",

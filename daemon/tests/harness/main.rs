@@ -20,6 +20,7 @@ mod linkage;
 mod lsp;
 mod misuse;
 mod outdated;
+mod own_address;
 mod support;
 mod transcripts;
 mod watching;

@@ -1,4 +1,4 @@
-//! Socket shims: `connect`, `getpeername`, `sendto`, `sendmsg`, `recvfrom`, `recvmsg`. Only
+//! Socket shims: `connect`, `getpeername`, `getsockname`, `sendto`, `sendmsg`, `recvfrom`, `recvmsg`. Only
 //! `AF_INET`/`AF_INET6` sockets the policy sends to the target are touched.
 
 use libc::{c_int, c_void, msghdr, size_t, sockaddr, socklen_t, ssize_t};
@@ -29,6 +29,19 @@ pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut s
         call_original!(original, -1, fd, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut storage_len)
     };
     guard::run(-1, || net::getpeername(fd, addr, len, probe), || call_original!(original, -1, fd, addr, len))
+}
+
+/// `getsockname(2)`.
+#[no_mangle]
+pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    let original = original!("getsockname", SockaddrFn);
+    let probe = || {
+        // SAFETY: sockaddr_storage is plain data; a private buffer for the real call.
+        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut storage_len = std::mem::size_of::<libc::sockaddr_storage>() as socklen_t;
+        call_original!(original, -1, fd, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut storage_len)
+    };
+    guard::run(-1, || net::getsockname(fd, addr, len, probe), || call_original!(original, -1, fd, addr, len))
 }
 
 /// `sendto(2)`: datagrams to a target destination go to its relay.

@@ -305,7 +305,7 @@ fn tcp_relay(addr: SocketAddr, local_port: u16, state: &State) -> Message {
             let _ = conn.write_all(format!("hello from {addr}\n").as_bytes());
         }
     });
-    Message::OutgoingReady { proxy_addr }
+    Message::OutgoingReady { proxy_addr, local: None }
 }
 
 fn udp_relay(addr: SocketAddr) -> Message {
@@ -318,5 +318,5 @@ fn udp_relay(addr: SocketAddr) -> Message {
             let _ = socket.send_to(reply.as_bytes(), from);
         }
     });
-    Message::OutgoingReady { proxy_addr }
+    Message::OutgoingReady { proxy_addr, local: None }
 }
