@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use tether_rpc_schema::incoming::{IncomingMode, CAPABILITY, SERVED_ONLY_CAPABILITY};
+use tether_rpc_schema::incoming::{listening_ports, IncomingMode, CAPABILITY, SERVED_ONLY_CAPABILITY};
 use tether_rpc_schema::wire::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -375,6 +375,14 @@ impl Incoming {
             registry.lock().expect("incoming lock").subscriptions.retain(|(id, _), _| *id != link_id);
         });
     }
+}
+
+/// Whether a TCP socket of this machine (the daemon's network namespace, where user processes
+/// run) listens on `port`; true when the tables cannot be read.
+pub fn host_listens(port: u16) -> bool {
+    let tables = ["/proc/self/net/tcp", "/proc/self/net/tcp6"].map(std::fs::read_to_string);
+    tables.iter().all(Result::is_err)
+        || tables.iter().flatten().any(|table| listening_ports(table).any(|listening| listening == port))
 }
 
 /// The target port and mode for a listener of `session`'s processes on `addr`, if its

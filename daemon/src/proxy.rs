@@ -297,6 +297,9 @@ async fn outgoing_udp(session: &Session, relays: &mut JoinSet<()>, addr: SocketA
     }
 }
 
+/// How long a listener that is not intercepted must stay open before the user is told.
+const BRIEF_LISTENER: Duration = Duration::from_secs(1);
+
 /// A listen report: subscribes the port; a failure is logged and answered, but the layer
 /// never fails the user's `listen` over it.
 async fn incoming_listen(sessions: &Sessions, session: &Session, addr: SocketAddr) -> Message {
@@ -304,10 +307,21 @@ async fn incoming_listen(sessions: &Sessions, session: &Session, addr: SocketAdd
         Ok(_) => Message::Done,
         Err(err @ IncomingError::NotServed { .. }) => {
             tracing::info!(session = %session.id, %addr, %err, "incoming traffic not intercepted");
-            // A loopback-only listener is a tool's (an inspector's) more often than a service's:
-            // only the log says that it is left alone.
+            // A loopback-only listener is a tool's (an inspector's) more often than a service's,
+            // and one that closes at once a probe for a free port (js-debug's): only the log
+            // says that those are left alone.
             if !addr.ip().is_loopback() {
-                sessions.emit(session.event(SessionEventKind::Warning, err.to_string()));
+                let (events, event) =
+                    (sessions.events.clone(), session.event(SessionEventKind::Warning, err.to_string()));
+                tokio::spawn(async move {
+                    tokio::time::sleep(BRIEF_LISTENER).await;
+                    if tokio::task::spawn_blocking(move || crate::incoming::host_listens(addr.port()))
+                        .await
+                        .unwrap_or(true)
+                    {
+                        let _ = events.send(event);
+                    }
+                });
             }
             Message::failure(nix::errno::Errno::ENOENT as i32, err.to_string())
         }

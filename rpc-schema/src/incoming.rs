@@ -46,3 +46,39 @@ pub enum HttpFilter {
     /// At least one filter matches (an empty list matches none).
     AnyOf(Vec<HttpFilter>),
 }
+
+/// The state column's value of a listening socket (`TCP_LISTEN`) in the kernel's socket tables.
+const TCP_LISTEN: &str = "0A";
+
+/// The local ports of the listening sockets in one of the kernel's TCP socket tables (the text
+/// of `/proc/net/tcp` or `/proc/net/tcp6`), for whoever must tell whether a port is served.
+pub fn listening_ports(table: &str) -> impl Iterator<Item = u16> + '_ {
+    table.lines().skip(1).filter_map(|line| {
+        let mut columns = line.split_whitespace();
+        let local = columns.nth(1)?;
+        let state = columns.nth(1)?;
+        let (_, port) = local.rsplit_once(':')?;
+        (state == TCP_LISTEN).then(|| u16::from_str_radix(port, 16).ok()).flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_listening_sockets_count() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1120 1
+   1: 0100007F:2384 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 1121 1
+   2: 0100007F:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1122 1";
+        assert_eq!(listening_ports(table).collect::<Vec<_>>(), [8080, 80]);
+    }
+
+    #[test]
+    fn an_ipv6_table_is_read_the_same_way() {
+        let table = "  sl  local_address                         remote_address                        st
+   0: 00000000000000000000000000000000:2328 00000000000000000000000000000000:0000 0A 00000000:00000000";
+        assert_eq!(listening_ports(table).collect::<Vec<_>>(), [9000]);
+    }
+}

@@ -536,3 +536,16 @@ fn flask_sees_the_real_client_though_werkzeug_accepts_on_a_dup_of_its_listener()
     let client_ip = report["local"].as_str().unwrap_or_default().rsplit_once(':').map(|(ip, _)| ip.to_string());
     assert_eq!(body["remote_addr"].as_str().map(str::to_string), client_ip, "{report}");
 }
+
+#[test]
+fn a_listener_that_closes_at_once_is_not_worth_a_warning() {
+    require_tier();
+    let pod = Fixture::pod("inc-brief");
+    let tether = Tether::new();
+    // As js-debug probes for a free port: listen, close, carry on.
+    let brief = "import socket, time\ns = socket.socket()\ns.bind(('0.0.0.0', 9526))\ns.listen()\ns.close()\ntime.sleep(2)\n";
+    let output = tether.exec(&pod.pid_target(), None, &["/usr/bin/python3", "-c", brief]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{said}");
+    assert!(!said.contains("9526"), "a listener closed at once got a warning: {said}");
+}
