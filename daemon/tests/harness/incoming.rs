@@ -543,7 +543,8 @@ fn a_listener_that_closes_at_once_is_not_worth_a_warning() {
     let pod = Fixture::pod("inc-brief");
     let tether = Tether::new();
     // As js-debug probes for a free port: listen, close, carry on.
-    let brief = "import socket, time\ns = socket.socket()\ns.bind(('0.0.0.0', 9526))\ns.listen()\ns.close()\ntime.sleep(2)\n";
+    let brief =
+        "import socket, time\ns = socket.socket()\ns.bind(('0.0.0.0', 9526))\ns.listen()\ns.close()\ntime.sleep(2)\n";
     let output = tether.exec(&pod.pid_target(), None, &["/usr/bin/python3", "-c", brief]);
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{said}");
