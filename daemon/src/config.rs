@@ -437,12 +437,14 @@ fn file_diagnostic(file: &str, message: String) -> Diagnostic {
 /// Parses and validates config `text`; `file` names it in diagnostics.
 pub fn parse(file: &str, text: &str) -> Result<Config, Vec<Diagnostic>> {
     let config: Config = serde_json::from_str(text).map_err(|err| {
-        vec![Diagnostic {
-            file: file.to_string(),
-            line: err.line().max(1),
-            column: char_column(text, err.line(), err.column()),
-            message: with_fix(&err.to_string()),
-        }]
+        section_errors(file, text).unwrap_or_else(|| {
+            vec![Diagnostic {
+                file: file.to_string(),
+                line: err.line().max(1),
+                column: char_column(text, err.line(), err.column()),
+                message: with_fix(&err.to_string()),
+            }]
+        })
     })?;
     let diagnostics = validate(file, text, &config);
     if diagnostics.is_empty() {
@@ -450,6 +452,43 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Vec<Diagnostic>> {
     } else {
         Err(diagnostics)
     }
+}
+
+/// The first error of each top-level key, each at its place in `text`, when `text` is a JSON
+/// object (a syntax error has only the one, which `None` leaves to the caller). Each key is
+/// read as a config of that key alone, so one wrong section does not hide the others'.
+fn section_errors(file: &str, text: &str) -> Option<Vec<Diagnostic>> {
+    let sections: BTreeMap<&str, &serde_json::value::RawValue> = serde_json::from_str(text).ok()?;
+    let offset_in_text = |part: &str| part.as_ptr() as usize - text.as_ptr() as usize;
+    let mut diagnostics: Vec<Diagnostic> = sections
+        .into_iter()
+        .filter_map(|(key, raw)| {
+            let prefix = format!("{{{}:", serde_json::to_string(key).ok()?);
+            let alone = format!("{prefix}{}}}", raw.get());
+            let err = serde_json::from_str::<Config>(&alone).err()?;
+            let at = byte_offset(&alone, err.line(), err.column());
+            // Before the value (an unknown key): at the key, past its opening quote.
+            let offset =
+                if at < prefix.len() { offset_in_text(key) } else { offset_in_text(raw.get()) + at - prefix.len() };
+            let (line, column) = line_column(text, offset);
+            Some(Diagnostic { file: file.to_string(), line, column, message: with_fix(&err.to_string()) })
+        })
+        .collect();
+    diagnostics.sort_by_key(|diagnostic| (diagnostic.line, diagnostic.column));
+    (!diagnostics.is_empty()).then_some(diagnostics)
+}
+
+/// The byte offset of serde_json's (1-based line, 1-based byte column) in `text`.
+fn byte_offset(text: &str, line: usize, column: usize) -> usize {
+    let line_start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+    (line_start + column.saturating_sub(1)).min(text.len())
+}
+
+/// The 1-based line and character column of byte `offset` of `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
 }
 
 /// serde_json counts columns in bytes; diagnostics count characters.
@@ -588,6 +627,21 @@ mod tests {
 
     fn diagnose(text: &str) -> Diagnostic {
         parse("c.json", text).unwrap_err().remove(0)
+    }
+
+    #[test]
+    fn every_wrong_section_is_reported_at_its_place() {
+        let text = "{\n  \"incoming\": {\"mode\": \"stael\"},\n  \"fs\": {\"mdoe\": \"read\"},\n  \"hostnme\": \"host\",\n  \"dns\": {\"enabled\": true}\n}";
+        let diagnostics = parse("c.json", text).unwrap_err();
+        let found: Vec<(usize, usize, &str)> = diagnostics
+            .iter()
+            .map(|diagnostic| (diagnostic.line, diagnostic.column, diagnostic.message.split(',').next().unwrap()))
+            .collect();
+        assert_eq!(
+            found,
+            [(2, 30, "unknown variant `stael`"), (3, 15, "unknown field `mdoe`"), (4, 4, "unknown field `hostnme`"),],
+            "{diagnostics:#?}"
+        );
     }
 
     #[test]
