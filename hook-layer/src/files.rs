@@ -115,8 +115,29 @@ pub fn open(dirfd: c_int, path: &CStr, flags: c_int, mode: libc::mode_t) -> Outc
             open_readable(target, flags).into()
         }
         _ if resolved.via_target_dir => Outcome::Error(if writing { libc::EROFS } else { libc::ENOENT }),
+        (PathClass::TargetRead, Some(_)) => {
+            hint_writes_stay_on_the_host(path);
+            Outcome::Bypass
+        }
         _ => Outcome::Bypass,
     }
+}
+
+/// Says once per process, on stderr and in the log, why opening a target file for writing
+/// reaches this machine's file instead (which may not exist, so `exists()` and `open` disagree).
+fn hint_writes_stay_on_the_host(path: &CStr) {
+    static TOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if TOLD.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let text = format!(
+        "tether: {} is opened for writing on this machine, not in the target: the target's files are read-only \
+         with fs.mode \"read\"; set fs.mode to \"write\", or name the path in fs.read_write, to write the target's\n",
+        path.to_string_lossy()
+    );
+    crate::log!("{}", text.trim_end());
+    // SAFETY: the buffer is valid for its length; a failed write to fd 2 changes nothing.
+    unsafe { libc::syscall(libc::SYS_write, 2, text.as_ptr(), text.len()) };
 }
 
 fn open_readable(path: &[u8], flags: c_int) -> Result<c_int, i32> {

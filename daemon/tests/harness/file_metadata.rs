@@ -81,3 +81,17 @@ fn wget_reads_the_target_wgetrc() {
     let echo: Value = serde_json::from_slice(&output.stdout).expect("the echo service answers JSON");
     assert_eq!(echo["headers"]["user-agent"], "wget-configured-by-the-pod", "{echo}");
 }
+
+#[test]
+fn opening_a_target_file_for_writing_in_read_mode_says_once_why_it_is_this_machines() {
+    require_tier();
+    let pod = Fixture::pod("fs-append-hint");
+    let tether = Tether::new();
+    let script = "import os, errno\np = '/etc/demo/secret.txt'\nprint(os.path.exists(p))\nfor _ in range(2):\n    try:\n        os.close(os.open(p, os.O_WRONLY | os.O_APPEND))\n        print('opened')\n    except OSError as e:\n        print(errno.errorcode[e.errno])\n";
+    let output = tether.exec(&pod.pid_target(), None, &["/usr/bin/python3", "-c", script]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["True", "ENOENT", "ENOENT"], "{stderr}");
+    let hint = "tether: /etc/demo/secret.txt is opened for writing on this machine, not in the target";
+    assert_eq!(stderr.matches(hint).count(), 1, "the hint, once: {stderr}");
+    assert!(stderr.contains(r#"set fs.mode to "write", or name the path in fs.read_write"#), "{stderr}");
+}
