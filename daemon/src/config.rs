@@ -2,6 +2,8 @@
 //! and conversion into the hook layer's policy.
 
 use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
 use std::path::PathBuf;
 
 use serde::Deserialize;
@@ -454,28 +456,61 @@ pub fn parse(file: &str, text: &str) -> Result<Config, Vec<Diagnostic>> {
     }
 }
 
-/// The first error of each top-level key, each at its place in `text`, when `text` is a JSON
-/// object (a syntax error has only the one, which `None` leaves to the caller). Each key is
-/// read as a config of that key alone, so one wrong section does not hide the others'.
+/// The errors of each key, each at its place in `text`, when `text` is a JSON object (a syntax
+/// error has only the one, which `None` leaves to the caller). Each key is read as a config of
+/// that key alone, and within an object each of its keys too, so that one wrong key does not
+/// hide the others'.
 fn section_errors(file: &str, text: &str) -> Option<Vec<Diagnostic>> {
-    let sections: BTreeMap<&str, &serde_json::value::RawValue> = serde_json::from_str(text).ok()?;
-    let offset_in_text = |part: &str| part.as_ptr() as usize - text.as_ptr() as usize;
-    let mut diagnostics: Vec<Diagnostic> = sections
+    let sections: BTreeMap<&str, &RawValue> = serde_json::from_str(text).ok()?;
+    let mut found = Vec::new();
+    for (key, raw) in sections {
+        key_errors(text, &[key], raw, &mut found);
+    }
+    let mut diagnostics: Vec<Diagnostic> = found
         .into_iter()
-        .filter_map(|(key, raw)| {
-            let prefix = format!("{{{}:", serde_json::to_string(key).ok()?);
-            let alone = format!("{prefix}{}}}", raw.get());
-            let err = serde_json::from_str::<Config>(&alone).err()?;
-            let at = byte_offset(&alone, err.line(), err.column());
-            // Before the value (an unknown key): at the key, past its opening quote.
-            let offset =
-                if at < prefix.len() { offset_in_text(key) } else { offset_in_text(raw.get()) + at - prefix.len() };
+        .map(|(offset, message)| {
             let (line, column) = line_column(text, offset);
-            Some(Diagnostic { file: file.to_string(), line, column, message: with_fix(&err.to_string()) })
+            Diagnostic { file: file.to_string(), line, column, message }
         })
         .collect();
     diagnostics.sort_by_key(|diagnostic| (diagnostic.line, diagnostic.column));
     (!diagnostics.is_empty()).then_some(diagnostics)
+}
+
+/// Adds to `found` (byte offset in `text`, message) the errors of the value `raw` at `path`:
+/// those of its keys when it is an object whose keys can be told apart, else its own.
+fn key_errors(text: &str, path: &[&str], raw: &RawValue, found: &mut Vec<(usize, String)>) {
+    let offset_in_text = |part: &str| part.as_ptr() as usize - text.as_ptr() as usize;
+    let mut prefix = String::new();
+    for key in path {
+        prefix.push('{');
+        prefix.push_str(&serde_json::to_string(key).expect("a key serializes"));
+        prefix.push(':');
+    }
+    let alone = format!("{prefix}{}{}", raw.get(), "}".repeat(path.len()));
+    let Err(err) = serde_json::from_str::<Config>(&alone) else { return };
+    let message = with_fix(&err.to_string());
+    let members = serde_json::from_str::<BTreeMap<&str, &RawValue>>(raw.get()).ok();
+    if let Some(members) = members.filter(|_| path.len() < 3 && !message.starts_with("invalid type: map")) {
+        let before = found.len();
+        for (key, member) in members {
+            key_errors(text, &[path, &[key]].concat(), member, found);
+        }
+        if found.len() > before {
+            return;
+        }
+    }
+    let at = byte_offset(&alone, err.line(), err.column());
+    let offset = if at < prefix.len() {
+        // In the key (an unknown one): the same place in the key as written in `text`, which
+        // has no escapes (a borrowed key).
+        let key = path.last().expect("a path has a key");
+        let quoted_key_start = prefix.len() - 1 - key.len() - 2;
+        (offset_in_text(key) - 1 + at.saturating_sub(quoted_key_start)).min(text.len())
+    } else {
+        offset_in_text(raw.get()) + at - prefix.len()
+    };
+    found.push((offset, message));
 }
 
 /// The byte offset of serde_json's (1-based line, 1-based byte column) in `text`.
@@ -631,7 +666,7 @@ mod tests {
 
     #[test]
     fn every_wrong_section_is_reported_at_its_place() {
-        let text = "{\n  \"incoming\": {\"mode\": \"stael\"},\n  \"fs\": {\"mdoe\": \"read\"},\n  \"hostnme\": \"host\",\n  \"dns\": {\"enabled\": true}\n}";
+        let text = "{\n  \"incoming\": {\"mode\": \"stael\", \"ports\": \"80\"},\n  \"fs\": {\"mdoe\": \"read\"},\n  \"hostnme\": \"host\",\n  \"dns\": {\"enabled\": true}\n}";
         let diagnostics = parse("c.json", text).unwrap_err();
         let found: Vec<(usize, usize, &str)> = diagnostics
             .iter()
@@ -639,7 +674,12 @@ mod tests {
             .collect();
         assert_eq!(
             found,
-            [(2, 30, "unknown variant `stael`"), (3, 15, "unknown field `mdoe`"), (4, 4, "unknown field `hostnme`"),],
+            [
+                (2, 30, "unknown variant `stael`"),
+                (2, 45, "invalid type: string \"80\""),
+                (3, 15, "unknown field `mdoe`"),
+                (4, 11, "unknown field `hostnme`"),
+            ],
             "{diagnostics:#?}"
         );
     }
