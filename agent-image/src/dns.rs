@@ -156,7 +156,8 @@ impl Hosts {
         hosts
     }
 
-    /// The addresses of `name` of the wanted family (v4 first for `Any`), if it is listed.
+    /// The addresses of `name` of the wanted family (v4 first for `Any`, before the target's
+    /// own order is applied), if it is listed.
     pub fn lookup(&self, name: &str, family: Family) -> Option<Answer> {
         let entries = self.entries.get(&name.to_ascii_lowercase())?;
         let mut addrs: Vec<IpAddr> = entries.iter().map(|(_, addr)| *addr).filter(|a| wanted(*a, family)).collect();
@@ -195,8 +196,26 @@ impl TargetResolver {
         TargetResolver { fs, net, loaded: Mutex::new(None) }
     }
 
-    /// Looks `name` up: hosts entries for every candidate name first, then DNS.
+    /// Looks `name` up: hosts entries for every candidate name first, then DNS. Addresses of
+    /// both families come in the order the target's own resolver gives them
+    /// ([`crate::address_order`]).
     pub async fn lookup(&self, name: &str, family: Family) -> Result<Answer, DnsError> {
+        let mut answer = self.find(name, family).await?;
+        if answer.addrs.iter().any(IpAddr::is_ipv4) && answer.addrs.iter().any(IpAddr::is_ipv6) {
+            let mut addrs = std::mem::take(&mut answer.addrs);
+            answer.addrs = self
+                .net
+                .create(move || {
+                    crate::address_order::sort(&mut addrs, crate::address_order::source_in_this_network);
+                    Ok(addrs)
+                })
+                .await
+                .map_err(|err| DnsError::Resolver(err.to_string()))?;
+        }
+        Ok(answer)
+    }
+
+    async fn find(&self, name: &str, family: Family) -> Result<Answer, DnsError> {
         if name.is_empty() || name == "." {
             return Ok(Answer::default());
         }

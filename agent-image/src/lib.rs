@@ -9,8 +9,10 @@
 //! - [`server`]: connections, hello, dispatch, idle exit; [`handlers`]: requests;
 //!   `streams`: outgoing TCP/UDP relays and incoming streams to the daemon.
 //! - [`incoming`]: redirect rules, their guard, and mirroring or stealing incoming traffic.
-//! - [`files`], `env`, [`dns`]: the target's filesystem, environment and resolver.
+//! - [`files`], `env`, [`dns`]: the target's filesystem, environment and resolver;
+//!   `address_order`: a name's addresses in the order the target's own resolver gives them.
 
+mod address_order;
 pub mod cli;
 pub mod dns;
 mod env;

@@ -271,3 +271,21 @@ fn a_host_variable_that_is_not_utf8_reaches_the_program_unchanged() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(output.stdout, b"\xaf\x01raw");
 }
+
+#[test]
+fn a_names_addresses_come_in_the_order_the_target_itself_gives_them() {
+    require_tier();
+    let pod = Fixture::pod("dns-order");
+    let tether = Tether::new();
+    let script = "import socket\nprint(' '.join(i[4][0] for i in socket.getaddrinfo('orders.shop.svc.cluster.local', 80, 0, socket.SOCK_STREAM)))";
+    let in_pod = std::process::Command::new("nsenter")
+        .args(["-t", &pod.get("/pid"), "-n", "-m", "/usr/bin/python3", "-c", script])
+        .output()
+        .unwrap();
+    let in_pod = String::from_utf8_lossy(&in_pod.stdout).trim().to_string();
+    let under_tether = tether.exec(&pod.pid_target(), None, &["/usr/bin/python3", "-c", script]);
+    let under_tether = String::from_utf8_lossy(&under_tether.stdout).trim().to_string();
+    let orders_ip6 = pod.get("/orders_ip6");
+    assert!(in_pod.starts_with(&orders_ip6), "the pod itself prefers IPv6 here: {in_pod:?}");
+    assert_eq!(under_tether, in_pod);
+}
