@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
 use crate::incoming::{node, program, Server};
 use crate::support::{eventually, kubectl, kubectl_output, require_cluster, Tether};
 
@@ -77,6 +80,22 @@ spec:
             .collect()
     }
 
+    /// (pod IP, container id) of each pod.
+    fn pods(&self) -> Vec<(String, String)> {
+        let template = r#"{range .items[*]}{.status.podIP} {.status.containerStatuses[0].containerID}{"\n"}{end}"#;
+        let listing = kubectl(
+            &self.kubeconfig,
+            &["-n", "shop", "get", "pods", "-l", &format!("app={}", self.name), "-o", &format!("jsonpath={template}")],
+        );
+        listing
+            .lines()
+            .filter_map(|line| {
+                let (ip, id) = line.split_once(' ')?;
+                Some((ip.to_string(), id.strip_prefix("containerd://")?.to_string()))
+            })
+            .collect()
+    }
+
     /// The host pids of the pods' containers (the cluster's node is this machine).
     fn container_pids(&self) -> Vec<String> {
         let ids = kubectl(
@@ -94,6 +113,18 @@ spec:
         );
         ids.split_whitespace().filter_map(|id| process_of_container(id.strip_prefix("containerd://")?)).collect()
     }
+}
+
+/// The pid of the agent serving container `id` (agent pods share the node's pid namespace).
+fn agent_serving(id: &str) -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|byte| *byte == 0).collect();
+        let serves = args.first().is_some_and(|exe| exe.ends_with(b"tether-agent"))
+            && args.windows(2).any(|pair| pair[0] == b"--container-id" && pair[1] == id.as_bytes());
+        serves.then_some(pid)
+    })
 }
 
 /// A process of the container `id`: one whose cgroup path names it.
@@ -146,25 +177,34 @@ fn nft_tables(pid: &str) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// A session of `incoming.js http-server PORT user` (recording each request's user in `record`,
+/// if given) under `tether exec --target deployment/NAME -n shop` with the incoming `mode`.
+fn user_server(tether: &Tether, name: &str, port: u16, mode: &str, record: Option<&Path>) -> Server {
+    let config = tether.config("incoming.json", &format!(r#"{{"incoming": {{"mode": "{mode}"}}}}"#));
+    let mut command = tether.command();
+    command
+        .args(["exec", "--target", &format!("deployment/{name}"), "-n", "shop", "--config"])
+        .arg(&config)
+        .args(["--", &node(), &program(), "http-server", &port.to_string(), "user"])
+        .args(record);
+    Server::start(command)
+}
+
+/// A tether whose daemon reads the cluster's kubeconfig.
+fn cluster_tether(kubeconfig: &Path) -> Tether {
+    let mut tether = Tether::new();
+    tether.env.push(("KUBECONFIG".into(), kubeconfig.display().to_string()));
+    tether
+}
+
 #[test]
 fn steal_on_a_deployment_answers_from_the_user_process_on_every_replica_and_a_new_one() {
     let kubeconfig = require_cluster();
-    let mut tether = Tether::new();
-    tether.env.push(("KUBECONFIG".into(), kubeconfig.display().to_string()));
+    let tether = cluster_tether(&kubeconfig);
     let port = 18610;
     let name = format!("inc-replicas-{}", std::process::id());
     let workload = Workload::create(&kubeconfig, &name, 2, port);
-    let config = tether.config("steal.json", r#"{"incoming": {"mode": "steal"}}"#);
-    let mut command = tether.command();
-    command.args(["exec", "--target", &format!("deployment/{name}"), "-n", "shop", "--config"]).arg(&config).args([
-        "--",
-        &node(),
-        &program(),
-        "http-server",
-        &port.to_string(),
-        "user",
-    ]);
-    let user = Server::start(command);
+    let user = user_server(&tether, &name, port, "steal", None);
 
     let service = format!("http://{name}.shop.svc.cluster.local:{port}/");
     let through_service = hits(&kubeconfig, &service, 200);
@@ -197,20 +237,12 @@ fn steal_on_a_deployment_answers_from_the_user_process_on_every_replica_and_a_ne
 #[test]
 fn mirror_on_a_deployment_copies_every_request_of_every_replica_while_the_replicas_answer() {
     let kubeconfig = require_cluster();
-    let mut tether = Tether::new();
-    tether.env.push(("KUBECONFIG".into(), kubeconfig.display().to_string()));
+    let tether = cluster_tether(&kubeconfig);
     let port = 18620;
     let name = format!("inc-mirror-{}", std::process::id());
     let _workload = Workload::create(&kubeconfig, &name, 2, port);
-    let config = tether.config("mirror.json", r#"{"incoming": {"mode": "mirror"}}"#);
     let record = tether.state_dir.join("copies");
-    let mut command = tether.command();
-    command
-        .args(["exec", "--target", &format!("deployment/{name}"), "-n", "shop", "--config"])
-        .arg(&config)
-        .args(["--", &node(), &program(), "http-server", &port.to_string(), "user"])
-        .arg(&record);
-    let user = Server::start(command);
+    let user = user_server(&tether, &name, port, "mirror", Some(&record));
 
     let answers = hits_as(&kubeconfig, &format!("http://{name}.shop.svc.cluster.local:{port}/"), 200, "mirrored");
     assert_eq!(answered_by_replica(&answers), 200, "the replicas must answer: {}", tally(&answers));
@@ -220,4 +252,30 @@ fn mirror_on_a_deployment_copies_every_request_of_every_replica_while_the_replic
     let all = eventually(Duration::from_secs(10), || copies() == 200);
     user.stop();
     assert!(all, "the user process saw {} of the 200 requests", copies());
+}
+
+#[test]
+fn a_killed_agent_of_a_replica_leaves_no_rules_and_a_new_agent_steals_that_replica_again() {
+    let kubeconfig = require_cluster();
+    let tether = cluster_tether(&kubeconfig);
+    let port = 18630;
+    let name = format!("inc-killed-{}", std::process::id());
+    let workload = Workload::create(&kubeconfig, &name, 2, port);
+    let user = user_server(&tether, &name, port, "steal", None);
+    let stolen_from = |ip: &str| answered_by_user(&hits(&kubeconfig, &format!("http://{ip}:{port}/"), 1)) == 1;
+
+    for (ip, container) in workload.pods() {
+        assert!(stolen_from(&ip), "pod {ip} is not stolen");
+        let agent = agent_serving(&container).unwrap_or_else(|| panic!("no agent serves the container of pod {ip}"));
+        let pid = process_of_container(&container).expect("a process of the container");
+        let table = format!("table inet tether_{agent}");
+        let has_table = || nft_tables(&pid).lines().any(|line| line.trim() == table);
+        assert!(has_table(), "no table of agent {agent}: {}", nft_tables(&pid));
+        kill(Pid::from_raw(agent), Signal::SIGKILL).unwrap();
+        let gone = eventually(Duration::from_secs(5), || !has_table());
+        assert!(gone, "the killed agent's rules are left in pod {ip}: {}", nft_tables(&pid));
+        let again = eventually(Duration::from_secs(20), || stolen_from(&ip));
+        assert!(again, "pod {ip} is not stolen again by a new agent");
+    }
+    user.stop();
 }

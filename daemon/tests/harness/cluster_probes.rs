@@ -10,7 +10,7 @@ use crate::incoming::{node, program, Server};
 use crate::support::{eventually, kubectl, kubectl_output, require_cluster, Tether};
 
 /// How long the port stays stolen while the pod is watched: many probe periods (2 s).
-const STOLEN_FOR: Duration = Duration::from_secs(30);
+const STOLEN_FOR: Duration = Duration::from_secs(60);
 
 /// A one-pod deployment of the shop app on port 8080 with HTTP readiness and liveness probes
 /// that give up at the first (readiness) or second (liveness) failure; deleted on drop.
