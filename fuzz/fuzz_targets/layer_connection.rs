@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, RwLock};
 
 use libfuzzer_sys::fuzz_target;
-use tether_daemon::agents::{Agent, AgentPool};
+use tether_daemon::agents::{Agent, AgentPool, StartWith};
+use tether_daemon::clusters::Clusters;
+use tether_daemon::config::AgentConfig;
 use tether_daemon::proxy::{self, TcpProxy};
 use tether_daemon::sessions::{AgentSlot, Session, Sessions};
 use tether_daemon::target::Target;
@@ -57,9 +59,12 @@ impl Harness {
             agent_path.display()
         );
         let (ended_tx, ended_rx) = mpsc::unbounded_channel();
-        let pool = AgentPool::new(agent_path, PathBuf::from("/dev/null"), ended_tx);
+        let records = std::env::temp_dir().join(format!("tether-fuzz-agent-records-{}.json", std::process::id()));
+        let clusters = Arc::new(Clusters::default());
+        let pool = AgentPool::new(agent_path, PathBuf::from("/dev/null"), records, clusters, ended_tx);
         let target = Target::Pid(sandbox.pid);
-        let agent = pool.get(&target).await.expect("starting the agent for the sandbox");
+        let how = StartWith::quietly(AgentConfig::default());
+        let agent = pool.get(&target, &how).await.expect("starting the agent for the sandbox");
         let sessions = Arc::new(Sessions::default());
         let session = sessions.insert(Session {
             id: "fuzz".into(),
@@ -68,12 +73,14 @@ impl Harness {
             target_id: agent.target_id.clone(),
             agent: AgentSlot::new(agent),
             policy: LayerPolicy::default(),
+            target_hostname: None,
             debugger_ports: Vec::new(),
             probe_ports: Vec::new(),
             program: "fuzz".into(),
             started_at: 0,
             config_path: None,
             reloaded: RwLock::new(None),
+            preparation: None,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let tcp_proxy = TcpProxy::start(shutdown_rx).await.expect("starting the loopback proxy");
