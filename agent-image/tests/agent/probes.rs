@@ -139,8 +139,10 @@ async fn answer_as_user(client: &mut Client) -> (IpAddr, String) {
     while !head.windows(4).any(|window| window == b"\r\n\r\n") {
         match client.recv().await.map(|envelope| envelope.message) {
             Some(Message::StreamData { stream: id, data }) if id == stream => head.extend(data),
+            // Acks, and the end of an earlier connection's stream (its client is done).
             Some(Message::StreamAck { .. }) => {}
-            other => panic!("unexpected frame on the stolen connection: {other:?}"),
+            Some(Message::StreamEof { stream: id }) if id != stream => {}
+            other => panic!("unexpected frame on the stolen connection {stream}: {other:?}"),
         }
     }
     let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nuser".to_vec();
