@@ -154,9 +154,11 @@ fn assert_outgoing(target: &Fixture, probe: &dyn Fn(&[&str]) -> Value) {
     let http = probe(&["http", "http://orders.shop.svc.cluster.local:8080/"]);
     assert_eq!(http["status"], 200, "{http}");
     assert!(http["body"].as_str().unwrap_or_default().contains("orders-service"), "{http}");
+    // Over IPv6 as in the pod, which prefers orders' AAAA record; from the pod's address either way.
     let echo = probe(&["http", "http://orders:8080/echo"]);
+    let client = echo["body"].as_str().unwrap_or_default();
     assert!(
-        echo["body"].as_str().unwrap_or_default().contains(&target.get("/pod_ip")),
+        client.contains(&format!("[{}]", target.get("/pod_ip6"))) || client.contains(&target.get("/pod_ip")),
         "the connection must leave from the target's address: {echo}"
     );
     let refused = probe(&["tcp", &format!("{}:5432", target.get("/orders_db_ip")), "hi"]);
