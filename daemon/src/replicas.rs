@@ -82,6 +82,11 @@ impl Follower {
                     Some(Ok(_)) => true,
                     Some(Err(err)) => {
                         tracing::debug!(session = %self.session.id, %err, "replica watcher");
+                        // A listener must not wait for a watch that fails (it is retried).
+                        if !listed && !settled.send_replace(true) {
+                            let message = format!("the workload's other replicas are not intercepted yet: {err}");
+                            self.tell(SessionEventKind::Warning, message);
+                        }
                         false
                     }
                     None => return,
