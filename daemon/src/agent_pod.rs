@@ -26,6 +26,9 @@ pub const OWNER_LABEL: &str = "tether.dev/owner";
 /// Which of the owner's tether installations (state directories) made it: a daemon cleans up
 /// after its own predecessors only, never after another daemon of the same user that runs.
 pub const INSTALL_LABEL: &str = "tether.dev/install";
+/// Which daemon process made it: cleaning up after its predecessors, a daemon leaves the agent
+/// pods it starts meanwhile alone.
+const DAEMON_LABEL: &str = "tether.dev/daemon";
 const AGENT_LABEL: &str = "tether.dev/agent";
 const CONTAINER: &str = "agent";
 /// The agent's port inside its pod's own network namespace.
@@ -420,9 +423,7 @@ pub async fn delete_job(client: Client, namespace: &str, job: &str) {
 /// Deletes every agent Job of `owner` in `namespace` (leftovers of an earlier daemon).
 pub async fn delete_owned(client: Client, namespace: &str, owner: &Owner) {
     let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
-    let selector =
-        format!("{}={},{OWNER_LABEL}={},{INSTALL_LABEL}={}", MANAGED_BY.0, MANAGED_BY.1, owner.user, owner.install);
-    match jobs.list(&kube::api::ListParams::default().labels(&selector)).await {
+    match jobs.list(&kube::api::ListParams::default().labels(&leftovers(owner))).await {
         Ok(list) => {
             for job in list.items {
                 delete_job(client.clone(), namespace, &job.metadata.name.unwrap_or_default()).await;
@@ -430,6 +431,13 @@ pub async fn delete_owned(client: Client, namespace: &str, owner: &Owner) {
         }
         Err(err) => tracing::warn!(%namespace, %err, "cannot list leftover agent pods"),
     }
+}
+
+/// The label selector of the agent Jobs that earlier daemons of `owner`'s installation made:
+/// never this daemon's own (it may be starting one while it cleans up).
+fn leftovers(owner: &Owner) -> String {
+    let (user, install, daemon) = (&owner.user, &owner.install, &owner.daemon);
+    format!("{}={},{OWNER_LABEL}={user},{INSTALL_LABEL}={install},{DAEMON_LABEL}!={daemon}", MANAGED_BY.0, MANAGED_BY.1)
 }
 
 /// The refusal of a create call as what to do about it.
@@ -448,6 +456,7 @@ pub fn labels(owner: &Owner, id: &str) -> serde_json::Value {
         MANAGED_BY.0: MANAGED_BY.1,
         OWNER_LABEL: owner.user,
         INSTALL_LABEL: owner.install,
+        DAEMON_LABEL: owner.daemon,
         AGENT_LABEL: id,
         "app.kubernetes.io/name": "tether-agent",
     })
@@ -495,6 +504,8 @@ pub struct Owner {
     pub user: String,
     /// A digest of the installation's state directory.
     pub install: String,
+    /// This daemon process, at random.
+    pub daemon: String,
 }
 
 impl Owner {
@@ -507,7 +518,8 @@ impl Owner {
             .as_encoded_bytes()
             .iter()
             .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3));
-        Owner { user: label_value(&format!("{user}.{host}")), install: format!("{digest:016x}") }
+        let daemon = crate::token::random()[..12].to_string();
+        Owner { user: label_value(&format!("{user}.{host}")), install: format!("{digest:016x}"), daemon }
     }
 }
 
@@ -526,6 +538,19 @@ mod tests {
         assert_eq!(label_value("root.dev box"), "root.dev-box");
         assert_eq!(label_value("-x-"), "x");
         assert_eq!(label_value(&"a".repeat(80)).len(), 63);
+    }
+
+    #[test]
+    fn a_daemon_cleans_up_after_its_predecessors_but_never_its_own_agents() {
+        let owner = Owner::of_this_user(std::path::Path::new("/state"));
+        let labels = labels(&owner, "agent-1");
+        let selector = leftovers(&owner);
+        assert!(selector.contains(&format!("{INSTALL_LABEL}={}", owner.install)), "{selector}");
+        assert!(
+            selector.ends_with(&format!("{DAEMON_LABEL}!={}", labels[DAEMON_LABEL].as_str().unwrap())),
+            "{selector}"
+        );
+        assert_ne!(Owner::of_this_user(std::path::Path::new("/state")).daemon, owner.daemon);
     }
 
     #[test]
