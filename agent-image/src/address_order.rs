@@ -34,8 +34,9 @@ type Key = (bool, bool, bool, std::cmp::Reverse<u8>, u8);
 fn key(destination: IpAddr, source: Option<IpAddr>) -> Key {
     let scope = scope(destination);
     let matching_scope = source.is_some_and(|source| self::scope(source) == scope);
-    let matching_label = source.is_some_and(|source| label(source) == label(destination));
-    (source.is_none(), !matching_scope, !matching_label, std::cmp::Reverse(precedence(destination)), scope)
+    let (precedence, label) = policy(destination);
+    let matching_label = source.is_some_and(|source| policy(source).1 == label);
+    (source.is_none(), !matching_scope, !matching_label, std::cmp::Reverse(precedence), scope)
 }
 
 /// The address as IPv6 (IPv4 as `::ffff:a.b.c.d`), which the policy table is written for.
@@ -46,38 +47,21 @@ fn as_v6(addr: IpAddr) -> std::net::Ipv6Addr {
     }
 }
 
-/// glibc's default precedence: `::1` 50, `::/0` 40, `2002::/16` 30, `::/96` 20,
-/// `::ffff:0:0/96` 10.
-fn precedence(addr: IpAddr) -> u8 {
+/// glibc's default policy table as (precedence, label): `::1` (50, 0), `::/0` (40, 1),
+/// `2002::/16` (30, 2), `::/96` (20, 3), `::ffff:0:0/96` (10, 4).
+fn policy(addr: IpAddr) -> (u8, u8) {
     let v6 = as_v6(addr);
     let segments = v6.segments();
     if v6.is_loopback() {
-        50
+        (50, 0)
     } else if segments[..5] == [0; 5] && segments[5] == 0xffff {
-        10
+        (10, 4)
     } else if segments[..6] == [0; 6] {
-        20
+        (20, 3)
     } else if segments[0] == 0x2002 {
-        30
+        (30, 2)
     } else {
-        40
-    }
-}
-
-/// glibc's default labels, for the same prefixes as [`precedence`].
-fn label(addr: IpAddr) -> u8 {
-    let v6 = as_v6(addr);
-    let segments = v6.segments();
-    if v6.is_loopback() {
-        0
-    } else if segments[..5] == [0; 5] && segments[5] == 0xffff {
-        4
-    } else if segments[..6] == [0; 6] {
-        3
-    } else if segments[0] == 0x2002 {
-        2
-    } else {
-        1
+        (40, 1)
     }
 }
 

@@ -292,18 +292,8 @@ pub fn getpeername(
     len: *mut socklen_t,
     original: impl FnOnce() -> c_int,
 ) -> Outcome<c_int> {
-    if !fds::is_marked(fd) {
-        return Outcome::Bypass;
-    }
-    let Some(peer) = SOCKETS.lock().ok().and_then(|sockets| sockets.get(&fd).and_then(|state| state.peer)) else {
-        return Outcome::Bypass;
-    };
-    if original() != 0 {
-        return Outcome::Error(errno::get());
-    }
     // SAFETY: the caller's buffers, as for the real getpeername.
-    unsafe { copy_out(peer.0, addr, len) };
-    Outcome::Handled(0)
+    unsafe { report(fd, addr, len, original, |state| state.peer.map(|(real, _)| real)) }
 }
 
 /// `getsockname` on a redirected socket: its address in the target's network, when known.
@@ -313,17 +303,33 @@ pub fn getsockname(
     len: *mut socklen_t,
     original: impl FnOnce() -> c_int,
 ) -> Outcome<c_int> {
+    // SAFETY: the caller's buffers, as for the real getsockname.
+    unsafe { report(fd, addr, len, original, |state| state.local) }
+}
+
+/// Answers a `get*name` call on `fd` with the address `pick` finds in its state, once the real
+/// call (`original`, into a private buffer) says `fd` is still such a socket; bypass otherwise.
+///
+/// # Safety
+/// `(addr, len)` must be valid as for the real call.
+unsafe fn report(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    original: impl FnOnce() -> c_int,
+    pick: impl Fn(&Redirected) -> Option<SocketAddr>,
+) -> Outcome<c_int> {
     if !fds::is_marked(fd) {
         return Outcome::Bypass;
     }
-    let Some(local) = SOCKETS.lock().ok().and_then(|sockets| sockets.get(&fd).and_then(|state| state.local)) else {
+    let Some(reported) = SOCKETS.lock().ok().and_then(|sockets| sockets.get(&fd).and_then(&pick)) else {
         return Outcome::Bypass;
     };
     if original() != 0 {
         return Outcome::Error(errno::get());
     }
-    // SAFETY: the caller's buffers, as for the real getsockname.
-    unsafe { copy_out(local, addr, len) };
+    // SAFETY: the caller's contract.
+    unsafe { copy_out(reported, addr, len) };
     Outcome::Handled(0)
 }
 
