@@ -228,6 +228,7 @@ pub async fn handle_connection(
             HOSTNAME_CAPABILITY.to_owned(),
         ],
         policy: None,
+        park: Vec::new(),
     };
     let _ = out_tx.send(Envelope { id, message: Message::HelloOk(ok) }).await;
 

@@ -484,7 +484,12 @@ mod tests {
         tokio::spawn(async move {
             let mut agent = Framed::new(agent_end, FrameCodec);
             let Some(Ok(hello)) = agent.next().await else { return };
-            let ok = HelloOk { protocol_version: PROTOCOL_VERSION, capabilities: Vec::new(), policy: None };
+            let ok = HelloOk {
+                protocol_version: PROTOCOL_VERSION,
+                capabilities: Vec::new(),
+                policy: None,
+                park: Vec::new(),
+            };
             agent.send(Envelope { id: hello.id, message: Message::HelloOk(ok) }).await.unwrap();
             after_hello(agent).await;
         });

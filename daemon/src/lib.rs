@@ -35,6 +35,7 @@ pub mod listing;
 pub mod logging;
 pub mod lsp;
 mod memory;
+mod parking;
 pub mod paths;
 mod peer;
 mod presets;

@@ -17,12 +17,13 @@ use tether_rpc_schema::codec::{FrameCodec, LimitedFrameCodec, HELLO_FRAME_MAX};
 use tether_rpc_schema::wire::{Envelope, HelloOk, Message, Role};
 use tether_rpc_schema::PROTOCOL_VERSION;
 use tokio::net::{TcpListener, UdpSocket, UnixListener, UnixStream};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::codec::Framed;
 
 use crate::agent_link::{AgentStream, LinkError};
 use crate::incoming::IncomingError;
+use crate::parking::Parking;
 use crate::relay;
 use crate::sessions::{Session, Sessions};
 
@@ -38,24 +39,14 @@ const LAYER_BUFFER: usize = 1024;
 /// How long a prepared outgoing connection waits for the user process to connect.
 const PENDING_TTL: Duration = Duration::from_secs(30);
 
-/// How long a non-blocking socket's `connect` may wait for the target's side before it is
-/// answered anyway: most connections succeed or are refused well within it, with their exact
-/// outcome; slower ones no longer stall the caller's event loop.
-const NONBLOCKING_WAIT: Duration = Duration::from_millis(100);
-
-/// The target's side of an announced outgoing connection.
-enum Upstream {
-    Connected(AgentStream),
-    /// Still connecting: the relay waits for it, and resets the user's socket if it fails.
-    Connecting(oneshot::Receiver<Result<AgentStream, Message>>),
-}
-
-/// Loopback listeners that user sockets connect to in place of their real destination.
+/// Loopback listeners that user sockets connect to in place of their real destination, once
+/// their target side is connected; non-blocking sockets wait in [`Parking`] instead.
 pub struct TcpProxy {
     v4: SocketAddr,
     v6: Option<SocketAddr>,
     /// Agent streams waiting for the user socket bound to this local port.
-    pending: Mutex<HashMap<u16, (Upstream, Instant)>>,
+    pending: Mutex<HashMap<u16, (AgentStream, Instant)>>,
+    parking: Arc<Parking>,
 }
 
 impl TcpProxy {
@@ -67,6 +58,7 @@ impl TcpProxy {
             v4: v4_listener.local_addr()?,
             v6: v6_listener.as_ref().and_then(|listener| listener.local_addr().ok()),
             pending: Mutex::default(),
+            parking: Arc::new(Parking::start().await?),
         });
         tokio::spawn(proxy.clone().accept(v4_listener, shutdown_rx.clone()));
         if let Some(listener) = v6_listener {
@@ -75,7 +67,7 @@ impl TcpProxy {
         Ok(proxy)
     }
 
-    fn expect(&self, local_port: u16, upstream: Upstream) {
+    fn expect(&self, local_port: u16, upstream: AgentStream) {
         let mut pending = self.pending.lock().expect("pending lock");
         pending.retain(|_, (_, since)| since.elapsed() < PENDING_TTL);
         pending.insert(local_port, (upstream, Instant::now()));
@@ -102,16 +94,8 @@ impl TcpProxy {
             relay::reset_on_close(&user);
             let upstream = self.pending.lock().expect("pending lock").remove(&peer.port());
             match upstream {
-                Some((Upstream::Connected(stream), _)) => {
+                Some((stream, _)) => {
                     tokio::spawn(relay::relay_tcp(user, stream));
-                }
-                Some((Upstream::Connecting(connecting), _)) => {
-                    tokio::spawn(async move {
-                        match connecting.await {
-                            Ok(Ok(stream)) => relay::relay_tcp(user, stream).await,
-                            _ => relay::reset(user),
-                        }
-                    });
                 }
                 None => tracing::warn!(%peer, "refusing a loopback connection that no hook layer announced"),
             }
@@ -175,8 +159,12 @@ pub async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy:
     };
     let mut framed = unauthenticated.map_codec(|_| FrameCodec);
     let capabilities = vec![tether_rpc_schema::incoming::CAPABILITY.to_string()];
-    let hello_ok =
-        HelloOk { protocol_version: PROTOCOL_VERSION, capabilities, policy: Some(Box::new(session.current_policy())) };
+    let hello_ok = HelloOk {
+        protocol_version: PROTOCOL_VERSION,
+        capabilities,
+        policy: Some(Box::new(session.current_policy())),
+        park: tcp_proxy.parking.addresses(),
+    };
     if framed.send(Envelope { id: first.id, message: Message::HelloOk(hello_ok) }).await.is_err() {
         return;
     }
@@ -185,9 +173,10 @@ pub async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy:
         let response = match envelope.message {
             Message::Bye => break,
             Message::Ping => Message::Pong,
-            Message::OutgoingTcp { addr, local_port, nonblocking } => {
-                outgoing_tcp(&session, &tcp_proxy, addr, local_port, nonblocking).await
+            Message::OutgoingTcp { addr, local_port, park } => {
+                outgoing_tcp(&session, &tcp_proxy, addr, local_port, park).await
             }
+            Message::OutgoingOutcome { local_port } => tcp_proxy.parking.outcome(&session.id, local_port),
             Message::OutgoingUdp { addr, local_port } => {
                 outgoing_udp(&session, &mut udp_relays, addr, local_port).await
             }
@@ -226,45 +215,37 @@ pub async fn serve_layer(stream: UnixStream, sessions: Arc<Sessions>, tcp_proxy:
     udp_relays.abort_all();
 }
 
-/// Opens the target's side of an outgoing connection and announces it to the TCP proxy. A
-/// blocking socket waits for the outcome; a non-blocking one waits at most [`NONBLOCKING_WAIT`].
+/// Opens the target's side of an outgoing connection. A socket waiting in the park is answered
+/// at once and followed there; any other waits for the outcome and is then expected at the TCP
+/// proxy.
 async fn outgoing_tcp(
-    session: &Session,
+    session: &Arc<Session>,
     tcp_proxy: &TcpProxy,
     addr: SocketAddr,
     local_port: u16,
-    nonblocking: bool,
+    park: Option<SocketAddr>,
 ) -> Message {
-    let agent = match session.agent.get().await {
-        Ok(agent) => agent,
-        Err(reason) => return no_agent(reason),
-    };
-    let (done_tx, mut done_rx) = oneshot::channel();
-    tokio::spawn(async move {
-        let opened = match agent.link.open_stream(|stream| Message::TcpConnect { stream, addr }).await {
-            Ok(stream) => Ok(stream),
-            Err(Ok(failure)) => Err(failure),
-            Err(Err(err)) => Err(link_failure(err)),
-        };
-        let _ = done_tx.send(opened);
-    });
-    let outcome = if nonblocking {
-        tokio::time::timeout(NONBLOCKING_WAIT, &mut done_rx).await.ok()
-    } else {
-        Some((&mut done_rx).await)
-    };
-    let mut local = None;
-    let upstream = match outcome {
-        Some(Ok(Ok(stream))) => {
-            local = stream.local;
-            Upstream::Connected(stream)
+    if let Some(park) = park {
+        let connecting = tcp_connect(session.clone(), addr);
+        return tcp_proxy.parking.park(&session.id, local_port, park, connecting);
+    }
+    match tcp_connect(session.clone(), addr).await {
+        Ok(stream) => {
+            let local = stream.local;
+            tcp_proxy.expect(local_port, stream);
+            Message::OutgoingReady { proxy_addr: tcp_proxy.address_for(&addr), local }
         }
-        Some(Ok(Err(failure))) => return failure,
-        Some(Err(_)) => return Message::failure(nix::errno::Errno::EIO as i32, "the agent connection task ended"),
-        None => Upstream::Connecting(done_rx),
-    };
-    tcp_proxy.expect(local_port, upstream);
-    Message::OutgoingReady { proxy_addr: tcp_proxy.address_for(&addr), local }
+        Err(failure) => failure,
+    }
+}
+
+/// The target's side of an outgoing TCP connection to `addr`, or the failure the user sees.
+async fn tcp_connect(session: Arc<Session>, addr: SocketAddr) -> Result<AgentStream, Message> {
+    let agent = session.agent.get().await.map_err(no_agent)?;
+    agent.link.open_stream(|stream| Message::TcpConnect { stream, addr }).await.map_err(|err| match err {
+        Ok(failure) => failure,
+        Err(err) => link_failure(err),
+    })
 }
 
 async fn outgoing_udp(session: &Session, relays: &mut JoinSet<()>, addr: SocketAddr, local_port: u16) -> Message {

@@ -22,6 +22,9 @@ struct Redirected {
     routes: Vec<(SocketAddr, SocketAddr)>,
     /// The connection's own address in the target's network, for `getsockname`.
     local: Option<SocketAddr>,
+    /// The local port of a socket waiting in a park ([`park`]) whose outcome the layer has
+    /// not learnt yet.
+    parked: Option<u16>,
 }
 
 static SOCKETS: LazyLock<Mutex<HashMap<c_int, Redirected>>> = LazyLock::new(Mutex::default);
@@ -216,9 +219,9 @@ fn open_relay(
     dest: SocketAddr,
 ) -> Result<(SocketAddr, Option<SocketAddr>), i32> {
     let local_port = bound_port(fd, family)?;
-    let addr = SocketAddr::new(dest.ip().to_canonical(), dest.port());
+    let addr = canonical(dest);
     let request = match transport {
-        Transport::Tcp => Message::OutgoingTcp { addr, local_port, nonblocking: is_nonblocking(fd) },
+        Transport::Tcp => Message::OutgoingTcp { addr, local_port, park: None },
         Transport::Udp => Message::OutgoingUdp { addr, local_port },
     };
     match proxy::call(request)? {
@@ -231,6 +234,10 @@ fn open_relay(
         }
         other => Err(proxy::unexpected(&other)),
     }
+}
+
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 fn is_nonblocking(fd: c_int) -> bool {
@@ -252,7 +259,8 @@ pub fn remember_peer(fd: c_int, real: SocketAddr, relay: SocketAddr) {
     remember(fd, |state| state.peer = Some((real, relay)));
 }
 
-/// `connect`: target destinations are connected to their relay instead.
+/// `connect`: target destinations are connected to their relay instead, or, for a
+/// non-blocking TCP socket, to a park until the target's side is connected.
 pub fn connect(
     fd: c_int,
     addr: *const sockaddr,
@@ -262,9 +270,17 @@ pub fn connect(
     let Some(dest) = read_sockaddr(addr, len) else {
         return Outcome::Bypass;
     };
+    if let Some(relay) = connected_to(fd, dest) {
+        return connect_again(fd, relay, connect_original);
+    }
     let Some((family, transport)) = target_route(fd, dest) else {
         return Outcome::Bypass;
     };
+    if transport == Transport::Tcp && is_nonblocking(fd) {
+        if let Some(park) = park_for(dest, family) {
+            return connect_parked(fd, family, dest, park, connect_original);
+        }
+    }
     let (relay, local) = match open_relay(fd, family, transport, dest) {
         Ok(opened) => opened,
         Err(errno) => return Outcome::Error(errno),
@@ -285,6 +301,153 @@ pub fn connect(
     }
 }
 
+/// The relay or park `fd` was connected to for `dest` by an earlier `connect`.
+fn connected_to(fd: c_int, dest: SocketAddr) -> Option<SocketAddr> {
+    if !fds::is_marked(fd) {
+        return None;
+    }
+    let sockets = SOCKETS.lock().ok()?;
+    sockets.get(&fd)?.peer.filter(|(real, _)| *real == dest).map(|(_, relay)| relay)
+}
+
+/// A `connect` repeated to learn how the first one went (`EALREADY` while connecting, 0 or
+/// `EISCONN` once connected): the kernel's answer, with the target's errno for a failure.
+fn connect_again(
+    fd: c_int,
+    relay: SocketAddr,
+    connect_original: impl FnOnce(*const sockaddr, socklen_t) -> c_int,
+) -> Outcome<c_int> {
+    let (storage, relay_len) = to_storage(relay);
+    let code = match connect_original((&storage as *const libc::sockaddr_storage).cast(), relay_len) {
+        0 => 0,
+        _ => errno::get(),
+    };
+    match settle(fd, code) {
+        0 => Outcome::Handled(0),
+        code => Outcome::Error(code),
+    }
+}
+
+/// The daemon's park for a socket of `family` connecting to `dest`, in the socket's family:
+/// the IPv6 park for IPv6 destinations, else the IPv4 one.
+fn park_for(dest: SocketAddr, family: c_int) -> Option<SocketAddr> {
+    let parks = proxy::parks();
+    let v6 = canonical(dest).is_ipv6();
+    let park = parks.iter().find(|park| park.is_ipv6() == v6).or_else(|| parks.iter().find(|park| park.is_ipv4()))?;
+    for_family(*park, family)
+}
+
+/// Connects the non-blocking `fd` to `park`, where it stays connecting (the park drops its
+/// SYN), and tells the daemon, which connects or resets it once the target's side settles.
+fn connect_parked(
+    fd: c_int,
+    family: c_int,
+    dest: SocketAddr,
+    park: SocketAddr,
+    connect_original: impl FnOnce(*const sockaddr, socklen_t) -> c_int,
+) -> Outcome<c_int> {
+    let local_port = match bound_port(fd, family) {
+        Ok(port) => port,
+        Err(errno) => return Outcome::Error(errno),
+    };
+    let (storage, park_len) = to_storage(park);
+    if connect_original((&storage as *const libc::sockaddr_storage).cast(), park_len) == 0 {
+        crate::log!("a park accepted a connection; it must drop every SYN");
+        return Outcome::Error(libc::EIO);
+    }
+    match errno::get() {
+        libc::EINPROGRESS => {}
+        code => return Outcome::Error(code),
+    }
+    remember(fd, |state| {
+        state.peer = Some((dest, park));
+        state.local = None;
+        state.parked = Some(local_port);
+    });
+    let request = Message::OutgoingTcp { addr: canonical(dest), local_port, park: Some(canonical(park)) };
+    let code = match proxy::call(request) {
+        Ok(Message::Done) => return Outcome::Error(libc::EINPROGRESS),
+        Ok(other) => proxy::unexpected(&other),
+        Err(code) => code,
+    };
+    abandon(fd);
+    Outcome::Error(code)
+}
+
+/// Leaves a parked socket unconnected again, as a failed `connect` does.
+fn abandon(fd: c_int) {
+    forget(fd);
+    // SAFETY: AF_UNSPEC disconnects; the sockaddr is plain data of the right size.
+    let unspec = libc::sockaddr { sa_family: libc::AF_UNSPEC as libc::sa_family_t, sa_data: [0; 14] };
+    // SAFETY: a valid sockaddr of its size.
+    unsafe { libc::connect(fd, &unspec, std::mem::size_of::<libc::sockaddr>() as socklen_t) };
+    // The disconnect leaves ECONNRESET pending; the caller reports its own errno.
+    let _ = sockopt(fd, libc::SO_ERROR);
+}
+
+/// What a parked socket's `SO_ERROR` (or repeated `connect`) reports, given the kernel's
+/// `real` answer: the target's errno once its side failed (the daemon reset the socket),
+/// else `real`. Learning a connected outcome also learns the socket's address in the target.
+fn settle(fd: c_int, real: c_int) -> c_int {
+    let Some(local_port) = SOCKETS.lock().ok().and_then(|sockets| sockets.get(&fd)?.parked) else {
+        return real;
+    };
+    let (local, reported) = match proxy::call(Message::OutgoingOutcome { local_port }) {
+        Ok(Message::OutgoingConnected { local }) => (local, real),
+        Ok(other) => {
+            proxy::unexpected(&other);
+            return real;
+        }
+        Err(libc::EINPROGRESS) => return real,
+        // The daemon no longer knows it (it restarted, or the outcome was never asked for
+        // within a minute): the kernel's answer is all there is.
+        Err(libc::ENOENT) => (None, real),
+        Err(target) => {
+            (None, if real == 0 || real == libc::ECONNRESET || real == libc::EALREADY { target } else { real })
+        }
+    };
+    let family = sockopt(fd, libc::SO_DOMAIN).unwrap_or(libc::AF_INET);
+    remember(fd, |state| {
+        state.parked = None;
+        state.local = local.and_then(|local| for_family(local, family));
+    });
+    reported
+}
+
+/// `getsockopt(SO_ERROR)` on a parked socket: see [`settle`]; bypass for anything else.
+///
+/// # Safety
+/// `(value, len)` must be valid as for the real call.
+pub unsafe fn so_error(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    value: *mut libc::c_void,
+    len: *mut socklen_t,
+    original: impl FnOnce() -> c_int,
+) -> Outcome<c_int> {
+    if level != libc::SOL_SOCKET || name != libc::SO_ERROR || !is_parked(fd) {
+        return Outcome::Bypass;
+    }
+    if original() != 0 {
+        return Outcome::Error(errno::get());
+    }
+    // SAFETY: the caller's buffers, which the kernel just filled; an int only when it fits.
+    unsafe {
+        if value.is_null() || len.is_null() || (*len as usize) < std::mem::size_of::<c_int>() {
+            return Outcome::Handled(0);
+        }
+        let real = value.cast::<c_int>().read_unaligned();
+        value.cast::<c_int>().write_unaligned(settle(fd, real));
+    }
+    Outcome::Handled(0)
+}
+
+fn is_parked(fd: c_int) -> bool {
+    fds::is_marked(fd)
+        && SOCKETS.lock().is_ok_and(|sockets| sockets.get(&fd).is_some_and(|state| state.parked.is_some()))
+}
+
 /// `getpeername` on a redirected socket: the real destination.
 pub fn getpeername(
     fd: c_int,
@@ -303,6 +466,9 @@ pub fn getsockname(
     len: *mut socklen_t,
     original: impl FnOnce() -> c_int,
 ) -> Outcome<c_int> {
+    if is_parked(fd) {
+        settle(fd, 0);
+    }
     // SAFETY: the caller's buffers, as for the real getsockname.
     unsafe { report(fd, addr, len, original, |state| state.local) }
 }

@@ -6,11 +6,12 @@
 //! it simply forgets (they are close-on-exec).
 
 use std::io;
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use tether_rpc_schema::codec::{read_frame, write_frame};
 use tether_rpc_schema::wire::{Envelope, Hello, Message, Role};
@@ -30,6 +31,12 @@ struct Pool {
 
 static POOL: AtomicPtr<Pool> = AtomicPtr::new(std::ptr::null_mut());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static PARKS: OnceLock<Vec<SocketAddr>> = OnceLock::new();
+
+/// The daemon's parks for non-blocking sockets (`HelloOk::park`); empty before the first hello.
+pub fn parks() -> &'static [SocketAddr] {
+    PARKS.get().map_or(&[], Vec::as_slice)
+}
 
 /// This process's pool; a new one after a fork (the old one is leaked on purpose).
 fn pool() -> &'static Pool {
@@ -120,6 +127,7 @@ fn connect() -> Result<UnixStream, TransportError> {
             if let Some(policy) = &ok.policy {
                 session::install(policy);
             }
+            let _ = PARKS.set(ok.park);
             Ok(stream)
         }
         Ok(Message::HelloRefused { reason }) => {

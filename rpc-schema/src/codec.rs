@@ -188,7 +188,11 @@ mod tests {
             Message::Ping,
             Message::FileRead { path: b"/etc/\xffodd".to_vec(), offset: 7, len: 9 },
             Message::FileData { meta: FileMeta { size: 3, ..FileMeta::default() }, data: vec![0, 255, 1], eof: true },
-            Message::OutgoingTcp { addr: "[fd00::1]:8080".parse().unwrap(), local_port: 4000, nonblocking: true },
+            Message::OutgoingTcp {
+                addr: "[fd00::1]:8080".parse().unwrap(),
+                local_port: 4000,
+                park: Some("127.0.0.1:4001".parse().unwrap()),
+            },
             Message::failure(libc_enoent(), "no such file"),
         ];
         for (id, message) in messages.into_iter().enumerate() {

@@ -42,4 +42,4 @@ pub mod startup;
 pub mod wire;
 
 /// Version of the wire protocol spoken between hook layer, daemon and agent.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;

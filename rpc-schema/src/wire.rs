@@ -6,7 +6,7 @@
 //!
 //! Who sends what:
 //! - layer → daemon: `Hello`, file and DNS requests, `OutgoingTcp`, `OutgoingUdp`,
-//!   `IncomingListen`, `IncomingUnlisten`, `IncomingPeer`, `Ping`, `Bye`;
+//!   `OutgoingOutcome`, `IncomingListen`, `IncomingUnlisten`, `IncomingPeer`, `Ping`, `Bye`;
 //! - daemon → agent: `Hello`, `EnvGet`, `HostnameGet`, file and DNS requests, `TcpConnect`, `UdpConnect`,
 //!   `IncomingSubscribe`, `IncomingUnsubscribe`, stream messages, `Ping`, `Bye`;
 //! - agent → daemon: responses, `IncomingConnection`, stream messages, and `TargetGone`
@@ -86,6 +86,10 @@ pub struct HelloOk {
     /// What the layer must enforce; set by the daemon when answering a layer.
     #[serde(default)]
     pub policy: Option<Box<LayerPolicy>>,
+    /// To a layer: the daemon's parks, one per address family (loopback IPv4 first), where a
+    /// non-blocking socket waits while its target side connects (`OutgoingTcp { park }`).
+    #[serde(default)]
+    pub park: Vec<SocketAddr>,
 }
 
 /// Address family asked for in a DNS lookup.
@@ -267,16 +271,17 @@ pub enum Message {
     },
 
     /// Layer → daemon: connect the user process's TCP socket, bound to `local_port`, to `addr`
-    /// from the target's network. Response: [`Message::OutgoingReady`]; the layer then connects
-    /// the socket to `proxy_addr`, where the daemon relays it.
+    /// from the target's network. Response: [`Message::OutgoingReady`] once connected (the
+    /// layer then connects the socket to `proxy_addr`, where the daemon relays it) or the
+    /// target's failure; [`Message::Done`] at once for a parked socket.
     OutgoingTcp {
         addr: SocketAddr,
         local_port: u16,
-        /// The user's socket is non-blocking, so its thread must not wait for a slow target:
-        /// when the connection from the target's network is not made within a moment, the
-        /// daemon answers at once and a later failure reaches the socket as a reset.
+        /// The park of [`HelloOk::park`] that the socket, non-blocking, is already connecting
+        /// to: its thread must not wait. The daemon connects it from there when the target's
+        /// side is connected, or resets it when that fails; see [`Message::OutgoingOutcome`].
         #[serde(default)]
-        nonblocking: bool,
+        park: Option<SocketAddr>,
     },
     /// Layer → daemon: relay datagrams between the user process's UDP socket, bound to
     /// `local_port`, and `addr` in the target's network. Response: [`Message::OutgoingReady`];
@@ -289,6 +294,19 @@ pub enum Message {
         proxy_addr: SocketAddr,
         /// The connection's own address in the target's network (what `getsockname` says in
         /// the pod), when the daemon knows it by the time it answers.
+        #[serde(default)]
+        local: Option<SocketAddr>,
+    },
+
+    /// Layer → daemon: how the parked connection of the socket bound to `local_port` ended,
+    /// asked when the program reads `SO_ERROR` or repeats `connect`: a failed one was reset
+    /// by the daemon, and the layer reports the target's errno instead. Response: [`Message::OutgoingConnected`],
+    /// the target's failure, or `Failure` with `EINPROGRESS` while it is still connecting.
+    OutgoingOutcome {
+        local_port: u16,
+    },
+    OutgoingConnected {
+        /// As in [`Message::OutgoingReady`].
         #[serde(default)]
         local: Option<SocketAddr>,
     },
@@ -438,6 +456,8 @@ impl Message {
             Message::OutgoingTcp { .. } => "OutgoingTcp",
             Message::OutgoingUdp { .. } => "OutgoingUdp",
             Message::OutgoingReady { .. } => "OutgoingReady",
+            Message::OutgoingOutcome { .. } => "OutgoingOutcome",
+            Message::OutgoingConnected { .. } => "OutgoingConnected",
             Message::StreamOpened { .. } => "StreamOpened",
             Message::TcpConnect { .. } => "TcpConnect",
             Message::UdpConnect { .. } => "UdpConnect",

@@ -65,32 +65,6 @@ fn container_is_found_through_the_configured_runtime() {
     assert!(message.contains("no container named or with id"), "{message}");
 }
 
-/// A non-blocking connect does not wait for a target that never answers: it is in progress at
-/// once, and the failure the target's side meets later reaches the socket as a reset. A fast
-/// refusal keeps its exact errno (`assert_outgoing` sees ECONNREFUSED from Python and Node,
-/// whose sockets are non-blocking).
-#[test]
-fn nonblocking_connect_to_a_silent_destination_is_in_progress_then_reset() {
-    require_tier();
-    let pod = Fixture::pod("ctx-nonblock");
-    let silent = format!("{}:9", pod.get("/orders_ip"));
-    let (ip, port) = silent.split_once(':').unwrap();
-    let drop_syn = ["-A", "OUTPUT", "-p", "tcp", "-d", ip, "--dport", port, "-j", "DROP"];
-    let status = std::process::Command::new("ip")
-        .args(["netns", "exec", &pod.get("/pod_netns"), "iptables"])
-        .args(drop_syn)
-        .status()
-        .unwrap();
-    assert!(status.success(), "iptables in the pod's namespace");
-    let tether = Tether::new();
-    let report = tether.probe(&pod.pid_target(), None, Lang::C, &["connect-nonblocking", &silent]);
-    assert_eq!(
-        (report["connect"].as_str(), report["so_error"].as_str(), report["read"].as_str()),
-        (Some("EINPROGRESS"), Some("0"), Some("ECONNRESET")),
-        "{report}"
-    );
-}
-
 fn assert_env(pod: &Fixture, probe: &dyn Fn(&[&str]) -> Value) {
     assert_eq!(probe(&["env", "DEMO_GREETING"])["value"], pod.get("/env/DEMO_GREETING"));
     assert_eq!(probe(&["env", "DATABASE_URL"])["value"], pod.get("/env/DATABASE_URL"));

@@ -19,6 +19,7 @@ mod incoming;
 mod linkage;
 mod lsp;
 mod misuse;
+mod outcomes;
 mod outdated;
 mod own_address;
 mod support;

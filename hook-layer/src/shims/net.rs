@@ -1,4 +1,4 @@
-//! Socket shims: `connect`, `getpeername`, `getsockname`, `sendto`, `sendmsg`, `recvfrom`, `recvmsg`. Only
+//! Socket shims: `connect`, `getsockopt` (`SO_ERROR`), `getpeername`, `getsockname`, `sendto`, `sendmsg`, `recvfrom`, `recvmsg`. Only
 //! `AF_INET`/`AF_INET6` sockets the policy sends to the target are touched.
 
 use libc::{c_int, c_void, msghdr, size_t, sockaddr, socklen_t, ssize_t};
@@ -6,6 +6,7 @@ use libc::{c_int, c_void, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 use crate::guard::{self, Outcome};
 use crate::net;
 
+type GetsockoptFn = unsafe extern "C" fn(c_int, c_int, c_int, *mut c_void, *mut socklen_t) -> c_int;
 type SockaddrFn = unsafe extern "C" fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int;
 type SendtoFn = unsafe extern "C" fn(c_int, *const c_void, size_t, c_int, *const sockaddr, socklen_t) -> ssize_t;
 type RecvfromFn = unsafe extern "C" fn(c_int, *mut c_void, size_t, c_int, *mut sockaddr, *mut socklen_t) -> ssize_t;
@@ -16,6 +17,22 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     let original = original!("connect", unsafe extern "C" fn(c_int, *const sockaddr, socklen_t) -> c_int);
     let logic = || net::connect(fd, addr, len, |relay, relay_len| call_original!(original, -1, fd, relay, relay_len));
     guard::run(-1, logic, || call_original!(original, -1, fd, addr, len))
+}
+
+/// `getsockopt(2)`: `SO_ERROR` of a socket waiting for its target's side reports the target's
+/// outcome.
+#[no_mangle]
+pub unsafe extern "C" fn getsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    value: *mut c_void,
+    len: *mut socklen_t,
+) -> c_int {
+    let original = original!("getsockopt", GetsockoptFn);
+    let call = || call_original!(original, -1, fd, level, name, value, len);
+    // SAFETY: the caller's buffers, as for the real getsockopt.
+    guard::run(-1, || unsafe { net::so_error(fd, level, name, value, len, call) }, call)
 }
 
 /// `getpeername(2)`.

@@ -149,6 +149,7 @@ fn serve(mut stream: UnixStream, state: &State) {
                 protocol_version: tether_rpc_schema::PROTOCOL_VERSION,
                 capabilities: vec![],
                 policy: Some(Box::new(state.policy.clone())),
+                park: Vec::new(),
             }),
             Message::Hello(_) => Message::HelloRefused { reason: "bad token".into() },
             other => {

@@ -1,0 +1,182 @@
+//! Where a user process's non-blocking socket waits while its target side connects, so that it
+//! sees the target's outcome the usual way (writable, then `SO_ERROR`) and never blocks.
+//!
+//! A park is a loopback listener whose accept queue is full (two connections of the daemon's
+//! own that it never accepts), so the kernel drops the SYNs of sockets connecting to it: they
+//! stay connecting, neither readable nor writable, as towards a slow destination. The layer
+//! connects the user's socket to the park before it sends `OutgoingTcp { parked: true }`. When
+//! the target's side is connected, the daemon connects to the user's socket from the park's own
+//! address (`SO_REUSEPORT`): the kernel takes that SYN for a simultaneous open, and both ends
+//! are established at once. When it fails, the daemon does the same and resets the connection,
+//! and the layer asks the outcome (`OutgoingOutcome`) to report the target's errno instead of
+//! the reset.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tether_rpc_schema::wire::Message;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+use crate::agent_link::AgentStream;
+use crate::relay;
+
+/// How long a settled outcome waits for the layer to ask about it.
+const OUTCOME_TTL: Duration = Duration::from_secs(60);
+
+/// How long the simultaneous open may take: both ends are on this machine's loopback.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A full listener: it drops every SYN that reaches it.
+struct Park {
+    addr: SocketAddr,
+    _listener: TcpListener,
+    _queued: [TcpStream; 2],
+}
+
+impl Park {
+    async fn bind(ip: IpAddr) -> std::io::Result<Park> {
+        let socket = if ip.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        socket.set_reuseport(true)?;
+        socket.bind(SocketAddr::new(ip, 0))?;
+        // The queue is full when it holds more than the backlog.
+        let listener = socket.listen(1)?;
+        let addr = listener.local_addr()?;
+        let _queued = [TcpStream::connect(addr).await?, TcpStream::connect(addr).await?];
+        Ok(Park { addr, _listener: listener, _queued })
+    }
+}
+
+/// What became of a parked connection's target side.
+enum Outcome {
+    Connecting,
+    /// With the connection's own address in the target's network, when the agent said it.
+    Connected(Option<SocketAddr>),
+    /// The target's `Failure`, as the layer reports it.
+    Failed(Message),
+}
+
+struct Parked {
+    /// Which park of this port it is: the port may be another socket's by the time an earlier
+    /// socket's target side settles.
+    ticket: u64,
+    session: String,
+    outcome: Outcome,
+    since: Instant,
+}
+
+pub struct Parking {
+    v4: Park,
+    v6: Option<Park>,
+    /// By the local port of the user's socket.
+    parked: Mutex<HashMap<u16, Parked>>,
+    tickets: AtomicU64,
+}
+
+impl Parking {
+    pub async fn start() -> std::io::Result<Parking> {
+        Ok(Parking {
+            v4: Park::bind(IpAddr::V4(Ipv4Addr::LOCALHOST)).await?,
+            v6: Park::bind(IpAddr::V6(Ipv6Addr::LOCALHOST)).await.ok(),
+            parked: Mutex::default(),
+            tickets: AtomicU64::new(0),
+        })
+    }
+
+    /// The parks' addresses, for the layers' `HelloOk`.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        std::iter::once(self.v4.addr).chain(self.v6.as_ref().map(|park| park.addr)).collect()
+    }
+
+    /// Follows the socket bound to `local_port`, connecting to `park`, until `connecting` (the
+    /// target's side) settles; then connects or resets it. Answers `Done` at once.
+    pub fn park(
+        self: &Arc<Self>,
+        session: &str,
+        local_port: u16,
+        park: SocketAddr,
+        connecting: impl Future<Output = Result<AgentStream, Message>> + Send + 'static,
+    ) -> Message {
+        if !self.addresses().contains(&park) {
+            return Message::failure(nix::errno::Errno::EINVAL as i32, format!("{park} is not a park of this daemon"));
+        }
+        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
+        self.parked.lock().expect("parking lock").insert(
+            local_port,
+            Parked { ticket, session: session.to_string(), outcome: Outcome::Connecting, since: Instant::now() },
+        );
+        let parking = self.clone();
+        tokio::spawn(async move {
+            let opened = connecting.await;
+            let outcome = match &opened {
+                Ok(stream) => Outcome::Connected(stream.local),
+                Err(failure) => Outcome::Failed(failure.clone()),
+            };
+            if !parking.settle(local_port, ticket, outcome) {
+                return tracing::debug!(local_port, "a parked socket's port was parked again meanwhile");
+            }
+            let loopback: IpAddr = if park.is_ipv4() { Ipv4Addr::LOCALHOST.into() } else { Ipv6Addr::LOCALHOST.into() };
+            let user = SocketAddr::new(loopback, local_port);
+            let joined = match tokio::time::timeout(OPEN_TIMEOUT, open_towards(park, user)).await {
+                Ok(Ok(joined)) => joined,
+                Ok(Err(err)) => return tracing::debug!(%user, %err, "the parked socket is gone"),
+                Err(_) => return tracing::debug!(%user, "the parked socket did not answer"),
+            };
+            match opened {
+                Ok(stream) => relay::relay_tcp(joined, stream).await,
+                Err(_) => relay::reset(joined),
+            }
+        });
+        Message::Done
+    }
+
+    /// The answer to `OutgoingOutcome`: a settled outcome is told once.
+    pub fn outcome(&self, session: &str, local_port: u16) -> Message {
+        let mut parked = self.parked.lock().expect("parking lock");
+        let entry = match parked.entry(local_port) {
+            Entry::Occupied(entry) if entry.get().session == session => entry,
+            _ => return Message::failure(nix::errno::Errno::ENOENT as i32, "no parked connection on this port"),
+        };
+        match &entry.get().outcome {
+            Outcome::Connecting => Message::failure(nix::errno::Errno::EINPROGRESS as i32, "still connecting"),
+            Outcome::Connected(local) => {
+                let local = *local;
+                entry.remove();
+                Message::OutgoingConnected { local }
+            }
+            Outcome::Failed(failure) => {
+                let failure = failure.clone();
+                entry.remove();
+                failure
+            }
+        }
+    }
+
+    /// Records the outcome of park `ticket`; false when its port was parked again meanwhile.
+    fn settle(&self, local_port: u16, ticket: u64, outcome: Outcome) -> bool {
+        let mut parked = self.parked.lock().expect("parking lock");
+        parked.retain(|_, entry| matches!(entry.outcome, Outcome::Connecting) || entry.since.elapsed() < OUTCOME_TTL);
+        match parked.get_mut(&local_port) {
+            Some(entry) if entry.ticket == ticket => {
+                entry.outcome = outcome;
+                entry.since = Instant::now();
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Connects from the park's address to the parked socket `user`: a simultaneous open.
+async fn open_towards(park: SocketAddr, user: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = if park.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseport(true)?;
+    socket.bind(park)?;
+    let stream = socket.connect(user).await?;
+    relay::reset_on_close(&stream);
+    Ok(stream)
+}
