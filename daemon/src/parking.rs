@@ -21,12 +21,18 @@ use std::time::{Duration, Instant};
 
 use tether_rpc_schema::wire::Message;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::oneshot;
 
 use crate::agent_link::AgentStream;
 use crate::relay;
 
 /// How long a settled outcome waits for the layer to ask about it.
 const OUTCOME_TTL: Duration = Duration::from_secs(60);
+
+/// How long `OutgoingTcp` waits for the target's side before it answers that the socket is
+/// parked: a connection made or refused within it is told at once, which spares the program a
+/// wakeup and the layer a round trip; a thread waits no longer than this.
+const QUICK: Duration = Duration::from_millis(5);
 
 /// How long the simultaneous open may take: both ends are on this machine's loopback.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -93,8 +99,10 @@ impl Parking {
     }
 
     /// Follows the socket bound to `local_port`, connecting to `park`, until `connecting` (the
-    /// target's side) settles; then connects or resets it. Answers `Done` at once.
-    pub fn park(
+    /// target's side) settles; then connects or resets it. An outcome within [`QUICK`] is the
+    /// answer (`OutgoingConnected` once joined, or the failure for the layer to report from
+    /// `connect`); after that the answer is `Done`, and the layer asks later.
+    pub async fn park(
         self: &Arc<Self>,
         session: &str,
         local_port: u16,
@@ -104,14 +112,13 @@ impl Parking {
         if !self.addresses().contains(&park) {
             return Message::failure(nix::errno::Errno::EINVAL as i32, format!("{park} is not a park of this daemon"));
         }
+        let loopback: IpAddr = if park.is_ipv4() { Ipv4Addr::LOCALHOST.into() } else { Ipv6Addr::LOCALHOST.into() };
+        let user = SocketAddr::new(loopback, local_port);
         let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
-        self.parked.lock().expect("parking lock").insert(
-            local_port,
-            Parked { ticket, session: session.to_string(), outcome: Outcome::Connecting, since: Instant::now() },
-        );
+        let (quick_tx, mut quick_rx) = oneshot::channel();
         let parking = self.clone();
         tokio::spawn(async move {
-            let opened = connecting.await;
+            let Err(opened) = quick_tx.send(connecting.await) else { return };
             let outcome = match &opened {
                 Ok(stream) => Outcome::Connected(stream.local),
                 Err(failure) => Outcome::Failed(failure.clone()),
@@ -119,19 +126,48 @@ impl Parking {
             if !parking.settle(local_port, ticket, outcome) {
                 return tracing::debug!(local_port, "a parked socket's port was parked again meanwhile");
             }
-            let loopback: IpAddr = if park.is_ipv4() { Ipv4Addr::LOCALHOST.into() } else { Ipv6Addr::LOCALHOST.into() };
-            let user = SocketAddr::new(loopback, local_port);
-            let joined = match tokio::time::timeout(OPEN_TIMEOUT, open_towards(park, user)).await {
-                Ok(Ok(joined)) => joined,
-                Ok(Err(err)) => return tracing::debug!(%user, %err, "the parked socket is gone"),
-                Err(_) => return tracing::debug!(%user, "the parked socket did not answer"),
-            };
-            match opened {
-                Ok(stream) => relay::relay_tcp(joined, stream).await,
-                Err(_) => relay::reset(joined),
+            match (tokio::time::timeout(OPEN_TIMEOUT, open_towards(park, user)).await, opened) {
+                (Ok(Ok(joined)), Ok(stream)) => relay::relay_tcp(joined, stream).await,
+                (Ok(Ok(joined)), Err(_)) => relay::reset(joined),
+                (Ok(Err(err)), _) => tracing::debug!(%user, %err, "the parked socket is gone"),
+                (Err(_), _) => tracing::debug!(%user, "the parked socket did not answer"),
             }
         });
-        Message::Done
+        let opened = match tokio::time::timeout(QUICK, &mut quick_rx).await {
+            Ok(opened) => opened,
+            Err(_) => {
+                // Recorded before the task can find the answer closed, so that it finds this.
+                let entry = Parked {
+                    ticket,
+                    session: session.to_string(),
+                    outcome: Outcome::Connecting,
+                    since: Instant::now(),
+                };
+                self.parked.lock().expect("parking lock").insert(local_port, entry);
+                quick_rx.close();
+                match quick_rx.try_recv() {
+                    Ok(opened) => {
+                        self.parked.lock().expect("parking lock").remove(&local_port);
+                        Ok(opened)
+                    }
+                    Err(_) => return Message::Done,
+                }
+            }
+        };
+        match opened {
+            Ok(Ok(stream)) => match tokio::time::timeout(OPEN_TIMEOUT, open_towards(park, user)).await {
+                Ok(Ok(joined)) => {
+                    let local = stream.local;
+                    tokio::spawn(relay::relay_tcp(joined, stream));
+                    Message::OutgoingConnected { local }
+                }
+                _ => Message::failure(nix::errno::Errno::ECONNABORTED as i32, "the parked socket did not answer"),
+            },
+            Ok(Err(failure)) => failure,
+            Err(_) => {
+                Message::failure(nix::errno::Errno::EIO as i32, "the connection attempt ended without an outcome")
+            }
+        }
     }
 
     /// The answer to `OutgoingOutcome`: a settled outcome is told once.

@@ -227,7 +227,7 @@ async fn outgoing_tcp(
 ) -> Message {
     if let Some(park) = park {
         let connecting = tcp_connect(session.clone(), addr);
-        return tcp_proxy.parking.park(&session.id, local_port, park, connecting);
+        return tcp_proxy.parking.park(&session.id, local_port, park, connecting).await;
     }
     match tcp_connect(session.clone(), addr).await {
         Ok(stream) => {

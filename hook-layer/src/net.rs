@@ -338,7 +338,8 @@ fn park_for(dest: SocketAddr, family: c_int) -> Option<SocketAddr> {
 }
 
 /// Connects the non-blocking `fd` to `park`, where it stays connecting (the park drops its
-/// SYN), and tells the daemon, which connects or resets it once the target's side settles.
+/// SYN), and tells the daemon, which connects or resets it once the target's side settles. An
+/// outcome the daemon knows at once is `connect`'s answer.
 fn connect_parked(
     fd: c_int,
     family: c_int,
@@ -367,6 +368,13 @@ fn connect_parked(
     let request = Message::OutgoingTcp { addr: canonical(dest), local_port, park: Some(canonical(park)) };
     let code = match proxy::call(request) {
         Ok(Message::Done) => return Outcome::Error(libc::EINPROGRESS),
+        Ok(Message::OutgoingConnected { local }) => {
+            remember(fd, |state| {
+                state.parked = None;
+                state.local = local.and_then(|local| for_family(local, family));
+            });
+            return Outcome::Handled(0);
+        }
         Ok(other) => proxy::unexpected(&other),
         Err(code) => code,
     };

@@ -273,7 +273,9 @@ pub enum Message {
     /// Layer → daemon: connect the user process's TCP socket, bound to `local_port`, to `addr`
     /// from the target's network. Response: [`Message::OutgoingReady`] once connected (the
     /// layer then connects the socket to `proxy_addr`, where the daemon relays it) or the
-    /// target's failure; [`Message::Done`] at once for a parked socket.
+    /// target's failure. For a parked socket: [`Message::OutgoingConnected`] (the daemon has
+    /// joined the socket) or the failure when the target's side settles within moments, else
+    /// [`Message::Done`].
     OutgoingTcp {
         addr: SocketAddr,
         local_port: u16,
