@@ -321,9 +321,9 @@ impl Connection {
                 self.tasks.spawn(self.streams.open_udp(id, stream, addr));
             }
             Message::Ping => self.respond(id, std::future::ready(Message::Pong)),
-            Message::IncomingSubscribe { port, mode, filter, served_only, http_probes } => {
+            Message::IncomingSubscribe { port, mode, filter, served_only, http_probes, holder } => {
                 let (shared, streams, owner) = (self.shared.clone(), self.streams.clone(), self.id);
-                let wanted = Wanted { port, mode, filter, served_only, http_probes };
+                let wanted = Wanted { port, mode, filter, served_only, http_probes, holder };
                 self.respond(id, async move { shared.incoming.subscribe(owner, streams, wanted).await });
             }
             Message::IncomingUnsubscribe { port } => {

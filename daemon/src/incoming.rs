@@ -156,6 +156,7 @@ impl Incoming {
         }
         self.route(link);
         let key = (link.id(), port);
+        let holder = format!("session {} ({} on {})", session.id, session.program, session.target);
         {
             let mut registry = self.registry.lock().expect("incoming lock");
             match registry.subscriptions.get(&key) {
@@ -169,7 +170,7 @@ impl Incoming {
             // Registered before the agent intercepts, so no early connection finds it missing.
             let subscription = Subscription {
                 session: session.id.clone(),
-                holder: format!("session {} ({} on {})", session.id, session.program, session.target),
+                holder: holder.clone(),
                 user_addr: user_addr(addr),
                 link: link.clone(),
             };
@@ -181,6 +182,7 @@ impl Incoming {
             filter: incoming.http_filter.clone(),
             served_only,
             http_probes: session.probe_ports.contains(&port),
+            holder: Some(format!("{} of {}", holder, crate::peer::user_at_host())),
         };
         let refused = match link.request(subscribe).await {
             Ok(Message::Done) => None,

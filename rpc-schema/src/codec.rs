@@ -264,6 +264,7 @@ mod tests {
             filter: None,
             served_only: true,
             http_probes: true,
+            holder: None,
         };
         let frame = encode(&envelope(3, subscribe)).unwrap();
         let mut value: ciborium::Value = ciborium::from_reader(&frame[HEADER_LEN..]).unwrap();

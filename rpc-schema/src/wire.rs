@@ -390,6 +390,10 @@ pub enum Message {
         served_only: bool,
         #[serde(default)]
         http_probes: bool,
+        /// Who subscribes, in words ("session … of user@host"): an agent of another daemon
+        /// that cannot have the port names it in its refusal.
+        #[serde(default)]
+        holder: Option<String>,
     },
     /// Daemon → agent: stop intercepting `port`. Response: [`Message::Done`].
     IncomingUnsubscribe {

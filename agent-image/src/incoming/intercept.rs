@@ -25,7 +25,6 @@ use crate::streams::Streams;
 
 use super::filter::Filter;
 use super::probes::Node;
-use super::rules::MARK;
 
 /// Chunks of a mirrored connection's copy waiting for the daemon; when full, the copy is
 /// dropped (the original connection never waits for it). At most 64 KiB each.
@@ -44,12 +43,15 @@ pub struct Subscription {
     /// The streams of the daemon connection that subscribed.
     pub streams: Streams,
     pub net: TargetNet,
+    /// The agent's [`super::rules::mark`]: its connections to the target's server pass its
+    /// own rules and those of the agents before it, and meet those of the agents after it.
+    pub mark: u32,
 }
 
 impl Subscription {
     /// Connects to the target's own server at `original`, past the redirect rules.
     pub async fn connect_original(&self, original: SocketAddr) -> io::Result<TcpStream> {
-        let stream = self.net.tcp_connect_marked(original, MARK).await?;
+        let stream = self.net.tcp_connect_marked(original, self.mark).await?;
         TcpStream::from_std(stream)
     }
 }

@@ -40,7 +40,7 @@ use crate::streams::Streams;
 use self::filter::Filter;
 use self::intercept::Subscription;
 use self::nftables::{NftError, Nftables};
-use self::rules::Redirect;
+use self::rules::{Claim, Claims, Redirect};
 
 /// What an `IncomingSubscribe` asks for.
 pub struct Wanted {
@@ -51,6 +51,8 @@ pub struct Wanted {
     pub served_only: bool,
     /// The pod has HTTP or gRPC probes on `port`: the kubelet's stay the target's.
     pub http_probes: bool,
+    /// Who subscribes, in words, for other agents' refusals.
+    pub holder: Option<String>,
 }
 
 /// The incoming side of one agent.
@@ -65,6 +67,8 @@ struct State {
     /// The write end of the guard's pipe, open while the agent lives; `None` until the first
     /// subscription.
     guard: Option<ChildStdin>,
+    /// The table's rank among the agents of the target ([`rules`]), while it exists.
+    rank: Option<u8>,
     ports: BTreeMap<u16, Port>,
 }
 
@@ -73,6 +77,7 @@ struct Port {
     /// The daemon connection that subscribed.
     owner: u64,
     redirect: Redirect,
+    claim: Claim,
     /// The accept loops of the interception listeners.
     listeners: Vec<JoinHandle<()>>,
 }
@@ -96,7 +101,8 @@ impl Incoming {
         let own = self.table.clone();
         let swept = self
             .nftables(move |nftables| {
-                let stale = rules::stale_tables(&nftables.list_tables()?, &own, rules::agent_alive);
+                let names: Vec<String> = nftables.list_tables()?.into_iter().map(|table| table.name).collect();
+                let stale = rules::stale_tables(&names, &own, rules::agent_alive);
                 Ok(stale.into_iter().map(|table| (nftables.delete_table(&table), table)).collect::<Vec<_>>())
             })
             .await;
@@ -119,7 +125,7 @@ impl Incoming {
     /// Handles `IncomingSubscribe` from daemon connection `owner`, whose streams carry the
     /// connections to the daemon.
     pub async fn subscribe(&self, owner: u64, streams: Streams, wanted: Wanted) -> Message {
-        let Wanted { port, mode, filter, served_only, http_probes } = wanted;
+        let Wanted { port, mode, filter, served_only, http_probes, holder } = wanted;
         let filter = match filter.as_ref().map(Filter::compile).transpose() {
             Ok(filter) => filter,
             Err(err) => return Message::failure(libc::EINVAL, format!("invalid http filter: {err}")),
@@ -143,6 +149,31 @@ impl Incoming {
                 Err(err) => return crate::streams::failure("the target's socket table", &err),
             }
         }
+        let others = match self.other_claims().await {
+            Ok(others) => others,
+            Err(err) => {
+                return Message::failure(libc::EIO, format!("cannot read the other agents' incoming rules: {err}"))
+            }
+        };
+        if let Some(taken) =
+            others.iter().flat_map(|claims| &claims.ports).find(|claim| claim.port == port && claim.takes_all())
+        {
+            let message = format!(
+                "port {port} is stolen whole by another developer's agent, for {}; ask them to end it or to steal with an http_filter, or use another port",
+                taken.holder
+            );
+            return Message::failure(libc::EADDRINUSE, message);
+        }
+        let rank = match state.rank {
+            Some(rank) => rank,
+            None => match others.iter().map(|claims| claims.rank).max().map_or(Some(0), |rank| rank.checked_add(1)) {
+                Some(rank) if rank <= rules::MAX_RANK => rank,
+                _ => {
+                    let message = format!("{} agents intercept this target already", rules::MAX_RANK + 1);
+                    return Message::failure(libc::EUSERS, message);
+                }
+            },
+        };
         if state.guard.is_none() {
             match guard::start(&self.net, &self.table).await {
                 Ok(pipe) => state.guard = Some(pipe),
@@ -152,7 +183,14 @@ impl Incoming {
             }
         }
         let node = if http_probes { Some(self.node(port).await) } else { None };
-        let subscription = Arc::new(Subscription { port, mode, filter, node, streams, net: self.net.clone() });
+        let claim = Claim {
+            port,
+            mode,
+            filtered: filter.is_some(),
+            holder: holder.unwrap_or_else(|| "a session of an older daemon".to_string()),
+        };
+        let mark = rules::mark(rank);
+        let subscription = Arc::new(Subscription { port, mode, filter, node, streams, net: self.net.clone(), mark });
         let v4 = self.net.tcp_listen(SocketAddr::from(([0u8; 4], 0))).await;
         let v6 = self.net.tcp_listen(SocketAddr::from(([0u16; 8], 0))).await;
         let v4 = match v4.and_then(listen_port) {
@@ -167,14 +205,19 @@ impl Incoming {
             .filter_map(|listener| tokio::net::TcpListener::from_std(listener).ok())
             .map(|listener| tokio::spawn(intercept::accept(listener, subscription.clone())))
             .collect();
-        state.ports.insert(port, Port { owner, redirect, listeners });
-        if let Err(message) = self.apply(&state).await {
+        state.ports.insert(port, Port { owner, redirect, claim, listeners });
+        state.rank = Some(rank);
+        if let Err(message) = self.apply(&mut state).await {
             state.ports.remove(&port);
+            if state.ports.is_empty() {
+                state.rank = None;
+            }
             return Message::failure(libc::EPERM, message);
         }
         tracing::info!(
             port,
             ?mode,
+            rank,
             filtered = subscription.filter.is_some(),
             kubelet_probes_from = ?subscription.node.as_ref().map(probes::Node::addresses),
             "intercepting incoming connections"
@@ -189,7 +232,7 @@ impl Incoming {
             return Message::Done;
         }
         tracing::info!(port, "no longer intercepting incoming connections");
-        match self.apply(&state).await {
+        match self.apply(&mut state).await {
             Ok(()) => Message::Done,
             Err(message) => Message::failure(libc::EIO, message),
         }
@@ -205,7 +248,7 @@ impl Incoming {
                 ports = before - state.ports.len(),
                 "daemon connection gone; its incoming subscriptions ended"
             );
-            if let Err(message) = self.apply(&state).await {
+            if let Err(message) = self.apply(&mut state).await {
                 tracing::warn!(%message, "cannot update the incoming rules");
             }
         }
@@ -220,13 +263,37 @@ impl Incoming {
         })
     }
 
-    /// Replaces the table with the current subscriptions; the error says what the kernel said.
-    async fn apply(&self, state: &State) -> Result<(), String> {
+    /// Replaces the table with the current subscriptions (none: removes it, and its rank with
+    /// it); the error says what the kernel said.
+    async fn apply(&self, state: &mut State) -> Result<(), String> {
+        if state.ports.is_empty() {
+            state.rank = None;
+        }
         let redirects: Vec<Redirect> = state.ports.values().map(|port| port.redirect).collect();
-        let table = self.table.clone();
-        self.nftables(move |nftables| nftables.replace(&table, &redirects))
+        let rank = state.rank.unwrap_or(0);
+        let claims = Claims { rank, ports: state.ports.values().map(|port| port.claim.clone()).collect() };
+        let (table, userdata) = (self.table.clone(), claims.encode());
+        self.nftables(move |nftables| nftables.replace(&table, rank, &redirects, &userdata))
             .await
             .map_err(|err| format!("cannot set the incoming redirect rules: {err}"))
+    }
+
+    /// What the tables of the other live agents of the target's network hold.
+    async fn other_claims(&self) -> Result<Vec<Claims>, NftError> {
+        let own = self.table.clone();
+        let tables = self.nftables(|nftables| nftables.list_tables()).await?;
+        Ok(tables
+            .into_iter()
+            .filter(|table| table.name != own)
+            .filter(|table| {
+                table
+                    .name
+                    .strip_prefix(rules::TABLE_PREFIX)
+                    .and_then(|pid| pid.parse().ok())
+                    .is_some_and(rules::agent_alive)
+            })
+            .filter_map(|table| Claims::decode(&table.userdata))
+            .collect())
     }
 
     /// Runs `work` on a blocking thread with nf_tables of the target's network namespace.

@@ -125,6 +125,7 @@ async fn keepalive_daemon_gone_silent_is_dropped_and_its_port_released() {
         filter: None,
         served_only: false,
         http_probes: false,
+        holder: None,
     };
     assert_eq!(silent.request(2, subscribe.clone()).await, Message::Done);
     // A daemon that pings stays; the silent one is dropped once the limit has passed.

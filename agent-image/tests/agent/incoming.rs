@@ -11,10 +11,17 @@ use std::time::{Duration, Instant};
 use tether_rpc_schema::incoming::IncomingMode;
 use tether_rpc_schema::wire::Message;
 
-use tether_agent::incoming::rules::Redirect;
+use tether_agent::incoming::rules::{Claim, Claims, Redirect};
 
 use crate::harness::{agent_command_under, Agent, Client, Target};
 use crate::nftables::nft_listing;
+
+/// What the table of an agent says of a steal on `port` by a daemon that gave no holder.
+fn older_daemons_steal(port: u16) -> Claims {
+    let claim =
+        Claim { port, mode: IncomingMode::Steal, filtered: false, holder: "a session of an older daemon".into() };
+    Claims { rank: 0, ports: vec![claim] }
+}
 
 /// `nft list tables` inside the target's network namespace.
 fn nft_tables(target: &Target) -> String {
@@ -63,7 +70,17 @@ fn within_5s(mut done: impl FnMut() -> bool) -> bool {
 
 async fn subscribe(client: &mut Client, port: u16, mode: IncomingMode) {
     let answer = client
-        .request(2, Message::IncomingSubscribe { port, mode, filter: None, served_only: false, http_probes: false })
+        .request(
+            2,
+            Message::IncomingSubscribe {
+                port,
+                mode,
+                filter: None,
+                served_only: false,
+                http_probes: false,
+                holder: None,
+            },
+        )
         .await;
     assert_eq!(answer, Message::Done);
 }
@@ -108,7 +125,10 @@ async fn incoming_steal_relays_loopback_clients_and_kill_9_removes_the_rules() {
     subscribe(&mut client, 8080, IncomingMode::Steal).await;
     let table = format!("tether_{}", agent.pid());
     let (to_v4, to_v6) = interception_ports(&target);
-    assert_eq!(nft_table(&target, &table), nft_listing(&table, &[Redirect { port: 8080, to_v4, to_v6 }]));
+    assert_eq!(
+        nft_table(&target, &table),
+        nft_listing(&table, &older_daemons_steal(8080), &[Redirect { port: 8080, to_v4, to_v6 }])
+    );
 
     // Nothing listens on 8080 in the target: the connection reaches the agent anyway.
     let mut user = target.in_netns(|| TcpStream::connect("127.0.0.1:8080").unwrap());
@@ -202,7 +222,10 @@ async fn incoming_steal_works_for_an_agent_without_an_nft_binary() {
     subscribe(&mut client, 7070, IncomingMode::Steal).await;
     let table = format!("tether_{}", agent.pid());
     let (to_v4, to_v6) = interception_ports(&target);
-    assert_eq!(nft_table(&target, &table), nft_listing(&table, &[Redirect { port: 7070, to_v4, to_v6 }]));
+    assert_eq!(
+        nft_table(&target, &table),
+        nft_listing(&table, &older_daemons_steal(7070), &[Redirect { port: 7070, to_v4, to_v6 }])
+    );
 
     let mut user = target.in_netns(|| TcpStream::connect("127.0.0.1:7070").unwrap());
     user.write_all(b"no nft").unwrap();
@@ -228,6 +251,7 @@ async fn incoming_served_only_intercepts_only_ports_the_target_listens_on() {
         filter: None,
         served_only: true,
         http_probes: false,
+        holder: None,
     };
     match client.request(2, served_only(8181)).await {
         Message::Failure { errno, message } => {

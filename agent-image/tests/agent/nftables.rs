@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
 use tether_agent::incoming::nftables::Nftables;
-use tether_agent::incoming::rules::{table_name, Redirect};
+use tether_agent::incoming::rules::{table_name, Claim, Claims, Redirect};
+use tether_rpc_schema::incoming::IncomingMode;
 
 use crate::harness::{require_root, STEP_TIMEOUT};
 
@@ -70,14 +71,14 @@ fn listing_8080(table: &str) -> String {
         "table inet {table} {{
 \tchain prerouting {{
 \t\ttype nat hook prerouting priority dstnat + 1; policy accept;
-\t\tmeta mark 0x74657468 return
+\t\tmeta mark & 0xffff0001 == 0x74650001 return
 \t\tmeta nfproto ipv4 tcp dport 8080 redirect to :40001
 \t\tmeta nfproto ipv6 tcp dport 8080 redirect to :40002
 \t}}
 
 \tchain output {{
 \t\ttype nat hook output priority -99; policy accept;
-\t\tmeta mark 0x74657468 return
+\t\tmeta mark & 0xffff0001 == 0x74650001 return
 \t\toifname \"lo\" meta nfproto ipv4 tcp dport 8080 redirect to :40001
 \t\toifname \"lo\" meta nfproto ipv6 tcp dport 8080 redirect to :40002
 \t}}
@@ -86,9 +87,9 @@ fn listing_8080(table: &str) -> String {
     )
 }
 
-/// The listing `nft list table inet <table>` prints for `redirects`, for tests whose ports
-/// the agent chooses.
-pub fn nft_listing(table: &str, redirects: &[Redirect]) -> String {
+/// The listing `nft list table inet <table>` prints for `redirects` of the table an agent made
+/// with `claims`, for tests whose ports the agent chooses.
+pub fn nft_listing(table: &str, claims: &Claims, redirects: &[Redirect]) -> String {
     let mut rules = Vec::new();
     for redirect in redirects {
         rules.push(format!("meta nfproto ipv4 tcp dport {} redirect to :{}", redirect.port, redirect.to_v4));
@@ -97,9 +98,15 @@ pub fn nft_listing(table: &str, redirects: &[Redirect]) -> String {
         }
     }
     let chain = |prefix: &str| rules.iter().map(|rule| format!("\t\t{prefix}{rule}\n")).collect::<String>();
+    let userdata = claims.encode();
+    let comment = String::from_utf8_lossy(&userdata[2..userdata.len() - 1]).into_owned();
+    let (rank, bit) = (claims.rank, 1u32 << claims.rank);
+    let skip = format!("meta mark & {:#010x} == {:#010x} return", 0xffff_0000 | bit, 0x7465_0000 | bit);
     format!(
-        "table inet {table} {{\n\tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat + 1; policy accept;\n\t\tmeta mark 0x74657468 return\n{}\t}}\n\n\tchain output {{\n\t\ttype nat hook output priority -99; policy accept;\n\t\tmeta mark 0x74657468 return\n{}\t}}\n}}\n",
+        "table inet {table} {{\n\tcomment \"{comment}\"\n\tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat + {}; policy accept;\n\t\t{skip}\n{}\t}}\n\n\tchain output {{\n\t\ttype nat hook output priority {}; policy accept;\n\t\t{skip}\n{}\t}}\n}}\n",
+        rank + 1,
         chain(""),
+        -99 + i32::from(rank),
         chain("oifname \"lo\" "),
     )
 }
@@ -110,9 +117,23 @@ const REDIRECT_8080: Redirect = Redirect { port: 8080, to_v4: 40001, to_v6: Some
 fn nftables_replace_installs_exactly_the_rules_nft_lists() {
     let netns = Netns::new();
     let table = table_name(std::process::id());
-    netns.nftables().replace(&table, &[REDIRECT_8080]).unwrap();
+    netns.nftables().replace(&table, 0, &[REDIRECT_8080], &[]).unwrap();
     assert_eq!(netns.nft(&["list", "table", "inet", &table]), listing_8080(&table));
-    assert_eq!(nft_listing(&table, &[REDIRECT_8080]), listing_8080(&table));
+}
+
+#[test]
+fn nftables_replace_writes_the_rank_and_claims_that_nft_lists_and_list_tables_reads_back() {
+    let netns = Netns::new();
+    let table = table_name(std::process::id());
+    let claim =
+        Claim { port: 8080, mode: IncomingMode::Steal, filtered: true, holder: "session 1 of alice@laptop".into() };
+    let claims = Claims { rank: 1, ports: vec![claim] };
+    let mut nftables = netns.nftables();
+    nftables.replace(&table, 1, &[REDIRECT_8080], &claims.encode()).unwrap();
+    assert_eq!(netns.nft(&["list", "table", "inet", &table]), nft_listing(&table, &claims, &[REDIRECT_8080]));
+    let listed = nftables.list_tables().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(Claims::decode(&listed[0].userdata), Some(claims));
 }
 
 #[test]
@@ -120,17 +141,17 @@ fn nftables_replace_with_other_redirects_changes_the_table_in_one_transaction() 
     let netns = Netns::new();
     let table = table_name(std::process::id());
     let mut nftables = netns.nftables();
-    nftables.replace(&table, &[REDIRECT_8080]).unwrap();
+    nftables.replace(&table, 0, &[REDIRECT_8080], &[]).unwrap();
     let monitor = Monitor::start(&netns);
 
     let other =
         [Redirect { port: 9090, to_v4: 41000, to_v6: None }, Redirect { port: 22, to_v4: 41001, to_v6: Some(41002) }];
-    nftables.replace(&table, &other).unwrap();
+    nftables.replace(&table, 0, &other, &[]).unwrap();
     let expected = format!(
         "table inet {table} {{
 \tchain prerouting {{
 \t\ttype nat hook prerouting priority dstnat + 1; policy accept;
-\t\tmeta mark 0x74657468 return
+\t\tmeta mark & 0xffff0001 == 0x74650001 return
 \t\tmeta nfproto ipv4 tcp dport 9090 redirect to :41000
 \t\tmeta nfproto ipv4 tcp dport 22 redirect to :41001
 \t\tmeta nfproto ipv6 tcp dport 22 redirect to :41002
@@ -138,7 +159,7 @@ fn nftables_replace_with_other_redirects_changes_the_table_in_one_transaction() 
 
 \tchain output {{
 \t\ttype nat hook output priority -99; policy accept;
-\t\tmeta mark 0x74657468 return
+\t\tmeta mark & 0xffff0001 == 0x74650001 return
 \t\toifname \"lo\" meta nfproto ipv4 tcp dport 9090 redirect to :41000
 \t\toifname \"lo\" meta nfproto ipv4 tcp dport 22 redirect to :41001
 \t\toifname \"lo\" meta nfproto ipv6 tcp dport 22 redirect to :41002
@@ -161,11 +182,11 @@ fn nftables_replace_without_redirects_leaves_nothing() {
     let netns = Netns::new();
     let table = table_name(std::process::id());
     let mut nftables = netns.nftables();
-    nftables.replace(&table, &[REDIRECT_8080]).unwrap();
-    nftables.replace(&table, &[]).unwrap();
+    nftables.replace(&table, 0, &[REDIRECT_8080], &[]).unwrap();
+    nftables.replace(&table, 0, &[], &[]).unwrap();
     assert_eq!(netns.nft(&["list", "ruleset"]), "");
     // Removing what is not there is no error either.
-    nftables.replace(&table, &[]).unwrap();
+    nftables.replace(&table, 0, &[], &[]).unwrap();
     assert!(!nftables.delete_table(&table).unwrap(), "there was no table to delete");
     assert_eq!(netns.nft(&["list", "ruleset"]), "");
 }
@@ -174,8 +195,8 @@ fn nftables_replace_without_redirects_leaves_nothing() {
 fn nftables_delete_table_removes_only_that_table() {
     let netns = Netns::new();
     let mut nftables = netns.nftables();
-    nftables.replace("tether_1", &[REDIRECT_8080]).unwrap();
-    nftables.replace("tether_2", &[REDIRECT_8080]).unwrap();
+    nftables.replace("tether_1", 0, &[REDIRECT_8080], &[]).unwrap();
+    nftables.replace("tether_2", 0, &[REDIRECT_8080], &[]).unwrap();
     assert!(nftables.delete_table("tether_1").unwrap());
     assert_eq!(netns.nft(&["list", "tables"]), "table inet tether_2\n");
 }
@@ -186,7 +207,7 @@ fn nftables_list_tables_names_the_inet_tables_only() {
     netns.nft(&["add", "table", "inet", "keep_me"]);
     netns.nft(&["add", "table", "ip", "tether_3"]);
     netns.nft(&["add", "table", "inet", "tether_4"]);
-    let mut tables = netns.nftables().list_tables().unwrap();
+    let mut tables: Vec<String> = netns.nftables().list_tables().unwrap().into_iter().map(|table| table.name).collect();
     tables.sort();
     assert_eq!(tables, ["keep_me", "tether_4"]);
 }
@@ -195,7 +216,7 @@ fn nftables_list_tables_names_the_inet_tables_only() {
 fn nftables_refusal_names_the_step_and_the_kernels_error() {
     let netns = Netns::new();
     // Names are at most 255 bytes (NFT_NAME_MAXLEN 256 with the NUL).
-    let err = netns.nftables().replace(&"t".repeat(300), &[REDIRECT_8080]).unwrap_err();
+    let err = netns.nftables().replace(&"t".repeat(300), 0, &[REDIRECT_8080], &[]).unwrap_err();
     let message = err.to_string();
     assert!(message.starts_with("the kernel refused creating table inet ttt"), "{message}");
     // ERANGE, with the extended ack's message.

@@ -120,6 +120,7 @@ async fn subscribe(client: &mut Client, id: u64, http_probes: bool) {
         filter: None,
         served_only: false,
         http_probes,
+        holder: None,
     };
     assert_eq!(client.request(id, subscribe).await, Message::Done);
 }

@@ -33,7 +33,7 @@ impl Server {
         Server::start_with_stderr(command, Stdio::inherit())
     }
 
-    fn start_with_stderr(mut command: Command, stderr: Stdio) -> Server {
+    pub fn start_with_stderr(mut command: Command, stderr: Stdio) -> Server {
         let mut child = command.stdout(Stdio::piped()).stderr(stderr).spawn().expect("starting a server");
         let stdout = child.stdout.take().expect("piped stdout");
         let (line_tx, line_rx) = std::sync::mpsc::channel();
@@ -77,14 +77,14 @@ impl Drop for Server {
 }
 
 /// The target's own server: `incoming.js ARGS` inside the pod's network namespace.
-fn target_server(pod: &Fixture, args: &[&str]) -> Server {
+pub fn target_server(pod: &Fixture, args: &[&str]) -> Server {
     let mut command = Command::new("ip");
     command.args(["netns", "exec", &pod.get("/pod_netns"), &node(), &program()]).args(args);
     Server::start(command)
 }
 
 /// The user process: `incoming.js ARGS` under `tether exec` with `config`.
-fn user_server(tether: &Tether, pod: &Fixture, config: &std::path::Path, args: &[&str]) -> Server {
+pub fn user_server(tether: &Tether, pod: &Fixture, config: &std::path::Path, args: &[&str]) -> Server {
     let mut command = tether.command();
     command
         .args(["exec", "--target", &pod.pid_target(), "--config"])
@@ -95,7 +95,7 @@ fn user_server(tether: &Tether, pod: &Fixture, config: &std::path::Path, args: &
 }
 
 /// Runs `incoming.js ARGS` in the cluster namespace (a client host) and returns its JSON.
-fn client(pod: &Fixture, args: &[&str]) -> Value {
+pub fn client(pod: &Fixture, args: &[&str]) -> Value {
     let output = Command::new("ip")
         .args(["netns", "exec", &pod.get("/cluster_netns"), &node(), &program()])
         .args(args)
@@ -112,7 +112,7 @@ fn client(pod: &Fixture, args: &[&str]) -> Value {
 
 /// `(server, user header)` of each response of an `http-requests` report, and the client's
 /// own address.
-fn answered_by(report: &Value) -> (Vec<(String, String)>, String) {
+pub fn answered_by(report: &Value) -> (Vec<(String, String)>, String) {
     let responses = report["responses"].as_array().expect("responses");
     let servers = responses
         .iter()
@@ -125,12 +125,12 @@ fn answered_by(report: &Value) -> (Vec<(String, String)>, String) {
     (servers, report["local"].as_str().unwrap_or_default().to_string())
 }
 
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+pub fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
     expected.iter().map(|(server, user)| (server.to_string(), user.to_string())).collect()
 }
 
 /// `nft list tables` in the pod's network namespace.
-fn nft_tables(pod: &Fixture) -> String {
+pub fn nft_tables(pod: &Fixture) -> String {
     let output =
         Command::new("ip").args(["netns", "exec", &pod.get("/pod_netns"), "nft", "list", "tables"]).output().unwrap();
     assert!(output.status.success(), "nft list tables: {output:?}");

@@ -11,6 +11,7 @@ mod cluster_probes;
 mod config;
 mod context;
 mod daemon;
+mod developers;
 mod faults;
 mod file_metadata;
 mod hostile;

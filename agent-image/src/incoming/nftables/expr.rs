@@ -20,6 +20,15 @@ const CMP_SREG: u16 = 1;
 const CMP_OP: u16 = 2;
 const CMP_DATA: u16 = 3;
 const CMP_EQ: u32 = 0;
+/// `NFTA_BITWISE_SREG`, `_DREG`, `_LEN`, `_MASK`, `_XOR`, `_OP`; `NFT_BITWISE_BOOL` (mask and
+/// xor).
+const BITWISE_SREG: u16 = 1;
+const BITWISE_DREG: u16 = 2;
+const BITWISE_LEN: u16 = 3;
+const BITWISE_MASK: u16 = 4;
+const BITWISE_XOR: u16 = 5;
+const BITWISE_OP: u16 = 6;
+const BITWISE_BOOL: u32 = 0;
 /// `NFTA_PAYLOAD_DREG`, `_BASE`, `_OFFSET`, `_LEN`; `NFT_PAYLOAD_TRANSPORT_HEADER`.
 const PAYLOAD_DREG: u16 = 1;
 const PAYLOAD_BASE: u16 = 2;
@@ -61,6 +70,9 @@ pub enum Expr {
     /// in the byte order the kernel keeps them: host order for the mark, network order for
     /// ports).
     CmpEq(Vec<u8>),
+    /// Keeps in register 1 only the bits set in these bytes (in the byte order of
+    /// [`Expr::CmpEq`]).
+    And(Vec<u8>),
     /// Loads `len` bytes at `offset` of the transport header into register 1.
     TransportHeader { offset: u32, len: u32 },
     /// Puts these bytes into register 1.
@@ -83,6 +95,14 @@ impl Expr {
                 data.attr_be32(CMP_SREG, REG_1);
                 data.attr_be32(CMP_OP, CMP_EQ);
                 data.nested(CMP_DATA, |inner| inner.attr(DATA_VALUE, value));
+            }),
+            Expr::And(mask) => expression(attrs, "bitwise", |data| {
+                data.attr_be32(BITWISE_SREG, REG_1);
+                data.attr_be32(BITWISE_DREG, REG_1);
+                data.attr_be32(BITWISE_OP, BITWISE_BOOL);
+                data.attr_be32(BITWISE_LEN, mask.len() as u32);
+                data.nested(BITWISE_MASK, |inner| inner.attr(DATA_VALUE, mask));
+                data.nested(BITWISE_XOR, |inner| inner.attr(DATA_VALUE, &vec![0; mask.len()]));
             }),
             Expr::TransportHeader { offset, len } => expression(attrs, "payload", |data| {
                 data.attr_be32(PAYLOAD_DREG, REG_1);
@@ -139,6 +159,9 @@ impl std::fmt::Display for Expr {
                 write!(f, "[ meta load {key} => reg 1 ]")
             }
             Expr::CmpEq(value) => write!(f, "[ cmp eq reg 1 {} ]", words(value)),
+            Expr::And(mask) => {
+                write!(f, "[ bitwise reg 1 = ( reg 1 & {} ) ^ {} ]", words(mask), words(&vec![0; mask.len()]))
+            }
             Expr::TransportHeader { offset, len } => {
                 write!(f, "[ payload load {len}b @ transport header + {offset} => reg 1 ]")
             }

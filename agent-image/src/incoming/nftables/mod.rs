@@ -1,12 +1,12 @@
 //! nf_tables programmed by the agent itself over netlink (`NETLINK_NETFILTER`): no `nft`
 //! binary, which the `FROM scratch` agent image does not have. A small encoder for exactly
 //! what tether needs: replacing its table in one transaction, deleting it, and listing the
-//! names of the `inet` tables.
+//! `inet` tables with their userdata.
 //!
 //! # Layout
 //! - [`netlink`]: messages and attributes, the kernel's answers.
-//! - [`expr`]: the expressions of tether's rules (`meta`, `cmp`, `payload`, `immediate`,
-//!   `redir`).
+//! - [`expr`]: the expressions of tether's rules (`meta`, `cmp`, `bitwise`, `payload`,
+//!   `immediate`, `redir`).
 //! - `socket`: the netlink socket.
 //! - `error`: [`NftError`], with the kernel's refusal worded for an admin.
 //!
@@ -44,9 +44,10 @@ const NEWRULE: u16 = 6;
 const FAMILY_INET: u8 = 1;
 const FAMILY_UNSPEC: u8 = 0;
 
-/// `NFTA_TABLE_NAME`, `NFTA_TABLE_FLAGS`.
+/// `NFTA_TABLE_NAME`, `NFTA_TABLE_FLAGS`, `NFTA_TABLE_USERDATA`.
 const TABLE_NAME: u16 = 1;
 const TABLE_FLAGS: u16 = 2;
+const TABLE_USERDATA: u16 = 6;
 /// `NFTA_CHAIN_TABLE`, `_NAME`, `_HOOK`, `_POLICY`, `_TYPE`; `NFTA_HOOK_HOOKNUM`, `_PRIORITY`.
 const CHAIN_TABLE: u16 = 1;
 const CHAIN_NAME: u16 = 3;
@@ -70,6 +71,14 @@ fn nft_message(kind: u16) -> u16 {
     (SUBSYS_NFTABLES << 8) | kind
 }
 
+/// One `inet` table of a namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableInfo {
+    pub name: String,
+    /// Empty when the table has none.
+    pub userdata: Vec<u8>,
+}
+
 /// A connection to nf_tables of one network namespace (that of its socket).
 pub struct Nftables {
     socket: Socket,
@@ -88,10 +97,11 @@ impl Nftables {
         Ok(Nftables { socket: Socket::new(socket)?, next_seq: 1 })
     }
 
-    /// Replaces `table` (family `inet`) with exactly `redirects`, in one transaction; without
-    /// redirects the table is removed, so nothing of tether stays while nothing is subscribed.
-    pub fn replace(&mut self, table: &str, redirects: &[Redirect]) -> Result<(), NftError> {
-        let batch = replace_batch(self.next_seq, table, redirects);
+    /// Replaces `table` (family `inet`) with exactly `redirects` at `rank`, with `userdata`, in
+    /// one transaction; without redirects the table is removed, so nothing of tether stays
+    /// while nothing is subscribed.
+    pub fn replace(&mut self, table: &str, rank: u8, redirects: &[Redirect], userdata: &[u8]) -> Result<(), NftError> {
+        let batch = replace_batch(self.next_seq, Table { name: table, rank, userdata }, redirects);
         match self.transact(batch)? {
             None => Ok(()),
             Some((step, error)) => Err(NftError::refused(step, table, &error)),
@@ -109,17 +119,17 @@ impl Nftables {
         }
     }
 
-    /// The names of the namespace's tables of family `inet`.
-    pub fn list_tables(&mut self) -> Result<Vec<String>, NftError> {
+    /// The namespace's tables of family `inet`.
+    pub fn list_tables(&mut self) -> Result<Vec<TableInfo>, NftError> {
         for _ in 0..LIST_ATTEMPTS {
             let seq = self.next_seq;
             self.next_seq = self.next_seq.wrapping_add(1);
             let mut request = Writer::default();
             request.message(nft_message(GETTABLE), REQUEST | DUMP, seq, FAMILY_INET, 0, |_| {});
             self.socket.send(request.bytes())?;
-            let (names, interrupted) = self.read_dump(seq)?;
+            let (tables, interrupted) = self.read_dump(seq)?;
             if !interrupted {
-                return Ok(names);
+                return Ok(tables);
             }
         }
         Err(io::Error::other("the tables kept changing while they were listed").into())
@@ -156,10 +166,10 @@ impl Nftables {
         }
     }
 
-    /// The table names of the dump answering request `seq`, and whether it was interrupted
-    /// by a change.
-    fn read_dump(&mut self, seq: u32) -> Result<(Vec<String>, bool), NftError> {
-        let mut names = Vec::new();
+    /// The tables of the dump answering request `seq`, and whether it was interrupted by a
+    /// change.
+    fn read_dump(&mut self, seq: u32) -> Result<(Vec<TableInfo>, bool), NftError> {
+        let mut tables = Vec::new();
         let mut interrupted = false;
         loop {
             for answer in netlink::answers(self.socket.recv()?)? {
@@ -172,7 +182,7 @@ impl Nftables {
                         let error = KernelError { errno: -answer.done_code(), message: None };
                         return Err(NftError::refused(Step::List, "", &error));
                     }
-                    NLMSG_DONE => return Ok((names, interrupted)),
+                    NLMSG_DONE => return Ok((tables, interrupted)),
                     NLMSG_ERROR => {
                         if let Some(error) = answer.error()? {
                             return Err(NftError::refused(Step::List, "", &error));
@@ -180,9 +190,11 @@ impl Nftables {
                     }
                     kind if kind == nft_message(NEWTABLE) => {
                         let attrs = answer.attrs()?;
-                        names.extend(
-                            attrs.iter().filter(|(kind, _)| *kind == TABLE_NAME).map(|(_, name)| netlink::string(name)),
-                        );
+                        let attr = |wanted| attrs.iter().find(|(kind, _)| *kind == wanted).map(|(_, data)| *data);
+                        if let Some(name) = attr(TABLE_NAME) {
+                            let userdata = attr(TABLE_USERDATA).unwrap_or_default().to_vec();
+                            tables.push(TableInfo { name: netlink::string(name), userdata });
+                        }
                     }
                     _ => {}
                 }
@@ -191,18 +203,29 @@ impl Nftables {
     }
 }
 
+/// A table as [`replace_batch`] writes it.
+#[derive(Clone, Copy)]
+struct Table<'a> {
+    name: &'a str,
+    rank: u8,
+    userdata: &'a [u8],
+}
+
 /// The transaction that replaces `table` with exactly `redirects`, its sequence numbers
 /// starting at `seq`.
-fn replace_batch(seq: u32, table: &str, redirects: &[Redirect]) -> Batch {
+fn replace_batch(seq: u32, table: Table, redirects: &[Redirect]) -> Batch {
     let mut batch = Batch::begin(seq);
     // Adding the table first makes deleting it succeed whether or not it existed.
-    batch.add(Step::NewTable, NEWTABLE, 0, |attrs| put_table(attrs, table));
-    batch.add(Step::DelTable, DELTABLE, 0, |attrs| attrs.attr_str(TABLE_NAME, table));
+    let bare = Table { userdata: &[], ..table };
+    batch.add(Step::NewTable, NEWTABLE, 0, |attrs| put_table(attrs, bare));
+    let table_name = table.name;
+    batch.add(Step::DelTable, DELTABLE, 0, |attrs| attrs.attr_str(TABLE_NAME, table_name));
     if redirects.is_empty() {
         return batch;
     }
-    let chains = rules::chains(redirects);
+    let chains = rules::chains(table.rank, redirects);
     batch.add(Step::NewTable, NEWTABLE, 0, |attrs| put_table(attrs, table));
+    let table = table.name;
     for chain in &chains {
         batch.add(Step::NewChain(chain.name), NEWCHAIN, CREATE, |attrs| put_chain(attrs, table, chain));
     }
@@ -258,9 +281,12 @@ impl Batch {
     }
 }
 
-fn put_table(attrs: &mut Writer, table: &str) {
-    attrs.attr_str(TABLE_NAME, table);
+fn put_table(attrs: &mut Writer, table: Table) {
+    attrs.attr_str(TABLE_NAME, table.name);
     attrs.attr_be32(TABLE_FLAGS, 0);
+    if !table.userdata.is_empty() {
+        attrs.attr(TABLE_USERDATA, table.userdata);
+    }
 }
 
 fn put_chain(attrs: &mut Writer, table: &str, chain: &Chain) {
@@ -270,7 +296,7 @@ fn put_chain(attrs: &mut Writer, table: &str, chain: &Chain) {
     attrs.attr_be32(CHAIN_POLICY, POLICY_ACCEPT);
     attrs.nested(CHAIN_HOOK, |hook| {
         hook.attr_be32(HOOK_HOOKNUM, chain.hook as u32);
-        hook.attr_be32(HOOK_PRIORITY, rules::CHAIN_PRIORITY as u32);
+        hook.attr_be32(HOOK_PRIORITY, chain.priority as u32);
     });
 }
 
