@@ -279,3 +279,48 @@ fn a_killed_agent_of_a_replica_leaves_no_rules_and_a_new_agent_steals_that_repli
     }
     user.stop();
 }
+
+/// A developer's session on `deployment/NAME`: `incoming.js http-server USER_PORT USER` steals
+/// the requests of `X-Tether-User: USER` to the deployment's `port`.
+fn developer(tether: &Tether, name: &str, port: u16, user_port: u16, user: &str) -> Server {
+    let json = format!(
+        r#"{{"incoming": {{"mode": "steal", "port_mapping": {{"{port}": {user_port}}}, "http_filter": {{"header": "X-Tether-User: {user}"}}}}}}"#
+    );
+    let config = tether.config("developer.json", &json);
+    let mut command = tether.command();
+    command.args(["exec", "--target", &format!("deployment/{name}"), "-n", "shop", "--config"]).arg(&config).args([
+        "--",
+        &node(),
+        &program(),
+        "http-server",
+        &user_port.to_string(),
+        user,
+    ]);
+    Server::start(command)
+}
+
+#[test]
+fn two_developers_steal_their_own_requests_from_every_replica_and_the_rest_reach_the_replicas() {
+    let kubeconfig = require_cluster();
+    let (alice, bob) = (cluster_tether(&kubeconfig), cluster_tether(&kubeconfig));
+    let port = 18640;
+    let name = format!("inc-devs-{}", std::process::id());
+    let workload = Workload::create(&kubeconfig, &name, 2, port);
+    let alice_process = developer(&alice, &name, port, 18641, "alice");
+    let bob_process = developer(&bob, &name, port, 18642, "bob");
+
+    let service = format!("http://{name}.shop.svc.cluster.local:{port}/");
+    for user in ["alice", "bob"] {
+        let lines = hits_as(&kubeconfig, &service, 60, user);
+        let own = format!(r#""server":"{user}""#);
+        let theirs = lines.iter().filter(|line| line.starts_with("200 ") && line.contains(&own)).count();
+        assert_eq!(theirs, 60, "{user}'s requests: {lines:?}");
+    }
+    let nobodys = hits(&kubeconfig, &service, 60);
+    assert_eq!(answered_by_replica(&nobodys), 60, "requests no filter matches: {nobodys:?}");
+    for pid in workload.container_pids() {
+        assert_eq!(nft_tables(&pid).matches("tether_").count(), 2, "a table per developer in each replica");
+    }
+    bob_process.stop();
+    alice_process.stop();
+}
