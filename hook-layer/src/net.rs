@@ -1,6 +1,8 @@
 //! Outgoing TCP and UDP from the target's network: `connect`/`sendto`/`sendmsg` to target
 //! destinations are redirected to the session proxy's loopback relay (`OutgoingTcp`,
 //! `OutgoingUdp`), and the real destination is reported back (`getpeername`, datagram sources).
+//! A non-blocking TCP socket waits in one of the daemon's parks instead, connecting, until its
+//! target side settles; its `SO_ERROR` then reports the target's outcome (see `daemon/src/parking.rs`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
