@@ -26,7 +26,8 @@ use tokio::sync::oneshot;
 use crate::agent_link::AgentStream;
 use crate::relay;
 
-/// How long a settled outcome waits for the layer to ask about it.
+/// How long a parked socket's entry is kept: from parking until settled, and from then until
+/// the layer asks.
 const OUTCOME_TTL: Duration = Duration::from_secs(60);
 
 /// How long `OutgoingTcp` waits for the target's side before it answers that the socket is
@@ -195,7 +196,8 @@ impl Parking {
     /// Records the outcome of park `ticket`; false when its port was parked again meanwhile.
     fn settle(&self, local_port: u16, ticket: u64, outcome: Outcome) -> bool {
         let mut parked = self.parked.lock().expect("parking lock");
-        parked.retain(|_, entry| matches!(entry.outcome, Outcome::Connecting) || entry.since.elapsed() < OUTCOME_TTL);
+        // A target side connects within the agent's 10 s, so anything this old is forgotten.
+        parked.retain(|_, entry| entry.since.elapsed() < OUTCOME_TTL);
         match parked.get_mut(&local_port) {
             Some(entry) if entry.ticket == ticket => {
                 entry.outcome = outcome;
