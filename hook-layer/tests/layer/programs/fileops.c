@@ -146,12 +146,27 @@ int main(int argc, char **argv) {
         printf("renamed\n");
         return 0;
     }
-    if (!strcmp(op, "loop")) {
-        /* bench: N stat and N open+close of a host file */
-        long n = argc > 3 ? atol(argv[3]) : 100000;
+    if (!strcmp(op, "bench") && argc > 4) {
+        /* bench: N calls of CALL (stat, open, access, readlink) on PATH; with DIR, the *at call
+         * relative to a descriptor of DIR */
+        const char *call = argv[3];
+        long n = atol(argv[4]);
+        int dir = AT_FDCWD;
+        if (argc > 5 && (dir = open(argv[5], O_PATH | O_DIRECTORY)) < 0) return fail();
         struct stat st;
-        for (long i = 0; i < n; i++) if (stat(path, &st)) return fail();
-        for (long i = 0; i < n; i++) { int fd = open(path, O_RDONLY); if (fd < 0) return fail(); close(fd); }
+        char buf[PATH_MAX];
+        for (long i = 0; i < n; i++) {
+            int bad;
+            if (!strcmp(call, "stat")) bad = dir == AT_FDCWD ? stat(path, &st) : fstatat(dir, path, &st, 0);
+            else if (!strcmp(call, "access")) bad = dir == AT_FDCWD ? access(path, R_OK) : faccessat(dir, path, R_OK, 0);
+            else if (!strcmp(call, "readlink"))
+                bad = (dir == AT_FDCWD ? readlink(path, buf, sizeof buf) : readlinkat(dir, path, buf, sizeof buf)) < 0;
+            else if (!strcmp(call, "open")) {
+                int fd = dir == AT_FDCWD ? open(path, O_RDONLY) : openat(dir, path, O_RDONLY);
+                bad = fd < 0 || close(fd) != 0;
+            } else return 2;
+            if (bad) return fail();
+        }
         printf("done\n");
         return 0;
     }
