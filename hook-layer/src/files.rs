@@ -15,7 +15,7 @@ use libc::{c_int, c_uint};
 use tether_rpc_schema::wire::{FileMeta, Message, FILE_READ_CHUNK};
 
 use crate::guard::Outcome;
-use crate::path::{self, CwdBuf, TargetPath};
+use crate::path::{self, TargetPath};
 use crate::policy::{PathClass, Policy};
 use crate::{dirs, fds, incoming, memfds, net, proxy, session, stat, writeback};
 
@@ -57,8 +57,7 @@ fn resolve_with<'a>(policy: &Policy, dirfd: c_int, path: &'a [u8]) -> Option<Res
     } else if path.starts_with(b"/") {
         path::normalised(None, path, decide)
     } else {
-        let mut cwd = CwdBuf::new();
-        path::normalised(Some(cwd.read()?), path, decide)
+        path::with_cwd(|cwd| path::normalised(Some(cwd), path, decide))
     }
 }
 

@@ -1,6 +1,6 @@
 //! Directory stream shims: `opendir`, `fdopendir`, `readdir`, `readdir64`, `rewinddir`,
 //! `dirfd`, `closedir`, `scandir`, `scandir64`. Streams that are not the layer's go to the
-//! originals.
+//! originals. And `chdir`, `fchdir`, which only say that the working directory changed.
 
 use libc::{c_char, c_int, dirent64, DIR};
 
@@ -91,4 +91,22 @@ pub unsafe extern "C" fn scandir64(
     let original = original!("scandir64", ScandirFn);
     let logic = || on_path(path, |path| dirs::scandir(path, namelist, filter, compare));
     guard::run(-1, logic, || call_original!(original, -1, path, namelist, filter, compare))
+}
+
+/// `chdir(2)`: relative paths are resolved against the new working directory from now on.
+#[no_mangle]
+pub unsafe extern "C" fn chdir(path: *const c_char) -> c_int {
+    let original = original!("chdir", unsafe extern "C" fn(*const c_char) -> c_int);
+    let changed = call_original!(original, -1, path);
+    crate::path::cwd_changed();
+    changed
+}
+
+/// `fchdir(2)`: as [`chdir`].
+#[no_mangle]
+pub unsafe extern "C" fn fchdir(fd: c_int) -> c_int {
+    let original = original!("fchdir", unsafe extern "C" fn(c_int) -> c_int);
+    let changed = call_original!(original, -1, fd);
+    crate::path::cwd_changed();
+    changed
 }

@@ -1,7 +1,8 @@
 //! The libc `syscall` function: programs that reach the kernel through it instead of the
 //! named wrapper (libuv, hence Node.js, calls `syscall(SYS_statx, ...)`) get the same
 //! decisions as the wrapper. Only `SYS_statx` is routed; every other number is passed to the
-//! original untouched.
+//! original untouched, and `SYS_chdir`/`SYS_fchdir` tell the layer the working directory
+//! changed.
 //!
 //! x86_64 only: the shim relies on the System V calling convention for variadic calls (see
 //! [`syscall`]). Another architecture needs its own seam (and its own check that variadic
@@ -24,8 +25,8 @@ type SyscallFn = unsafe extern "C" fn(c_long, ...) -> c_long;
 /// are garbage that is only forwarded, as glibc's `syscall` itself always loads six. The
 /// original is called through a variadic function pointer with all six.
 ///
-/// Hot path: any number but `SYS_statx` costs one comparison and the cached original, before
-/// any guard or thread-local access; errno is whatever the original sets.
+/// Hot path: any number but `SYS_statx` costs a few comparisons and the cached original, with
+/// no guard or thread-local access; errno is whatever the original sets.
 #[no_mangle]
 pub unsafe extern "C" fn syscall(
     number: c_long,
@@ -39,7 +40,11 @@ pub unsafe extern "C" fn syscall(
     let original = original!("syscall", SyscallFn);
     let forward = || call_original!(original, -1, number, a1, a2, a3, a4, a5, a6);
     if number != libc::SYS_statx {
-        return forward();
+        let result = forward();
+        if number == libc::SYS_chdir || number == libc::SYS_fchdir {
+            crate::path::cwd_changed();
+        }
+        return result;
     }
     // statx(dirfd, path, flags, mask, buf): the kernel reads the int arguments from the low
     // 32 bits of their registers, and so do we.

@@ -49,6 +49,17 @@ fn stat_lstat_statx_access_report_target_metadata() {
     assert_eq!(s.run("fileops", &["access", "/etc/app/missing"]).1, format!("errno={}\n", libc::ENOENT));
 }
 
+/// A relative path is the target's or the host's by the working directory of the moment,
+/// however the program changed it (the layer keeps a copy of it between changes).
+#[test]
+fn a_relative_path_follows_every_change_of_the_working_directory() {
+    let s = session();
+    for how in ["chdir", "fchdir", "syscall"] {
+        let expected = format!("ino=4242\nerrno={}\n", libc::ENOENT);
+        assert_eq!(s.run("fileops", &["cd-stat", "app/config.yaml", how]), (0, expected), "{how}");
+    }
+}
+
 #[test]
 fn readlink_truncates_and_realpath_resolves_in_the_target() {
     let s = session();

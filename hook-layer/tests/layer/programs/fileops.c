@@ -44,6 +44,26 @@ int main(int argc, char **argv) {
         printf("size=%lld sum=%lu\n", (long long)st.st_size, sum);
         return 0;
     }
+    if (!strcmp(op, "cd-stat") && argc > 3) {
+        /* stat of the relative PATH in /etc, then in /tmp, reached by HOW: chdir, fchdir or
+         * syscall (SYS_chdir) */
+        const char *how = argv[3];
+        struct stat st;
+        if (chdir("/etc")) return fail();
+        for (int round = 0; round < 2; round++) {
+            if (stat(path, &st)) printf("errno=%d\n", errno);
+            else printf("ino=%llu\n", (unsigned long long)st.st_ino);
+            int moved;
+            if (!strcmp(how, "fchdir")) {
+                int dir = open("/tmp", O_RDONLY | O_DIRECTORY);
+                moved = dir < 0 ? -1 : fchdir(dir);
+                close(dir);
+            } else if (!strcmp(how, "syscall")) moved = (int)syscall(SYS_chdir, "/tmp");
+            else moved = chdir("/tmp");
+            if (moved) return fail();
+        }
+        return 0;
+    }
     if (!strcmp(op, "stat") || !strcmp(op, "lstat")) {
         struct stat st;
         int rc = op[0] == 's' ? stat(path, &st) : lstat(path, &st);
