@@ -24,7 +24,7 @@ struct Redirected {
     routes: Vec<(SocketAddr, SocketAddr)>,
     /// The connection's own address in the target's network, for `getsockname`.
     local: Option<SocketAddr>,
-    /// The local port of a socket waiting in a park ([`park`]) whose outcome the layer has
+    /// The local port of a socket waiting in a park ([`connect_parked`]) whose outcome the layer has
     /// not learnt yet.
     parked: Option<u16>,
 }
