@@ -4,7 +4,7 @@
 //! A park is a loopback listener whose accept queue is full (two connections of the daemon's
 //! own that it never accepts), so the kernel drops the SYNs of sockets connecting to it: they
 //! stay connecting, neither readable nor writable, as towards a slow destination. The layer
-//! connects the user's socket to the park before it sends `OutgoingTcp { parked: true }`. When
+//! connects the user's socket to the park before it sends `OutgoingTcp { park }`. When
 //! the target's side is connected, the daemon connects to the user's socket from the park's own
 //! address (`SO_REUSEPORT`): the kernel takes that SYN for a simultaneous open, and both ends
 //! are established at once. When it fails, the daemon does the same and resets the connection,
@@ -127,11 +127,10 @@ impl Parking {
             if !parking.settle(local_port, ticket, outcome) {
                 return tracing::debug!(local_port, "a parked socket's port was parked again meanwhile");
             }
-            match (tokio::time::timeout(OPEN_TIMEOUT, open_towards(park, user)).await, opened) {
-                (Ok(Ok(joined)), Ok(stream)) => relay::relay_tcp(joined, stream).await,
-                (Ok(Ok(joined)), Err(_)) => relay::reset(joined),
-                (Ok(Err(err)), _) => tracing::debug!(%user, %err, "the parked socket is gone"),
-                (Err(_), _) => tracing::debug!(%user, "the parked socket did not answer"),
+            let Some(joined) = join(park, user).await else { return };
+            match opened {
+                Ok(stream) => relay::relay_tcp(joined, stream).await,
+                Err(_) => relay::reset(joined),
             }
         });
         let opened = match tokio::time::timeout(QUICK, &mut quick_rx).await {
@@ -156,13 +155,13 @@ impl Parking {
             }
         };
         match opened {
-            Ok(Ok(stream)) => match tokio::time::timeout(OPEN_TIMEOUT, open_towards(park, user)).await {
-                Ok(Ok(joined)) => {
+            Ok(Ok(stream)) => match join(park, user).await {
+                Some(joined) => {
                     let local = stream.local;
                     tokio::spawn(relay::relay_tcp(joined, stream));
                     Message::OutgoingConnected { local }
                 }
-                _ => Message::failure(nix::errno::Errno::ECONNABORTED as i32, "the parked socket did not answer"),
+                None => Message::failure(nix::errno::Errno::ECONNABORTED as i32, "the parked socket did not answer"),
             },
             Ok(Err(failure)) => failure,
             Err(_) => {
@@ -205,6 +204,21 @@ impl Parking {
                 true
             }
             _ => false,
+        }
+    }
+}
+
+/// The parked socket `user`, joined from `park`; `None` (logged) when it is gone.
+async fn join(park: SocketAddr, user: SocketAddr) -> Option<TcpStream> {
+    match tokio::time::timeout(OPEN_TIMEOUT, open_towards(park, user)).await {
+        Ok(Ok(joined)) => Some(joined),
+        Ok(Err(err)) => {
+            tracing::debug!(%user, %err, "the parked socket is gone");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%user, "the parked socket did not answer");
+            None
         }
     }
 }

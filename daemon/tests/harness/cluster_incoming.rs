@@ -181,12 +181,20 @@ fn nft_tables(pid: &str) -> String {
 /// if given) under `tether exec --target deployment/NAME -n shop` with the incoming `mode`.
 fn user_server(tether: &Tether, name: &str, port: u16, mode: &str, record: Option<&Path>) -> Server {
     let config = tether.config("incoming.json", &format!(r#"{{"incoming": {{"mode": "{mode}"}}}}"#));
+    let port = port.to_string();
+    let mut args = vec!["http-server", port.as_str(), "user"];
+    args.extend(record.and_then(Path::to_str));
+    deployment_server(tether, name, &config, &args)
+}
+
+/// `incoming.js ARGS` under `tether exec --target deployment/NAME -n shop` with `config`.
+pub fn deployment_server(tether: &Tether, name: &str, config: &Path, args: &[&str]) -> Server {
     let mut command = tether.command();
     command
         .args(["exec", "--target", &format!("deployment/{name}"), "-n", "shop", "--config"])
-        .arg(&config)
-        .args(["--", &node(), &program(), "http-server", &port.to_string(), "user"])
-        .args(record);
+        .arg(config)
+        .args(["--", &node(), &program()])
+        .args(args);
     Server::start(command)
 }
 
@@ -287,16 +295,7 @@ fn developer(tether: &Tether, name: &str, port: u16, user_port: u16, user: &str)
         r#"{{"incoming": {{"mode": "steal", "port_mapping": {{"{port}": {user_port}}}, "http_filter": {{"header": "X-Tether-User: {user}"}}}}}}"#
     );
     let config = tether.config("developer.json", &json);
-    let mut command = tether.command();
-    command.args(["exec", "--target", &format!("deployment/{name}"), "-n", "shop", "--config"]).arg(&config).args([
-        "--",
-        &node(),
-        &program(),
-        "http-server",
-        &user_port.to_string(),
-        user,
-    ]);
-    Server::start(command)
+    deployment_server(tether, name, &config, &["http-server", &user_port.to_string(), user])
 }
 
 #[test]

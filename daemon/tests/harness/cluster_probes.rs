@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::incoming::{node, program, Server};
+use crate::cluster_incoming::deployment_server;
 use crate::support::{eventually, kubectl, kubectl_output, require_cluster, Tether};
 
 /// How long the port stays stolen while the pod is watched: many probe periods (2 s).
@@ -104,17 +104,8 @@ fn steal_on_a_port_with_http_probes_keeps_the_pod_ready_and_running() {
         "steal.json",
         &format!(r#"{{"incoming": {{"mode": "steal", "port_mapping": {{"8080": {user_port}}}}}}}"#),
     );
-    let mut command = tether.command();
-    command.args(["exec", "--target", &format!("deployment/{name}"), "-n", "shop", "--config"]).arg(&config).args([
-        "--",
-        &node(),
-        &program(),
-        "http-status-server",
-        &user_port.to_string(),
-        "503",
-        "user",
-    ]);
-    let user = Server::start(command);
+    let user =
+        deployment_server(&tether, &name, &config, &["http-status-server", &user_port.to_string(), "503", "user"]);
 
     let url = format!("http://{}:8080/", before.ip);
     let stolen = |answer: &str| answer.starts_with("503 ") && answer.contains("user GET / ");

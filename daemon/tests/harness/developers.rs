@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::incoming::{answered_by, client, nft_tables, pairs, target_server, user_server, Server};
+use crate::incoming::{answered_by, client, nft_tables, pairs, target_server, user_server, user_server_telling};
 use crate::support::{eventually, require_tier, Fixture, Tether};
 
 /// The steal config of a developer whose process listens on `user_port` of this machine for
@@ -45,16 +45,8 @@ fn developers_steal_their_own_requests_of_one_port_and_a_port_stolen_whole_is_re
     assert_eq!(answered_by(&report).0, pairs(&expected), "{report}");
 
     let stderr = dave.state_dir.join("dave.stderr");
-    let mut command = dave.command();
-    command.args(["exec", "--target", &pod.pid_target(), "--config"]).arg(steal(&dave, 9564, None)).args([
-        "--",
-        &crate::incoming::node(),
-        &crate::incoming::program(),
-        "http-server",
-        "9564",
-        "dave",
-    ]);
-    let dave_process = Server::start_with_stderr(command, std::fs::File::create(&stderr).unwrap().into());
+    let dave_config = steal(&dave, 9564, None);
+    let dave_process = user_server_telling(&dave, &pod, &dave_config, &["http-server", "9564", "dave"], &stderr);
     let said = || std::fs::read_to_string(&stderr).unwrap();
     let told = eventually(Duration::from_secs(10), || {
         said().contains("port 9560 is stolen whole by another developer's agent, for session ") && said().contains("@")

@@ -33,7 +33,7 @@ impl Server {
         Server::start_with_stderr(command, Stdio::inherit())
     }
 
-    pub fn start_with_stderr(mut command: Command, stderr: Stdio) -> Server {
+    fn start_with_stderr(mut command: Command, stderr: Stdio) -> Server {
         let mut child = command.stdout(Stdio::piped()).stderr(stderr).spawn().expect("starting a server");
         let stdout = child.stdout.take().expect("piped stdout");
         let (line_tx, line_rx) = std::sync::mpsc::channel();
@@ -85,13 +85,28 @@ pub fn target_server(pod: &Fixture, args: &[&str]) -> Server {
 
 /// The user process: `incoming.js ARGS` under `tether exec` with `config`.
 pub fn user_server(tether: &Tether, pod: &Fixture, config: &std::path::Path, args: &[&str]) -> Server {
+    Server::start(user_command(tether, pod, config, args))
+}
+
+/// [`user_server`] with the stderr of `tether exec` (the session's warnings) in `stderr`.
+pub fn user_server_telling(
+    tether: &Tether,
+    pod: &Fixture,
+    config: &std::path::Path,
+    args: &[&str],
+    stderr: &std::path::Path,
+) -> Server {
+    Server::start_with_stderr(user_command(tether, pod, config, args), std::fs::File::create(stderr).unwrap().into())
+}
+
+fn user_command(tether: &Tether, pod: &Fixture, config: &std::path::Path, args: &[&str]) -> Command {
     let mut command = tether.command();
     command
         .args(["exec", "--target", &pod.pid_target(), "--config"])
         .arg(config)
         .args(["--", &node(), &program()])
         .args(args);
-    Server::start(command)
+    command
 }
 
 /// Runs `incoming.js ARGS` in the cluster namespace (a client host) and returns its JSON.
@@ -492,16 +507,7 @@ fn a_second_session_on_a_stolen_port_is_told_which_session_has_it() {
     // to the same target port.
     let mapped = tether.config("mapped.json", r#"{"incoming": {"mode": "steal", "port_mapping": {"9540": 9541}}}"#);
     let stderr = tether.state_dir.join("second.stderr");
-    let mut command = tether.command();
-    command.args(["exec", "--target", &pod.pid_target(), "--config"]).arg(&mapped).args([
-        "--",
-        &node(),
-        &program(),
-        "tcp-hash-server",
-        "9541",
-        "second",
-    ]);
-    let second = Server::start_with_stderr(command, std::fs::File::create(&stderr).unwrap().into());
+    let second = user_server_telling(&tether, &pod, &mapped, &["tcp-hash-server", "9541", "second"], &stderr);
     let said = || std::fs::read_to_string(&stderr).unwrap();
     let told = eventually(Duration::from_secs(5), || {
         said().contains("port 9540 is not intercepted: session ") && said().contains("has it already")
