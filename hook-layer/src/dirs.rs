@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex, OnceLock};
 
 use libc::{c_int, dirent64};
-use tether_rpc_schema::wire::{DirEntry, Message};
+use tether_rpc_schema::wire::DirEntry;
 
 use crate::guard::{self, Outcome};
 use crate::{fds, files, proxy};
@@ -24,8 +24,8 @@ static OPEN_STREAMS: AtomicUsize = AtomicUsize::new(0);
 
 /// Takes this module's registry locks before a fork ([`crate::forks`]).
 pub fn hold_for_fork(guards: &mut Vec<Box<dyn std::any::Any>>) {
-    crate::forks::hold(&PLACEHOLDERS, guards);
-    crate::forks::hold(&STREAMS, guards);
+    crate::guard::hold_for_fork(&PLACEHOLDERS, guards);
+    crate::guard::hold_for_fork(&STREAMS, guards);
 }
 
 /// A directory stream over a target listing.
@@ -114,12 +114,7 @@ pub fn forget_placeholder(fd: c_int) {
 
 /// A target listing with `.` and `..` first.
 fn list(path: &[u8]) -> Result<Vec<DirEntry>, i32> {
-    let entries = match proxy::call(Message::FileReadDir { path: path.to_vec() })? {
-        Message::DirEntries(entries) => entries,
-        other => return Err(proxy::unexpected(&other)),
-    };
-    let dot = |name: &[u8]| DirEntry { name: name.to_vec(), ino: 0, kind: libc::DT_DIR };
-    Ok([dot(b"."), dot(b"..")].into_iter().chain(entries).collect())
+    tether_hook_core::target::list(&proxy::Requests, path)
 }
 
 /// `opendir`.

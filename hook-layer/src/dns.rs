@@ -204,7 +204,7 @@ pub fn build_addrinfo(
             // SAFETY: `node` has room for the addrinfo and a sockaddr_in6 right after it.
             unsafe {
                 let sockaddr = node.add(1).cast::<libc::sockaddr>();
-                let len = crate::net::write_sockaddr(std::net::SocketAddr::new(*addr, port), sockaddr);
+                let len = tether_hook_core::sockaddr::write_sockaddr(std::net::SocketAddr::new(*addr, port), sockaddr);
                 (*node).ai_flags = flags;
                 (*node).ai_family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
                 (*node).ai_socktype = socktype;

@@ -17,7 +17,8 @@ fn build_addrinfo_is_freed_by_glibc_freeaddrinfo() {
     while !node.is_null() {
         // SAFETY: `node` belongs to the list just built.
         let ai = unsafe { &*node };
-        let addr = crate::net::read_sockaddr(ai.ai_addr, ai.ai_addrlen).unwrap();
+        // SAFETY: getaddrinfo's entries carry valid addresses of their length.
+        let addr = unsafe { tether_hook_core::sockaddr::read_sockaddr(ai.ai_addr, ai.ai_addrlen) }.unwrap();
         seen.push((ai.ai_family, ai.ai_socktype, ai.ai_protocol, addr.to_string()));
         node = ai.ai_next;
     }

@@ -8,30 +8,19 @@
 //! descriptor of it is closed or replaced, and at exit.
 
 use std::ffi::CStr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, IntoRawFd};
 use std::sync::Arc;
 
 use libc::{c_int, c_uint};
-use tether_rpc_schema::wire::{FileMeta, Message, FILE_READ_CHUNK};
+use tether_hook_core::path::TargetPath;
+use tether_hook_core::route::{self, Base, Resolved};
+use tether_hook_core::target::{self, Readable};
+use tether_hook_core::{policy::Policy, stat};
+use tether_rpc_schema::wire::{FileMeta, Message};
 
 use crate::guard::Outcome;
-use crate::path::{self, TargetPath};
-use crate::policy::{PathClass, Policy};
-use crate::{dirs, fds, incoming, memfds, net, proxy, session, stat, writeback};
-
-/// Open flags that make an open a write.
-const WRITE_FLAGS: c_int = libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND;
-
-/// A path argument resolved for a hook.
-pub struct Resolved<'a> {
-    pub class: PathClass,
-    /// The absolute, normalised path, for the target classes only: a host path is decided
-    /// without a copy (nothing is allocated on the way of a call the host answers).
-    pub target: Option<TargetPath<'a>>,
-    /// The call named the path relative to a placeholder directory fd: the host cannot run it
-    /// as given.
-    pub via_target_dir: bool,
-}
+use crate::proxy::Requests;
+use crate::{cwd, dirs, fds, incoming, memfds, net, proxy, session, writeback};
 
 /// Resolves `(dirfd, path)`; `None` means the call is not ours (inert layer, a real directory
 /// fd, an empty or over-long path).
@@ -41,51 +30,25 @@ pub fn resolve(dirfd: c_int, path: &CStr) -> Option<Resolved<'_>> {
 }
 
 fn resolve_with<'a>(policy: &Policy, dirfd: c_int, path: &'a [u8]) -> Option<Resolved<'a>> {
-    if path.is_empty() {
-        return None;
-    }
-    let via_target_dir = !path.starts_with(b"/") && dirfd != libc::AT_FDCWD;
-    let decide = |normal: &[u8]| {
-        let class = policy.classify(normal);
-        let target =
-            matches!(class, PathClass::TargetRead | PathClass::TargetReadWrite).then(|| TargetPath::keep(normal, path));
-        Resolved { class, target, via_target_dir }
-    };
-    if via_target_dir {
+    if path.starts_with(b"/") {
+        route::resolve(policy, path, Base::None)
+    } else if dirfd != libc::AT_FDCWD {
         let base = dirs::placeholder_path(dirfd)?;
-        path::normalised(Some(&base), path, decide)
-    } else if path.starts_with(b"/") {
-        path::normalised(None, path, decide)
+        route::resolve(policy, path, Base::TargetDir(&base))
     } else {
-        path::with_cwd(|cwd| path::normalised(Some(cwd), path, decide))
+        cwd::with_cwd(|cwd| route::resolve(policy, path, Base::Cwd(cwd)))
     }
 }
 
 /// Where a read-like operation (stat, access, readlink, opendir ...) goes: `Ok(Some(path))`
 /// for the target, `Ok(None)` for the host, `Err` for `not_found` rules.
 pub fn read_target(dirfd: c_int, path: &CStr) -> Result<Option<TargetPath<'_>>, i32> {
-    let Some(resolved) = resolve(dirfd, path) else {
-        return Ok(None);
-    };
-    match resolved.class {
-        PathClass::NotFound => Err(libc::ENOENT),
-        PathClass::Host if resolved.via_target_dir => Err(libc::ENOENT),
-        PathClass::Host => Ok(None),
-        PathClass::TargetRead | PathClass::TargetReadWrite => Ok(resolved.target),
-    }
+    resolve(dirfd, path).map_or(Ok(None), route::for_read)
 }
 
 /// Where a write-like operation (unlink, mkdir, rename ...) goes (see [`read_target`]).
 pub fn write_target(dirfd: c_int, path: &CStr) -> Result<Option<TargetPath<'_>>, i32> {
-    let Some(resolved) = resolve(dirfd, path) else {
-        return Ok(None);
-    };
-    match resolved.class {
-        PathClass::NotFound => Err(libc::ENOENT),
-        PathClass::TargetReadWrite => Ok(resolved.target),
-        _ if resolved.via_target_dir => Err(libc::EROFS),
-        _ => Ok(None),
-    }
+    resolve(dirfd, path).map_or(Ok(None), route::for_write)
 }
 
 /// Lifts a `read_target`/`write_target` answer into an outcome: bypass for the host.
@@ -105,20 +68,15 @@ pub fn open(dirfd: c_int, path: &CStr, flags: c_int, mode: libc::mode_t) -> Outc
     let Some(resolved) = resolve(dirfd, path) else {
         return Outcome::Bypass;
     };
-    let writing = flags & WRITE_FLAGS != 0;
-    let target = resolved.target.as_ref().map(TargetPath::as_bytes);
-    match (resolved.class, target) {
-        (PathClass::NotFound, _) => Outcome::Error(libc::ENOENT),
-        (PathClass::TargetReadWrite, Some(target)) if writing => open_writable(target, flags, mode).into(),
-        (PathClass::TargetRead | PathClass::TargetReadWrite, Some(target)) if !writing => {
-            open_readable(target, flags).into()
-        }
-        _ if resolved.via_target_dir => Outcome::Error(if writing { libc::EROFS } else { libc::ENOENT }),
-        (PathClass::TargetRead, Some(_)) => {
+    match route::for_open(resolved, flags) {
+        route::Open::Host => Outcome::Bypass,
+        route::Open::Error(errno) => Outcome::Error(errno),
+        route::Open::Read(target) => open_readable(target.as_bytes(), flags).into(),
+        route::Open::Write(target) => open_writable(target.as_bytes(), flags, mode).into(),
+        route::Open::HostWriteOfTargetFile => {
             hint_writes_stay_on_the_host(path);
             Outcome::Bypass
         }
-        _ => Outcome::Bypass,
     }
 }
 
@@ -140,31 +98,13 @@ fn hint_writes_stay_on_the_host(path: &CStr) {
 }
 
 fn open_readable(path: &[u8], flags: c_int) -> Result<c_int, i32> {
-    let cloexec = flags & libc::O_CLOEXEC != 0;
-    if flags & libc::O_DIRECTORY != 0 {
-        let meta = stat(path, true)?;
-        if !stat::is_dir(&meta) {
-            return Err(libc::ENOTDIR);
+    match target::open_readable(&Requests, path, flags)? {
+        Readable::Directory => dirs::open_placeholder(path, flags & libc::O_CLOEXEC != 0),
+        Readable::File(fd, meta) => {
+            memfds::register(fd.as_raw_fd(), meta);
+            Ok(fd.into_raw_fd())
         }
-        return dirs::open_placeholder(path, cloexec);
     }
-    let first = match read_chunk(path, 0) {
-        Err(libc::EISDIR) => return dirs::open_placeholder(path, cloexec),
-        Err(errno) => return Err(errno),
-        Ok((meta, _, _)) if stat::is_dir(&meta) => return dirs::open_placeholder(path, cloexec),
-        Ok(first) => first,
-    };
-    let target = first.0;
-    let fd = memfd(path, cloexec)?;
-    fill(&fd, path, first)?;
-    let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
-    // SAFETY: `fd` is our memfd, created with MFD_ALLOW_SEALING.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
-        crate::log!("cannot seal a target file's memfd");
-    }
-    rewind(&fd, false)?;
-    memfds::register(fd.as_raw_fd(), target);
-    Ok(fd.into_raw_fd())
 }
 
 fn open_writable(path: &[u8], flags: c_int, mode: libc::mode_t) -> Result<c_int, i32> {
@@ -177,13 +117,12 @@ fn open_writable(path: &[u8], flags: c_int, mode: libc::mode_t) -> Result<c_int,
         Err(libc::ENOENT) if create => None,
         Err(errno) => return Err(errno),
     };
-    let fd = memfd(path, flags & libc::O_CLOEXEC != 0)?;
+    let fd = target::memfd(path, flags & libc::O_CLOEXEC != 0)?;
     if existing.is_some() && flags & libc::O_TRUNC == 0 {
-        let first = read_chunk(path, 0)?;
-        fill(&fd, path, first)?;
+        let first = target::read_chunk(&Requests, path, 0)?;
+        target::fill(&Requests, &fd, path, first)?;
     }
-    let append = flags & libc::O_APPEND != 0;
-    rewind(&fd, append)?;
+    target::rewind(&fd, flags & libc::O_APPEND != 0)?;
     if let Some(target) = existing {
         memfds::register(fd.as_raw_fd(), target);
     }
@@ -193,74 +132,9 @@ fn open_writable(path: &[u8], flags: c_int, mode: libc::mode_t) -> Result<c_int,
     Ok(fd)
 }
 
-/// One `FileRead` of up to [`FILE_READ_CHUNK`] bytes at `offset`.
-fn read_chunk(path: &[u8], offset: u64) -> Result<(FileMeta, Vec<u8>, bool), i32> {
-    match proxy::call(Message::FileRead { path: path.to_vec(), offset, len: FILE_READ_CHUNK })? {
-        Message::FileData { meta, data, eof } => Ok((meta, data, eof)),
-        other => Err(proxy::unexpected(&other)),
-    }
-}
-
-/// Writes `first` and every following chunk of the target file into `fd`.
-fn fill(fd: &OwnedFd, path: &[u8], first: (FileMeta, Vec<u8>, bool)) -> Result<(), i32> {
-    let (_, mut data, mut eof) = first;
-    let mut offset = 0u64;
-    loop {
-        write_all(fd, &data)?;
-        offset += data.len() as u64;
-        if eof || data.is_empty() {
-            return Ok(());
-        }
-        (_, data, eof) = read_chunk(path, offset)?;
-    }
-}
-
-fn write_all(fd: &OwnedFd, mut data: &[u8]) -> Result<(), i32> {
-    while !data.is_empty() {
-        // SAFETY: `data` is valid for its length; `fd` is our memfd.
-        let written = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
-        if written <= 0 {
-            return Err(crate::errno::get().max(libc::EIO));
-        }
-        data = &data[written as usize..];
-    }
-    Ok(())
-}
-
-fn rewind(fd: &OwnedFd, append: bool) -> Result<(), i32> {
-    let raw = fd.as_raw_fd();
-    if append {
-        // SAFETY: F_SETFL with O_APPEND on our own memfd.
-        unsafe { libc::fcntl(raw, libc::F_SETFL, libc::O_APPEND) };
-    }
-    // SAFETY: lseek on our own memfd.
-    match unsafe { libc::lseek(raw, 0, if append { libc::SEEK_END } else { libc::SEEK_SET }) } {
-        -1 => Err(crate::errno::get()),
-        _ => Ok(()),
-    }
-}
-
-/// A memfd named after the target path (`tether:<path>`), sealable.
-fn memfd(path: &[u8], cloexec: bool) -> Result<OwnedFd, i32> {
-    let mut name = b"tether:".to_vec();
-    name.extend(path.iter().take(240).filter(|b| **b != 0));
-    name.push(0);
-    let flags = libc::MFD_ALLOW_SEALING | if cloexec { libc::MFD_CLOEXEC } else { 0 };
-    // SAFETY: `name` is NUL-terminated.
-    let fd = unsafe { libc::memfd_create(name.as_ptr().cast(), flags) };
-    if fd < 0 {
-        return Err(crate::errno::get());
-    }
-    // SAFETY: memfd_create returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 /// `stat` (`follow`) or `lstat` of a target path.
 pub fn stat(path: &[u8], follow: bool) -> Result<FileMeta, i32> {
-    match proxy::call(Message::FileStat { path: path.to_vec(), follow })? {
-        Message::FileStatus(meta) => Ok(meta),
-        other => Err(proxy::unexpected(&other)),
-    }
+    target::stat(&Requests, path, follow)
 }
 
 /// `stat` family: the target file's metadata, or bypass.
@@ -283,17 +157,17 @@ pub fn fd_stat(fd: c_int, own: &libc::stat) -> Outcome<FileMeta> {
 
 /// `access` family.
 pub fn access_at(dirfd: c_int, path: &CStr, mode: c_int) -> Outcome<c_int> {
-    routed(read_target(dirfd, path), |target| done(Message::FileAccess { path: target.to_vec(), mode }))
+    routed(read_target(dirfd, path), |path| target::access(&Requests, path, mode).map(|()| 0))
 }
 
 /// `readlink` family: the link's content.
 pub fn readlink_at(dirfd: c_int, path: &CStr) -> Outcome<Vec<u8>> {
-    routed(read_target(dirfd, path), |target| path_answer(Message::FileReadlink { path: target.to_vec() }))
+    routed(read_target(dirfd, path), |path| target::readlink(&Requests, path))
 }
 
 /// `realpath`: the resolved path in the target.
 pub fn realpath(path: &CStr) -> Outcome<Vec<u8>> {
-    routed(read_target(libc::AT_FDCWD, path), |target| path_answer(Message::FileRealpath { path: target.to_vec() }))
+    routed(read_target(libc::AT_FDCWD, path), |path| target::realpath(&Requests, path))
 }
 
 /// `unlink` family (`unlinkat` with `AT_REMOVEDIR` is `rmdir`).
@@ -337,17 +211,7 @@ fn rename_in_target(from: &[u8], to: &[u8], flags: c_uint) -> Result<c_int, i32>
 }
 
 fn done(request: Message) -> Result<c_int, i32> {
-    match proxy::call(request)? {
-        Message::Done => Ok(0),
-        other => Err(proxy::unexpected(&other)),
-    }
-}
-
-fn path_answer(request: Message) -> Result<Vec<u8>, i32> {
-    match proxy::call(request)? {
-        Message::Path(path) => Ok(path),
-        other => Err(proxy::unexpected(&other)),
-    }
+    target::done(&Requests, request).map(|()| 0)
 }
 
 /// Drops every piece of layer state attached to `fd` (it is being closed or replaced) and

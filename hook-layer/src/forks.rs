@@ -7,7 +7,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::sync::{Mutex, Once, PoisonError};
+use std::sync::Once;
 
 thread_local! {
     /// The guards taken by `before_fork`, kept by the forking thread until the fork returns.
@@ -28,11 +28,6 @@ pub fn register() {
             );
         }
     });
-}
-
-/// Adds a registry's lock, taken, to the guards held until the fork completes.
-pub fn hold<T: 'static>(registry: &'static Mutex<T>, guards: &mut Vec<Box<dyn Any>>) {
-    guards.push(Box::new(registry.lock().unwrap_or_else(PoisonError::into_inner)));
 }
 
 extern "C" fn before_fork() {

@@ -1,11 +1,14 @@
-//! The thread-local re-entry guard and the shape every hook's logic returns.
+//! The thread-local re-entry guard, the shape every hook's logic returns, and the registry
+//! locks held across a `fork` ([`hold_for_fork`], see [`crate::forks`]).
 //!
 //! While a thread runs layer code, every hooked symbol it calls (the layer's own `open`,
 //! `connect`, `close` ...) goes straight to the original: the layer does its I/O through libc
 //! without recursing into itself.
 
+use std::any::Any;
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Mutex, PoisonError};
 
 use crate::errno;
 
@@ -105,4 +108,9 @@ pub fn enter() -> bool {
 /// Leaves the guard entered by a successful [`enter`].
 pub fn leave() {
     INSIDE.with(|inside| inside.set(false));
+}
+
+/// Adds a registry's lock, taken, to the guards [`crate::forks`] holds until a fork completes.
+pub fn hold_for_fork<T: 'static>(registry: &'static Mutex<T>, guards: &mut Vec<Box<dyn Any>>) {
+    guards.push(Box::new(registry.lock().unwrap_or_else(PoisonError::into_inner)));
 }

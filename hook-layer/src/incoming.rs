@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{LazyLock, Mutex};
 
 use libc::{c_int, sockaddr, socklen_t};
+use tether_hook_core::sockaddr as addrs;
 use tether_rpc_schema::wire::Message;
 
 use crate::guard::Outcome;
@@ -30,7 +31,7 @@ static LISTENERS: LazyLock<Mutex<HashMap<c_int, Listener>>> = LazyLock::new(Mute
 
 /// Takes this module's registry locks before a fork ([`crate::forks`]).
 pub fn hold_for_fork(guards: &mut Vec<Box<dyn std::any::Any>>) {
-    crate::forks::hold(&LISTENERS, guards);
+    crate::guard::hold_for_fork(&LISTENERS, guards);
 }
 
 /// `fd` just started listening (the original `listen` succeeded).
@@ -83,9 +84,9 @@ pub fn accept(
     if let Some((real, relay)) = real_peer(accepted) {
         net::remember_peer(accepted, real, relay);
         let family = net::sockopt(accepted, libc::SO_DOMAIN).unwrap_or(libc::AF_INET);
-        if let Some(real) = net::for_family(real, family) {
+        if let Some(real) = addrs::for_family(real, family) {
             // SAFETY: the caller's (addr, len) pair of accept; copy_out accepts nulls.
-            unsafe { net::copy_out(real, addr, len) };
+            unsafe { addrs::copy_out(real, addr, len) };
         }
     }
     Outcome::Handled(accepted)
@@ -109,7 +110,7 @@ fn real_peer(accepted: c_int) -> Option<(SocketAddr, SocketAddr)> {
     {
         return None;
     }
-    let relay = net::read_sockaddr((&storage as *const libc::sockaddr_storage).cast(), storage_len)?;
+    let relay = addrs::from_storage(&storage, storage_len)?;
     if !relay.ip().to_canonical().is_loopback() {
         return None;
     }

@@ -1,5 +1,5 @@
 //! The environment this process started with, captured once by the library's constructor
-//! (before `main` can change anything), and the constructor itself, which starts the layer.
+//! ([`crate::start`], before `main` can change anything).
 //!
 //! Children get these values back (see [`crate::exec`]) even when the user process clears
 //! its environment, and the built-in host paths (cwd, `$HOME`, executable, layer) come from
@@ -68,6 +68,14 @@ pub fn get() -> &'static LaunchEnv {
     LAUNCH.get().unwrap_or(&NOT_CAPTURED)
 }
 
+/// Records `argv[0]` and captures the environment (the first call only; the constructor's).
+pub fn capture_once(argv0: Option<&CStr>) -> &'static LaunchEnv {
+    if let Some(argv0) = argv0 {
+        let _ = ARGV0.set(argv0.to_bytes().to_vec());
+    }
+    LAUNCH.get_or_init(capture)
+}
+
 fn capture() -> LaunchEnv {
     let var = |name: &str| std::env::var_os(name).map(|value| value.into_encoded_bytes());
     let timeout = var("TETHER_TIMEOUT_MS")
@@ -104,39 +112,3 @@ fn layer_path() -> Vec<u8> {
         .map(|p| p.into_os_string().into_encoded_bytes())
         .unwrap_or(name)
 }
-
-/// Runs when the library is loaded (glibc passes `argc, argv, envp` to `.init_array`
-/// functions), after libc and the libraries loaded before the layer are set up: records
-/// `argv[0]`, captures the environment and starts the layer ([`crate::session::start`]), all
-/// inside the re-entry guard, so whatever it reaches (an allocator initialising itself on the
-/// first `malloc`, say) sees the original functions.
-extern "C" fn on_load(argc: libc::c_int, argv: *const *const libc::c_char, _envp: *const *const libc::c_char) {
-    if !crate::guard::enter() {
-        return;
-    }
-    if argc > 0 && !argv.is_null() {
-        // SAFETY: glibc passes the process's argv, valid for argc entries.
-        let first = unsafe { *argv };
-        if !first.is_null() {
-            // SAFETY: argv entries are NUL-terminated strings.
-            let _ = ARGV0.set(unsafe { CStr::from_ptr(first) }.to_bytes().to_vec());
-        }
-    }
-    if LAUNCH.get_or_init(capture).configured() {
-        crate::forks::register();
-        if let Some(handed) = std::env::var_os(crate::writeback::HANDOFF_VAR) {
-            // Removed so that the program and its children never see a stale hand-over.
-            std::env::remove_var(crate::writeback::HANDOFF_VAR);
-            crate::writeback::adopt(handed.as_encoded_bytes());
-        }
-        // Our own copy of std: this hook sees only the layer's panics, which belong in its log
-        // rather than on the user process's stderr.
-        std::panic::set_hook(Box::new(|info| crate::log::line(format_args!("panic: {info}"))));
-    }
-    crate::session::start();
-    crate::guard::leave();
-}
-
-#[used]
-#[link_section = ".init_array"]
-static ON_LOAD: extern "C" fn(libc::c_int, *const *const libc::c_char, *const *const libc::c_char) = on_load;

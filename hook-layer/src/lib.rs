@@ -7,27 +7,28 @@
 //! blocks without a timeout.
 //!
 //! # Layout
+//! The decisions (host or target for a path, a name, an address; where a call goes; errno
+//! mapping; the target side of file calls) are `tether-hook-core`'s, shared with the
+//! supervisor. The modules here hold the process-wide state around them, in layers (each uses
+//! only its own layer and those below; `layering` tests it):
+//! - plumbing: [`originals`] (the next definitions of the hooked symbols), [`errno`], [`cwd`]
+//!   (each thread's copy of the working directory), [`fds`] (which descriptors carry layer
+//!   state, checked cheaply by `close`), [`log`], [`launch`] (the environment the process
+//!   started with), [`guard`] (the re-entry guard, [`guard::Outcome`], fork locks);
+//! - session: [`session`] (active or inert, the compiled policy) and [`proxy`] (the connection
+//!   pool to the session proxy);
+//! - logic: [`files`], [`dirs`], [`memfds`], [`writeback`] (files), [`dns`], [`hostent`],
+//!   [`net`] (outgoing), [`incoming`] (listening sockets and their clients' addresses),
+//!   [`exec`] and [`linkage`] (children);
+//! - process: [`start`] (the constructor) and [`forks`] (fork handlers that keep the
+//!   registries' locks from being inherited held);
 //! - [`shims`]: the exported `extern "C"` symbols. Each is a few lines: re-entry guard, the
-//!   logic, fall back to the original symbol ([`originals`]).
-//! - [`guard`]: the thread-local re-entry guard and [`guard::Outcome`] (handled / bypass / error).
-//! - [`launch`]: the environment the process started with (captured by a constructor).
-//! - [`session`]: whether the layer is active, and the session's compiled policy.
-//! - [`proxy`]: the connection pool and synchronous requests to the session proxy.
-//! - [`policy`], [`builtin`], [`path`], [`path_rules`]: deciding host or target for paths, names
-//!   and addresses.
-//! - [`files`], [`stat`], [`dirs`]: file logic (memfd-backed opens, stat, directories).
-//! - [`dns`], [`net`], [`exec`]: name lookups, outgoing sockets, child process environments.
-//! - [`incoming`]: listening sockets reported for incoming traffic, their clients' real addresses.
-//! - [`writeback`]: writable target files shared across `dup`s, sent back on close and exit.
-//! - [`memfds`]: the target metadata each target file's memfd reports to the `fstat` family.
-//! - [`fds`]: which file descriptors carry layer state, checked cheaply by `close`.
-//! - [`forks`]: fork handlers that keep the registries' locks from being inherited held.
-//! - [`errno`], [`log`]: errno mapping (pure) and the append-only log file.
+//!   logic, fall back to the original symbol.
 
 #[macro_use]
 mod originals;
 
-mod builtin;
+mod cwd;
 mod dirs;
 mod dns;
 mod errno;
@@ -42,11 +43,11 @@ mod linkage;
 mod log;
 mod memfds;
 mod net;
-mod path;
-mod path_rules;
-mod policy;
 mod proxy;
 mod session;
 mod shims;
-mod stat;
+mod start;
 mod writeback;
+
+#[cfg(test)]
+mod layering;

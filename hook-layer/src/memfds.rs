@@ -52,7 +52,7 @@ static REGISTRY: LazyLock<Mutex<Registry>> =
 
 /// Takes this module's registry lock before a fork ([`crate::forks`]).
 pub fn hold_for_fork(guards: &mut Vec<Box<dyn std::any::Any>>) {
-    crate::forks::hold(&REGISTRY, guards);
+    crate::guard::hold_for_fork(&REGISTRY, guards);
 }
 
 /// Records that memfd `fd`, just filled, holds the target file described by `target`.

@@ -5,14 +5,16 @@
 //! target side settles; its `SO_ERROR` then reports the target's outcome (see `daemon/src/parking.rs`).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{LazyLock, Mutex};
 
 use libc::{c_int, sockaddr, socklen_t};
+use tether_hook_core::policy::Transport;
+use tether_hook_core::route;
+use tether_hook_core::sockaddr::{canonical, copy_out, for_family, from_storage, read_sockaddr, to_storage};
 use tether_rpc_schema::wire::Message;
 
 use crate::guard::Outcome;
-use crate::policy::Transport;
 use crate::{errno, fds, proxy, session};
 
 /// What the layer knows about one of the user's sockets.
@@ -33,106 +35,7 @@ static SOCKETS: LazyLock<Mutex<HashMap<c_int, Redirected>>> = LazyLock::new(Mute
 
 /// Takes this module's registry locks before a fork ([`crate::forks`]).
 pub fn hold_for_fork(guards: &mut Vec<Box<dyn std::any::Any>>) {
-    crate::forks::hold(&SOCKETS, guards);
-}
-
-/// Reads an `AF_INET`/`AF_INET6` sockaddr.
-pub fn read_sockaddr(addr: *const sockaddr, len: socklen_t) -> Option<SocketAddr> {
-    if addr.is_null() || (len as usize) < std::mem::size_of::<libc::sa_family_t>() {
-        return None;
-    }
-    // SAFETY: `addr` is valid for `len` bytes (caller's contract); each read checks the size
-    // and uses read_unaligned because user buffers need not be aligned.
-    unsafe {
-        match c_int::from((*addr).sa_family) {
-            libc::AF_INET if len as usize >= std::mem::size_of::<libc::sockaddr_in>() => {
-                let sin = addr.cast::<libc::sockaddr_in>().read_unaligned();
-                let ip = u32::from_be(sin.sin_addr.s_addr);
-                Some(SocketAddr::V4(SocketAddrV4::new(ip.into(), u16::from_be(sin.sin_port))))
-            }
-            libc::AF_INET6 if len as usize >= std::mem::size_of::<libc::sockaddr_in6>() => {
-                let sin6 = addr.cast::<libc::sockaddr_in6>().read_unaligned();
-                let ip = sin6.sin6_addr.s6_addr.into();
-                let port = u16::from_be(sin6.sin6_port);
-                Some(SocketAddr::V6(SocketAddrV6::new(ip, port, sin6.sin6_flowinfo, sin6.sin6_scope_id)))
-            }
-            _ => None,
-        }
-    }
-}
-
-/// Writes `addr` to `out` (room for a `sockaddr_in6` required); returns its length.
-///
-/// # Safety
-/// `out` must be valid for writing `size_of::<sockaddr_in6>()` bytes.
-pub unsafe fn write_sockaddr(addr: SocketAddr, out: *mut sockaddr) -> socklen_t {
-    let (storage, len) = to_storage(addr);
-    // SAFETY: the caller guarantees room for a sockaddr_in6, the largest length produced.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            (&storage as *const libc::sockaddr_storage).cast::<u8>(),
-            out.cast::<u8>(),
-            len as usize,
-        )
-    };
-    len
-}
-
-fn to_storage(addr: SocketAddr) -> (libc::sockaddr_storage, socklen_t) {
-    // SAFETY: sockaddr_storage is plain data; all-zero is valid.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(v4) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in.
-            let sin = unsafe { &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
-            sin.sin_port = v4.port().to_be();
-            sin.sin_addr.s_addr = u32::from(*v4.ip()).to_be();
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(v6) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in6.
-            let sin6 = unsafe { &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_port = v6.port().to_be();
-            sin6.sin6_addr.s6_addr = v6.ip().octets();
-            sin6.sin6_flowinfo = v6.flowinfo();
-            sin6.sin6_scope_id = v6.scope_id();
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as socklen_t)
-}
-
-/// `addr` in the address family of a socket: v4 becomes `::ffff:a.b.c.d` on an `AF_INET6`
-/// socket, a mapped v6 address becomes v4 on an `AF_INET` socket.
-pub fn for_family(addr: SocketAddr, family: c_int) -> Option<SocketAddr> {
-    match (family, addr) {
-        (libc::AF_INET, SocketAddr::V4(_)) | (libc::AF_INET6, SocketAddr::V6(_)) => Some(addr),
-        (libc::AF_INET6, SocketAddr::V4(v4)) => Some(SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())),
-        (libc::AF_INET, SocketAddr::V6(v6)) => {
-            v6.ip().to_ipv4_mapped().map(|ip| SocketAddr::new(IpAddr::V4(ip), v6.port()))
-        }
-        _ => None,
-    }
-}
-
-/// Copies `addr` to a caller's `(addr, len)` pair with `getpeername`/`recvfrom` truncation
-/// rules: at most `*len` bytes are written, `*len` becomes the full length.
-///
-/// # Safety
-/// `out` must be valid for `*len` bytes and `len` valid, or either may be null.
-pub unsafe fn copy_out(addr: SocketAddr, out: *mut sockaddr, len: *mut socklen_t) {
-    if out.is_null() || len.is_null() {
-        return;
-    }
-    let (storage, full) = to_storage(addr);
-    // SAFETY: guaranteed by the caller; we write at most `*len` bytes.
-    unsafe {
-        let room = (*len).min(full) as usize;
-        std::ptr::copy_nonoverlapping((&storage as *const libc::sockaddr_storage).cast::<u8>(), out.cast::<u8>(), room);
-        *len = full;
-    }
+    crate::guard::hold_for_fork(&SOCKETS, guards);
 }
 
 pub fn sockopt(fd: c_int, option: c_int) -> Option<c_int> {
@@ -151,7 +54,7 @@ pub fn local_addr(fd: c_int) -> Result<SocketAddr, i32> {
     if unsafe { libc::getsockname(fd, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len) } != 0 {
         return Err(errno::get());
     }
-    read_sockaddr((&storage as *const libc::sockaddr_storage).cast(), len).ok_or(libc::EAFNOSUPPORT)
+    from_storage(&storage, len).ok_or(libc::EAFNOSUPPORT)
 }
 
 /// The socket's local port, binding it to the unspecified address first when unbound.
@@ -188,7 +91,8 @@ fn resolve_on_host(name: &str) -> Vec<IpAddr> {
     while !node.is_null() {
         // SAFETY: `node` belongs to the list getaddrinfo returned.
         let ai = unsafe { &*node };
-        addrs.extend(read_sockaddr(ai.ai_addr, ai.ai_addrlen).map(|addr| addr.ip()));
+        // SAFETY: getaddrinfo's entries carry valid addresses of their length.
+        addrs.extend(unsafe { read_sockaddr(ai.ai_addr, ai.ai_addrlen) }.map(|addr| addr.ip()));
         node = ai.ai_next;
     }
     // SAFETY: `list` came from getaddrinfo.
@@ -198,6 +102,7 @@ fn resolve_on_host(name: &str) -> Vec<IpAddr> {
 
 /// A socket, its family and transport, when `dest` is a target destination for it.
 fn target_route(fd: c_int, dest: SocketAddr) -> Option<(c_int, Transport)> {
+    // Before the two getsockopt calls: most connections of most programs are to loopback.
     let ip = dest.ip().to_canonical();
     if ip.is_loopback() || ip.is_unspecified() {
         return None;
@@ -238,10 +143,6 @@ fn open_relay(
     }
 }
 
-fn canonical(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(addr.ip().to_canonical(), addr.port())
-}
-
 fn is_nonblocking(fd: c_int) -> bool {
     // SAFETY: F_GETFL takes no argument and only reads the descriptor's flags.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
@@ -269,7 +170,8 @@ pub fn connect(
     len: socklen_t,
     connect_original: impl FnOnce(*const sockaddr, socklen_t) -> c_int,
 ) -> Outcome<c_int> {
-    let Some(dest) = read_sockaddr(addr, len) else {
+    // SAFETY: `(addr, len)` are the arguments of the program's `connect`, valid by its contract.
+    let Some(dest) = (unsafe { read_sockaddr(addr, len) }) else {
         return Outcome::Bypass;
     };
     if let Some(relay) = connected_to(fd, dest) {
@@ -279,7 +181,7 @@ pub fn connect(
         return Outcome::Bypass;
     };
     if transport == Transport::Tcp && is_nonblocking(fd) {
-        if let Some(park) = park_for(dest, family) {
+        if let Some(park) = route::park_for(proxy::parks(), dest, family) {
             return connect_parked(fd, family, dest, park, connect_original);
         }
     }
@@ -328,15 +230,6 @@ fn connect_again(
         0 => Outcome::Handled(0),
         code => Outcome::Error(code),
     }
-}
-
-/// The daemon's park for a socket of `family` connecting to `dest`, in the socket's family:
-/// the IPv6 park for IPv6 destinations, else the IPv4 one.
-fn park_for(dest: SocketAddr, family: c_int) -> Option<SocketAddr> {
-    let parks = proxy::parks();
-    let v6 = canonical(dest).is_ipv6();
-    let park = parks.iter().find(|park| park.is_ipv6() == v6).or_else(|| parks.iter().find(|park| park.is_ipv4()))?;
-    for_family(*park, family)
 }
 
 /// Connects the non-blocking `fd` to `park`, where it stays connecting (the park drops its
@@ -412,9 +305,7 @@ fn settle(fd: c_int, real: c_int) -> c_int {
         // The daemon no longer knows it (it restarted, or the outcome was never asked for
         // within a minute): the kernel's answer is all there is.
         Err(libc::ENOENT) => (None, real),
-        Err(target) => {
-            (None, if real == 0 || real == libc::ECONNRESET || real == libc::EALREADY { target } else { real })
-        }
+        Err(target) => (None, route::settled_errno(real, target)),
     };
     let family = sockopt(fd, libc::SO_DOMAIN).unwrap_or(libc::AF_INET);
     remember(fd, |state| {
@@ -515,7 +406,8 @@ pub fn datagram_relay(
     dest: *const sockaddr,
     len: socklen_t,
 ) -> Outcome<(libc::sockaddr_storage, socklen_t)> {
-    let Some(dest) = read_sockaddr(dest, len) else {
+    // SAFETY: `(dest, len)` are the arguments of the program's call, valid by its contract.
+    let Some(dest) = (unsafe { read_sockaddr(dest, len) }) else {
         return Outcome::Bypass;
     };
     let known = SOCKETS
@@ -560,42 +452,5 @@ pub fn is_redirected(fd: c_int) -> bool {
 pub fn forget(fd: c_int) {
     if let Ok(mut sockets) = SOCKETS.lock() {
         sockets.remove(&fd);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn for_family_maps_between_v4_and_v6_sockets() {
-        let v4: SocketAddr = "127.0.0.1:4000".parse().unwrap();
-        assert_eq!(for_family(v4, libc::AF_INET6).unwrap().to_string(), "[::ffff:127.0.0.1]:4000");
-        assert_eq!(for_family(v4, libc::AF_INET), Some(v4));
-        let mapped: SocketAddr = "[::ffff:127.0.0.1]:4000".parse().unwrap();
-        assert_eq!(for_family(mapped, libc::AF_INET), Some(v4));
-        assert_eq!(for_family("[::1]:1".parse().unwrap(), libc::AF_INET), None);
-    }
-
-    #[test]
-    fn copy_out_truncates_but_reports_full_length() {
-        let addr: SocketAddr = "[fd00::1]:443".parse().unwrap();
-        let mut buf = [0u8; 8];
-        let mut len = buf.len() as socklen_t;
-        // SAFETY: `buf` is valid for `len` bytes.
-        unsafe { copy_out(addr, buf.as_mut_ptr().cast(), &mut len) };
-        assert_eq!(len as usize, std::mem::size_of::<libc::sockaddr_in6>());
-        assert_eq!(u16::from_ne_bytes([buf[0], buf[1]]), libc::AF_INET6 as u16);
-        assert_eq!(u16::from_be_bytes([buf[2], buf[3]]), 443);
-    }
-
-    #[test]
-    fn sockaddr_round_trips() {
-        for text in ["10.0.0.1:80", "[fd00::1]:53", "[::ffff:10.0.0.1]:8080"] {
-            let addr: SocketAddr = text.parse().unwrap();
-            let (storage, len) = to_storage(addr);
-            assert_eq!(read_sockaddr((&storage as *const libc::sockaddr_storage).cast(), len), Some(addr));
-        }
-        assert_eq!(read_sockaddr(std::ptr::null(), 16), None);
     }
 }

@@ -13,9 +13,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use tether_rpc_schema::codec::{read_frame, write_frame};
-use tether_rpc_schema::wire::{Envelope, Hello, Message, Role};
-use tether_rpc_schema::PROTOCOL_VERSION;
+use tether_hook_core::{client, target};
+use tether_rpc_schema::wire::Message;
 
 use crate::errno::{self, TransportError};
 use crate::{fds, launch, session};
@@ -95,13 +94,7 @@ fn request(message: Message) -> Result<Message, TransportError> {
 }
 
 fn exchange(stream: &mut UnixStream, message: Message) -> Result<Message, TransportError> {
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    write_frame(stream, &Envelope { id, message })?;
-    let response = read_frame(stream)?;
-    if response.id != id {
-        return Err(TransportError::Protocol(format!("response id {} for request {id}", response.id)));
-    }
-    Ok(response.message)
+    client::exchange(stream, NEXT_ID.fetch_add(1, Ordering::Relaxed), message)
 }
 
 /// Connects and says hello; installs the policy from the answer.
@@ -115,28 +108,13 @@ fn connect() -> Result<UnixStream, TransportError> {
     stream.set_read_timeout(Some(launch.timeout)).map_err(TransportError::Connect)?;
     stream.set_write_timeout(Some(launch.timeout)).map_err(TransportError::Connect)?;
     fds::mark(stream.as_raw_fd());
-    let hello = Hello {
-        protocol_version: PROTOCOL_VERSION,
-        role: Role::Layer,
-        token: token.clone(),
-        capabilities: Vec::new(),
-        pid: std::process::id(),
-    };
-    match exchange(&mut stream, Message::Hello(hello)) {
-        Ok(Message::HelloOk(ok)) => {
+    match client::hello(&mut stream, NEXT_ID.fetch_add(1, Ordering::Relaxed), token, std::process::id()) {
+        Ok(ok) => {
             if let Some(policy) = &ok.policy {
                 session::install(policy);
             }
             let _ = PARKS.set(ok.park);
             Ok(stream)
-        }
-        Ok(Message::HelloRefused { reason }) => {
-            discard(stream);
-            Err(TransportError::Refused(reason))
-        }
-        Ok(other) => {
-            discard(stream);
-            Err(TransportError::Protocol(format!("unexpected answer to hello: {}", other.kind())))
         }
         Err(err) => {
             discard(stream);
@@ -182,6 +160,19 @@ pub fn forget_fd(fd: i32) {
 
 /// The error for a response of the wrong kind, logged.
 pub fn unexpected(response: &Message) -> i32 {
-    crate::log!("unexpected response {}", response.kind());
-    libc::EIO
+    target::unexpected(&Requests, response)
+}
+
+/// This process's requests to the session proxy, for the target-side logic of
+/// [`tether_hook_core::target`].
+pub struct Requests;
+
+impl target::Proxy for Requests {
+    fn call(&self, request: Message) -> Result<Message, i32> {
+        call(request)
+    }
+
+    fn note(&self, line: &str) {
+        crate::log!("{line}");
+    }
 }

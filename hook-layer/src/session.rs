@@ -19,10 +19,10 @@ use std::sync::OnceLock;
 
 use tether_rpc_schema::policy::LayerPolicy;
 
-use crate::builtin::HostDirs;
 use crate::launch::{self, LaunchEnv};
-use crate::policy::Policy;
 use crate::proxy;
+use tether_hook_core::builtin::HostDirs;
+use tether_hook_core::policy::Policy;
 
 /// [`STATE`] before [`start`] has decided.
 const STARTING: u8 = 0;

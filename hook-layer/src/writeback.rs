@@ -49,7 +49,7 @@ static TABLE: LazyLock<Mutex<HashMap<c_int, Arc<OpenFile>>>> = LazyLock::new(Mut
 
 /// Takes this module's registry locks before a fork ([`crate::forks`]).
 pub fn hold_for_fork(guards: &mut Vec<Box<dyn std::any::Any>>) {
-    crate::forks::hold(&TABLE, guards);
+    crate::guard::hold_for_fork(&TABLE, guards);
 }
 
 /// When this process was forked (coarse realtime clock, ns), set by the fork handler in the

@@ -98,7 +98,7 @@ pub unsafe extern "C" fn scandir64(
 pub unsafe extern "C" fn chdir(path: *const c_char) -> c_int {
     let original = original!("chdir", unsafe extern "C" fn(*const c_char) -> c_int);
     let changed = call_original!(original, -1, path);
-    crate::path::cwd_changed();
+    crate::cwd::cwd_changed();
     changed
 }
 
@@ -107,6 +107,6 @@ pub unsafe extern "C" fn chdir(path: *const c_char) -> c_int {
 pub unsafe extern "C" fn fchdir(fd: c_int) -> c_int {
     let original = original!("fchdir", unsafe extern "C" fn(c_int) -> c_int);
     let changed = call_original!(original, -1, fd);
-    crate::path::cwd_changed();
+    crate::cwd::cwd_changed();
     changed
 }

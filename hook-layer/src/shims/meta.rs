@@ -5,9 +5,11 @@
 
 use libc::{c_char, c_int, size_t, ssize_t};
 
+use tether_hook_core::stat;
+
 use super::on_path;
+use crate::files;
 use crate::guard::{self, Outcome};
-use crate::{files, stat};
 
 type StatFn = unsafe extern "C" fn(*const c_char, *mut libc::stat) -> c_int;
 type FstatFn = unsafe extern "C" fn(c_int, *mut libc::stat) -> c_int;

@@ -2,6 +2,7 @@
 //! `AF_INET`/`AF_INET6` sockets the policy sends to the target are touched.
 
 use libc::{c_int, c_void, msghdr, size_t, sockaddr, socklen_t, ssize_t};
+use tether_hook_core::sockaddr as addrs;
 
 use crate::guard::{self, Outcome};
 use crate::net;
@@ -130,11 +131,11 @@ pub unsafe extern "C" fn recvfrom(
         if received < 0 {
             return Outcome::Error(crate::errno::get());
         }
-        let source = net::read_sockaddr((&storage as *const libc::sockaddr_storage).cast(), storage_len);
+        let source = addrs::from_storage(&storage, storage_len);
         let reported = source.map(|source| net::real_source(fd, source).unwrap_or(source));
         match reported {
             // SAFETY: the caller's (src, src_len) pair, as for the real recvfrom.
-            Some(addr) => unsafe { net::copy_out(addr, src, src_len) },
+            Some(addr) => unsafe { addrs::copy_out(addr, src, src_len) },
             // SAFETY: as above; copies what the kernel reported, truncated the same way.
             None => unsafe {
                 let room = (*src_len).min(storage_len) as usize;
@@ -170,10 +171,10 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
         // write back with the same truncation rules.
         unsafe {
             let name = (*msg).msg_name.cast::<sockaddr>();
-            let source = net::read_sockaddr(name, (*msg).msg_namelen.min(room));
+            let source = addrs::read_sockaddr(name, (*msg).msg_namelen.min(room));
             if let Some(real) = source.and_then(|source| net::real_source(fd, source)) {
                 let mut len = room;
-                net::copy_out(real, name, &mut len);
+                addrs::copy_out(real, name, &mut len);
                 (*msg).msg_namelen = len;
             }
         }

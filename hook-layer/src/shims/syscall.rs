@@ -42,7 +42,7 @@ pub unsafe extern "C" fn syscall(
     if number != libc::SYS_statx {
         let result = forward();
         if number == libc::SYS_chdir || number == libc::SYS_fchdir {
-            crate::path::cwd_changed();
+            crate::cwd::cwd_changed();
         }
         return result;
     }

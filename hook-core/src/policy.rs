@@ -49,12 +49,13 @@ pub struct Policy {
 
 impl Policy {
     /// Compiles `policy`; `host_name` is the host's own name (resolved on the host unless it
-    /// is also the target's). Invalid patterns are reported through `invalid` and skipped.
+    /// is also the target's). Invalid patterns are skipped, and told to `note` with anything
+    /// else worth a log line.
     pub fn compile(
         policy: &LayerPolicy,
         host_dirs: HostDirs,
         host_name: Option<String>,
-        invalid: &mut dyn FnMut(&str),
+        note: &mut dyn FnMut(&str),
     ) -> Policy {
         let fs = &policy.fs;
         let mut kind = |list: &[String], class: PathClass| {
@@ -63,13 +64,13 @@ impl Policy {
                 .filter(|pattern| {
                     let ok = Regex::new(pattern).is_ok();
                     if !ok {
-                        invalid(pattern);
+                        note(&format!("ignoring invalid file rule pattern {pattern:?}"));
                     }
                     ok
                 })
                 .map(String::as_str)
                 .collect();
-            (PathRules::new(&valid), class)
+            (PathRules::new(&valid, note), class)
         };
         let rules = [
             kind(&fs.not_found, PathClass::NotFound),

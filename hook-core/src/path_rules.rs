@@ -2,7 +2,7 @@
 //! into one matcher that decides a path without allocating or locking: every `open` and `stat`
 //! of the user process asks it, including calls an allocator makes while it holds its own
 //! locks. A dense DFA (built once, when the policy arrives) searches with no cache at all; a
-//! rule set a DFA cannot take (a Unicode word boundary, a DFA beyond [`DFA_SIZE_LIMIT`]) falls
+//! rule set a DFA cannot take (a Unicode word boundary, a DFA beyond `DFA_SIZE_LIMIT`) falls
 //! back to the regex crate, whose searches use per-thread caches, and says so in the log.
 
 use regex::bytes::RegexSet;
@@ -22,8 +22,9 @@ pub enum PathRules {
 }
 
 impl PathRules {
-    /// Compiles `patterns` (valid `regex::bytes` syntax, as the policy checked).
-    pub fn new(patterns: &[&str]) -> PathRules {
+    /// Compiles `patterns` (valid `regex::bytes` syntax, as the policy checked); a fallback to
+    /// the regex engine is told to `note`.
+    pub fn new(patterns: &[&str], note: &mut dyn FnMut(&str)) -> PathRules {
         if patterns.is_empty() {
             return PathRules::None;
         }
@@ -39,7 +40,7 @@ impl PathRules {
         match built {
             Ok(dfa) => PathRules::Dfa(Box::new(dfa)),
             Err(err) => {
-                crate::log!("file rules {patterns:?} need the regex engine's caches (no DFA: {err})");
+                note(&format!("file rules {patterns:?} need the regex engine's caches (no DFA: {err})"));
                 RegexSet::new(patterns).map_or(PathRules::None, PathRules::Set)
             }
         }
@@ -66,7 +67,7 @@ mod tests {
     #[test]
     fn a_dfa_matches_like_the_regex_crate() {
         let patterns = ["^/etc/app/", r"\.ya?ml$", "^/srv/(a|b)+/x$", r"(?i)^/DATA/", r"^/caf\u{e9}/"];
-        let rules = PathRules::new(&patterns);
+        let rules = PathRules::new(&patterns, &mut |_| {});
         assert!(matches!(rules, PathRules::Dfa(_)));
         let set = RegexSet::new(patterns).unwrap();
         let paths: [&[u8]; 9] = [
@@ -87,10 +88,10 @@ mod tests {
 
     #[test]
     fn a_unicode_word_boundary_falls_back_to_the_regex_crate() {
-        let rules = PathRules::new(&[r"\bconfig\b"]);
+        let rules = PathRules::new(&[r"\bconfig\b"], &mut |_| {});
         assert!(matches!(rules, PathRules::Set(_)));
         assert!(rules.matches(b"/etc/config/x"));
         assert!(!rules.matches(b"/etc/configs"));
-        assert!(!PathRules::new(&[]).matches(b"/x"));
+        assert!(!PathRules::new(&[], &mut |_| {}).matches(b"/x"));
     }
 }
