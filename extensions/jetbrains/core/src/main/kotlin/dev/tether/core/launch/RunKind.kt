@@ -37,6 +37,33 @@ enum class RunKind(
     DOTNET("coreclr", listOf("JetBrains.Debugger.Worker", "JetBrains.Debugger.Worker.exe", "MSBuild", "MSBuild.exe", "VBCSCompiler")),
     ;
 
+    companion object {
+        /** The kind of an IDE run configuration, by its type's id; null for types tether leaves
+         * alone (remote debug, compound, database, browser, …). */
+        fun ofConfigurationType(typeId: String): RunKind? = CONFIGURATION_TYPES[typeId]
+
+        private val CONFIGURATION_TYPES = mapOf(
+            "Application" to JAVA_APPLICATION,
+            "JetRunConfigurationType" to JAVA_APPLICATION,
+            "SpringBootApplicationConfigurationType" to JAVA_APPLICATION,
+            "JarApplication" to JAVA_APPLICATION,
+            "JUnit" to JUNIT,
+            "TestNG" to JUNIT,
+            "GradleRunConfiguration" to GRADLE,
+            "MavenRunConfiguration" to MAVEN,
+            "PythonConfigurationType" to PYTHON,
+            "tests" to PYTHON,
+            "GoApplicationRunConfiguration" to GO,
+            "GoTestRunConfiguration" to GO,
+            "NodeJSConfigurationType" to NODE,
+            "js.build_tools.npm" to NODE,
+            "DotNetProject" to DOTNET,
+            "LaunchSettings" to DOTNET,
+            "RunExe" to DOTNET,
+            "RunUnitTest" to DOTNET,
+        )
+    }
+
     /** Debugger ports named on the command line that only this plugin knows about. */
     fun debuggerPorts(words: List<String>): List<Int> = when (this) {
         PYTHON -> pydevdPorts(words)

@@ -20,9 +20,11 @@ import dev.tether.core.launch.extrasOf
 import dev.tether.core.launch.launchEnv
 import dev.tether.core.launch.sessionConfig
 import dev.tether.core.rpc.RpcClient
+import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.async
 import kotlinx.coroutines.cancel
 import kotlinx.coroutines.launch
 import kotlinx.serialization.json.JsonObject
@@ -46,6 +48,7 @@ class PreparedRun(
 class RunSessions(private val client: RpcClient, private val log: (String) -> Unit = {}) : AutoCloseable {
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.IO)
     private val live = ConcurrentHashMap<String, PreparedRun>()
+    private val awaitingProcess = ConcurrentHashMap<Any, PreparedRun>()
 
     /** The sessions of runs that have not ended. */
     fun live(): List<PreparedRun> = live.values.sortedBy { it.sessionId }
@@ -53,14 +56,16 @@ class RunSessions(private val client: RpcClient, private val log: (String) -> Un
     /**
      * Prepares a session on `choice` for the run `model`. `hostEnv` is the IDE's environment;
      * `configFile` the workspace's `.tether/config.json` (absolute), when it has one. Each
-     * progress message of the preparation goes to `progress`. A failure is a `TetherError`
-     * carrying the daemon's code and message.
+     * progress message of the preparation goes to `progress`. With `key` (the IDE's object for
+     * this run) the run waits for [claim] by the code that sees its process start. A failure is
+     * a `TetherError` carrying the daemon's code and message.
      */
     suspend fun prepare(
         choice: Choice,
         model: RunModel,
         hostEnv: Map<String, String>,
         configFile: String? = null,
+        key: Any? = null,
         progress: (String) -> Unit = {},
     ): PreparedRun {
         val extras = extrasOf(model)
@@ -75,7 +80,9 @@ class RunSessions(private val client: RpcClient, private val log: (String) -> Un
         val reporter = scope.launch {
             for (event in events.items) if (event.kind == SessionEventKind.PROGRESS || event.kind == SessionEventKind.WARNING) progress(event.message)
         }
-        val prepared = try {
+        // In the plugin's scope, not the caller's: a run cancelled while its agent starts leaves
+        // the daemon to finish (the agent stays warm), and the session it made is ended at once.
+        val call = scope.async {
             client.call(
                 Methods.SESSION_PREPARE,
                 SessionPrepareParams(
@@ -88,14 +95,30 @@ class RunSessions(private val client: RpcClient, private val log: (String) -> Un
                     launch = describeLaunch(model, hostEnv),
                 ),
             )
+        }
+        val prepared = try {
+            call.await()
+        } catch (cancelled: CancellationException) {
+            scope.launch { runCatching { client.call(Methods.SESSION_END, SessionEndParams(sessionId = call.await().sessionId)) } }
+            throw cancelled
         } finally {
             reporter.cancel()
             scope.launch { events.cancel() }
         }
         val run = PreparedRun(prepared.sessionId, choice.target, model, envPatch(launchEnv(model, hostEnv), prepared), prepared.warnings)
         live[run.sessionId] = run
+        if (key != null) awaitingProcess[key]?.let { scope.launch { end(it, "replaced by a new run of the same configuration") } }
+        if (key != null) awaitingProcess[key] = run
         log("session ${run.sessionId} on ${run.target} for \"${model.name}\" (${model.kind})")
         return run
+    }
+
+    /** The run prepared under `key` whose process is starting now, once. */
+    fun claim(key: Any): PreparedRun? = awaitingProcess.remove(key)
+
+    /** Ends `run`'s session in the background: for IDE callbacks that must not wait. */
+    fun endLater(run: PreparedRun, why: String) {
+        scope.launch { end(run, why) }
     }
 
     /** Binds `run` to the process launched with its environment: when it exits, the session ends. */
@@ -107,6 +130,7 @@ class RunSessions(private val client: RpcClient, private val log: (String) -> Un
     suspend fun end(run: PreparedRun, why: String) {
         if (!run.ended.compareAndSet(false, true)) return
         live.remove(run.sessionId)
+        awaitingProcess.values.remove(run)
         runCatching { client.call(Methods.SESSION_END, SessionEndParams(sessionId = run.sessionId)) }
             .onSuccess { log("ended session ${run.sessionId}: $why") }
             .onFailure { log("session.end ${run.sessionId} ($why): ${it.message}") }

@@ -68,3 +68,14 @@ class LaunchRulesTest {
         assertEquals(Json.parseToJsonElement("""{"skip_processes":["dlv"],"incoming":{"ignore_ports":[]}}""") as JsonObject, noFile.inline)
     }
 }
+
+class RunKindTest {
+    @Test
+    fun ofConfigurationType_knowsEachIdesRunConfigurations_andLeavesOthersAlone() {
+        assertEquals(RunKind.JUNIT, RunKind.ofConfigurationType("JUnit"))
+        assertEquals(RunKind.JAVA_APPLICATION, RunKind.ofConfigurationType("JetRunConfigurationType"))
+        assertEquals(RunKind.PYTHON, RunKind.ofConfigurationType("PythonConfigurationType"))
+        assertEquals(RunKind.DOTNET, RunKind.ofConfigurationType("LaunchSettings"))
+        assertNull(RunKind.ofConfigurationType("Remote"), "remote debugging starts no process")
+    }
+}

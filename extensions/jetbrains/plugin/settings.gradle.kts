@@ -1,0 +1,8 @@
+rootProject.name = "tether-jetbrains"
+
+pluginManagement {
+    repositories {
+        gradlePluginPortal()
+        mavenCentral()
+    }
+}
