@@ -20,6 +20,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::client;
 use crate::paths::UserPaths;
+use crate::supervised;
 
 /// What `tether exec` was asked to do.
 pub struct ExecArgs {
@@ -86,9 +87,10 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     for name in &prepared.unset {
         command.env_remove(name);
     }
-    let spawned = command.spawn().with_context(|| format!("cannot run {program}"));
+    let spawned =
+        supervised::spawn(&mut command, program, &prepared.env).with_context(|| format!("cannot run {program}"));
     let code = match spawned {
-        Ok(child) => wait_forwarding_signals(child).await?,
+        Ok((child, _supervision)) => wait_forwarding_signals(child).await?,
         Err(err) => {
             end_session(&daemon, &prepared.session_id).await;
             return Err(err);

@@ -46,6 +46,7 @@ mod replicas;
 pub mod server;
 pub mod sessions;
 mod state;
+mod supervised;
 pub mod target;
 mod target_cache;
 mod token;

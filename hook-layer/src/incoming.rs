@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{LazyLock, Mutex};
 
 use libc::{c_int, sockaddr, socklen_t};
+use tether_hook_core::outgoing;
 use tether_hook_core::sockaddr as addrs;
 use tether_rpc_schema::wire::Message;
 
@@ -37,10 +38,10 @@ pub fn hold_for_fork(guards: &mut Vec<Box<dyn std::any::Any>>) {
 /// `fd` just started listening (the original `listen` succeeded).
 pub fn listening(fd: c_int) {
     let Some(policy) = session::active() else { return };
-    if net::sockopt(fd, libc::SO_TYPE) != Some(libc::SOCK_STREAM) {
+    if outgoing::sockopt(fd, libc::SO_TYPE) != Some(libc::SOCK_STREAM) {
         return;
     }
-    let Ok(addr) = net::local_addr(fd) else { return };
+    let Ok(addr) = outgoing::local_addr(fd) else { return };
     if policy.incoming.target_port(addr.port()).is_none() || is_listener(fd) {
         return;
     }
@@ -83,7 +84,7 @@ pub fn accept(
     }
     if let Some((real, relay)) = real_peer(accepted) {
         net::remember_peer(accepted, real, relay);
-        let family = net::sockopt(accepted, libc::SO_DOMAIN).unwrap_or(libc::AF_INET);
+        let family = outgoing::sockopt(accepted, libc::SO_DOMAIN).unwrap_or(libc::AF_INET);
         if let Some(real) = addrs::for_family(real, family) {
             // SAFETY: the caller's (addr, len) pair of accept; copy_out accepts nulls.
             unsafe { addrs::copy_out(real, addr, len) };
@@ -95,7 +96,7 @@ pub fn accept(
 /// Whether the policy subscribes the port listening socket `fd` is bound to.
 fn subscribed(fd: c_int) -> bool {
     let Some(policy) = session::active() else { return false };
-    net::local_addr(fd).is_ok_and(|addr| policy.incoming.target_port(addr.port()).is_some())
+    outgoing::local_addr(fd).is_ok_and(|addr| policy.incoming.target_port(addr.port()).is_some())
 }
 
 /// The real client of `accepted` and its loopback peer, when the daemon relayed it.

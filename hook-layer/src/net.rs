@@ -10,12 +10,12 @@ use std::sync::{LazyLock, Mutex};
 
 use libc::{c_int, sockaddr, socklen_t};
 use tether_hook_core::policy::Transport;
-use tether_hook_core::route;
-use tether_hook_core::sockaddr::{canonical, copy_out, for_family, from_storage, read_sockaddr, to_storage};
-use tether_rpc_schema::wire::Message;
+use tether_hook_core::sockaddr::{copy_out, read_sockaddr, to_storage};
+use tether_hook_core::{outgoing, route};
 
 use crate::guard::Outcome;
-use crate::{errno, fds, proxy, session};
+use crate::proxy::{self, Requests};
+use crate::{errno, fds, session};
 
 /// What the layer knows about one of the user's sockets.
 #[derive(Debug, Default)]
@@ -36,40 +36,6 @@ static SOCKETS: LazyLock<Mutex<HashMap<c_int, Redirected>>> = LazyLock::new(Mute
 /// Takes this module's registry locks before a fork ([`crate::forks`]).
 pub fn hold_for_fork(guards: &mut Vec<Box<dyn std::any::Any>>) {
     crate::guard::hold_for_fork(&SOCKETS, guards);
-}
-
-pub fn sockopt(fd: c_int, option: c_int) -> Option<c_int> {
-    let mut value: c_int = 0;
-    let mut len = std::mem::size_of::<c_int>() as socklen_t;
-    // SAFETY: `value` and `len` are valid out-pointers of the right size.
-    let rc = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, option, (&mut value as *mut c_int).cast(), &mut len) };
-    (rc == 0).then_some(value)
-}
-
-pub fn local_addr(fd: c_int) -> Result<SocketAddr, i32> {
-    // SAFETY: sockaddr_storage is plain data; all-zero is valid.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as socklen_t;
-    // SAFETY: `storage`/`len` are valid out-pointers.
-    if unsafe { libc::getsockname(fd, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len) } != 0 {
-        return Err(errno::get());
-    }
-    from_storage(&storage, len).ok_or(libc::EAFNOSUPPORT)
-}
-
-/// The socket's local port, binding it to the unspecified address first when unbound.
-fn bound_port(fd: c_int, family: c_int) -> Result<u16, i32> {
-    let local = local_addr(fd)?;
-    if local.port() != 0 {
-        return Ok(local.port());
-    }
-    let any = if family == libc::AF_INET6 { SocketAddr::from(([0u16; 8], 0)) } else { SocketAddr::from(([0u8; 4], 0)) };
-    let (storage, len) = to_storage(any);
-    // SAFETY: `storage` holds a valid sockaddr of length `len`.
-    if unsafe { libc::bind(fd, (&storage as *const libc::sockaddr_storage).cast(), len) } != 0 {
-        return Err(errno::get());
-    }
-    Ok(local_addr(fd)?.port())
 }
 
 /// Resolves a host name of `outgoing.local` with the host's resolver (the original
@@ -108,45 +74,8 @@ fn target_route(fd: c_int, dest: SocketAddr) -> Option<(c_int, Transport)> {
         return None;
     }
     let policy = session::active()?;
-    let transport = match sockopt(fd, libc::SO_TYPE)? {
-        libc::SOCK_STREAM => Transport::Tcp,
-        libc::SOCK_DGRAM => Transport::Udp,
-        _ => return None,
-    };
-    let family = sockopt(fd, libc::SO_DOMAIN)?;
+    let (family, transport) = outgoing::kind(fd)?;
     policy.outgoing.is_target(dest, transport, &resolve_on_host).then_some((family, transport))
-}
-
-/// Asks the proxy for a relay of `fd` to `dest`; returns the relay address in the socket's
-/// family, and the connection's own address in the target's network when the daemon knows it.
-fn open_relay(
-    fd: c_int,
-    family: c_int,
-    transport: Transport,
-    dest: SocketAddr,
-) -> Result<(SocketAddr, Option<SocketAddr>), i32> {
-    let local_port = bound_port(fd, family)?;
-    let addr = canonical(dest);
-    let request = match transport {
-        Transport::Tcp => Message::OutgoingTcp { addr, local_port, park: None },
-        Transport::Udp => Message::OutgoingUdp { addr, local_port },
-    };
-    match proxy::call(request)? {
-        Message::OutgoingReady { proxy_addr, local } => {
-            let relay = for_family(proxy_addr, family).ok_or_else(|| {
-                crate::log!("relay address {proxy_addr} does not fit the socket's family");
-                libc::EAFNOSUPPORT
-            })?;
-            Ok((relay, local.and_then(|local| for_family(local, family))))
-        }
-        other => Err(proxy::unexpected(&other)),
-    }
-}
-
-fn is_nonblocking(fd: c_int) -> bool {
-    // SAFETY: F_GETFL takes no argument and only reads the descriptor's flags.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    flags >= 0 && flags & libc::O_NONBLOCK != 0
 }
 
 fn remember(fd: c_int, update: impl FnOnce(&mut Redirected)) {
@@ -168,7 +97,7 @@ pub fn connect(
     fd: c_int,
     addr: *const sockaddr,
     len: socklen_t,
-    connect_original: impl FnOnce(*const sockaddr, socklen_t) -> c_int,
+    connect_original: impl Fn(*const sockaddr, socklen_t) -> c_int,
 ) -> Outcome<c_int> {
     // SAFETY: `(addr, len)` are the arguments of the program's `connect`, valid by its contract.
     let Some(dest) = (unsafe { read_sockaddr(addr, len) }) else {
@@ -180,12 +109,19 @@ pub fn connect(
     let Some((family, transport)) = target_route(fd, dest) else {
         return Outcome::Bypass;
     };
-    if transport == Transport::Tcp && is_nonblocking(fd) {
-        if let Some(park) = route::park_for(proxy::parks(), dest, family) {
-            return connect_parked(fd, family, dest, park, connect_original);
+    if transport == Transport::Tcp && outgoing::is_nonblocking(fd) {
+        let parked = outgoing::park(&Requests, proxy::parks(), fd, family, dest, |park| {
+            let (storage, len) = to_storage(park);
+            match connect_original((&storage as *const libc::sockaddr_storage).cast(), len) {
+                0 => 0,
+                _ => errno::get(),
+            }
+        });
+        if let Some(parked) = parked {
+            return after_parking(fd, dest, parked);
         }
     }
-    let (relay, local) = match open_relay(fd, family, transport, dest) {
+    let (relay, local) = match outgoing::open_relay(&Requests, fd, family, transport, dest) {
         Ok(opened) => opened,
         Err(errno) => return Outcome::Error(errno),
     };
@@ -232,60 +168,26 @@ fn connect_again(
     }
 }
 
-/// Connects the non-blocking `fd` to `park`, where it stays connecting (the park drops its
-/// SYN), and tells the daemon, which connects or resets it once the target's side settles. An
-/// outcome the daemon knows at once is `connect`'s answer.
-fn connect_parked(
-    fd: c_int,
-    family: c_int,
-    dest: SocketAddr,
-    park: SocketAddr,
-    connect_original: impl FnOnce(*const sockaddr, socklen_t) -> c_int,
-) -> Outcome<c_int> {
-    let local_port = match bound_port(fd, family) {
-        Ok(port) => port,
-        Err(errno) => return Outcome::Error(errno),
-    };
-    let (storage, park_len) = to_storage(park);
-    if connect_original((&storage as *const libc::sockaddr_storage).cast(), park_len) == 0 {
-        crate::log!("a park accepted a connection; it must drop every SYN");
-        return Outcome::Error(libc::EIO);
-    }
-    match errno::get() {
-        libc::EINPROGRESS => {}
-        code => return Outcome::Error(code),
-    }
-    remember(fd, |state| {
-        state.peer = Some((dest, park));
-        state.local = None;
-        state.parked = Some(local_port);
-    });
-    let request = Message::OutgoingTcp { addr: canonical(dest), local_port, park: Some(canonical(park)) };
-    let code = match proxy::call(request) {
-        Ok(Message::Done) => return Outcome::Error(libc::EINPROGRESS),
-        Ok(Message::OutgoingConnected { local }) => {
-            remember(fd, |state| {
-                state.parked = None;
-                state.local = local.and_then(|local| for_family(local, family));
-            });
-            return Outcome::Handled(0);
+/// Remembers how a parked connect of `fd` to `dest` stands and answers `connect` with it.
+fn after_parking(fd: c_int, dest: SocketAddr, parked: Result<(u16, outgoing::Parked), i32>) -> Outcome<c_int> {
+    let (local_port, stands) = match parked {
+        Ok(parked) => parked,
+        Err(errno) => {
+            forget(fd);
+            return Outcome::Error(errno);
         }
-        Ok(other) => proxy::unexpected(&other),
-        Err(code) => code,
     };
-    abandon(fd);
-    Outcome::Error(code)
-}
-
-/// Leaves a parked socket unconnected again, as a failed `connect` does.
-fn abandon(fd: c_int) {
-    forget(fd);
-    // SAFETY: AF_UNSPEC disconnects; the sockaddr is plain data of the right size.
-    let unspec = libc::sockaddr { sa_family: libc::AF_UNSPEC as libc::sa_family_t, sa_data: [0; 14] };
-    // SAFETY: a valid sockaddr of its size.
-    unsafe { libc::connect(fd, &unspec, std::mem::size_of::<libc::sockaddr>() as socklen_t) };
-    // The disconnect leaves ECONNRESET pending; the caller reports its own errno.
-    let _ = sockopt(fd, libc::SO_ERROR);
+    let (parked, local, answer) = match stands {
+        outgoing::Parked::InProgress => (Some(local_port), None, Outcome::Error(libc::EINPROGRESS)),
+        outgoing::Parked::Connected(local) => (None, local, Outcome::Handled(0)),
+    };
+    let park = route::park_for(proxy::parks(), dest, outgoing::sockopt(fd, libc::SO_DOMAIN).unwrap_or(libc::AF_INET));
+    remember(fd, |state| {
+        state.peer = park.map(|park| (dest, park));
+        state.local = local;
+        state.parked = parked;
+    });
+    answer
 }
 
 /// What a parked socket's `SO_ERROR` (or repeated `connect`) reports, given the kernel's
@@ -295,22 +197,13 @@ fn settle(fd: c_int, real: c_int) -> c_int {
     let Some(local_port) = SOCKETS.lock().ok().and_then(|sockets| sockets.get(&fd)?.parked) else {
         return real;
     };
-    let (local, reported) = match proxy::call(Message::OutgoingOutcome { local_port }) {
-        Ok(Message::OutgoingConnected { local }) => (local, real),
-        Ok(other) => {
-            proxy::unexpected(&other);
-            return real;
-        }
-        Err(libc::EINPROGRESS) => return real,
-        // The daemon no longer knows it (it restarted, or the outcome was never asked for
-        // within a minute): the kernel's answer is all there is.
-        Err(libc::ENOENT) => (None, real),
-        Err(target) => (None, route::settled_errno(real, target)),
+    let family = outgoing::sockopt(fd, libc::SO_DOMAIN).unwrap_or(libc::AF_INET);
+    let Some((reported, local)) = outgoing::outcome(&Requests, local_port, family, real) else {
+        return real;
     };
-    let family = sockopt(fd, libc::SO_DOMAIN).unwrap_or(libc::AF_INET);
     remember(fd, |state| {
         state.parked = None;
-        state.local = local.and_then(|local| for_family(local, family));
+        state.local = local;
     });
     reported
 }
@@ -422,7 +315,7 @@ pub fn datagram_relay(
             };
             // An unconnected socket's own address is one for every destination: it stays the
             // host's.
-            match open_relay(fd, family, Transport::Udp, dest) {
+            match outgoing::open_relay(&Requests, fd, family, Transport::Udp, dest) {
                 Ok((relay, _)) => {
                     remember(fd, |state| state.routes.push((dest, relay)));
                     relay

@@ -1,0 +1,206 @@
+//! Trapped socket calls: `connect` of a target destination goes through the session proxy as
+//! the layer's does (`tether_hook_core::outgoing`), on a duplicate of the program's socket;
+//! `getpeername`, `getsockname` and `SO_ERROR` then report the target's view. Sockets are
+//! known by their inode, which every duplicate shares.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use tether_hook_core::outgoing::{self, Parked};
+use tether_hook_core::policy::Transport;
+use tether_hook_core::sockaddr::{from_bytes, to_storage};
+
+use crate::process::Thread;
+use crate::seccomp::{Answer, Notification};
+use crate::serve::Served;
+
+/// What the supervisor knows about one of the program's sockets.
+#[derive(Debug, Default, Clone)]
+pub struct Socket {
+    /// The connected destination and what the socket is really connected to (relay or park).
+    peer: Option<(SocketAddr, SocketAddr)>,
+    /// The connection's own address in the target's network.
+    local: Option<SocketAddr>,
+    /// The local port of a socket waiting in a park, until its outcome is learnt.
+    parked: Option<u16>,
+}
+
+pub type Sockets = std::sync::Mutex<HashMap<u64, Socket>>;
+
+/// Answers a trapped socket call; `None` when `nr` is not one.
+pub fn answer(served: &Served<'_>, call: &Notification) -> Option<Answer> {
+    let args = call.data.args;
+    let answer = match i64::from(call.data.nr) {
+        libc::SYS_connect => connect(served, call, args[0] as i32, args[1], args[2] as usize),
+        libc::SYS_getpeername => {
+            report(served, call, args[0] as i32, args[1], args[2], |socket| socket.peer.map(|(real, _)| real))
+        }
+        libc::SYS_getsockname => report(served, call, args[0] as i32, args[1], args[2], |socket| socket.local),
+        libc::SYS_getsockopt => so_error(served, call, args[0] as i32, args[3], args[4]),
+        _ => return None,
+    };
+    Some(answer)
+}
+
+fn inode(fd: &OwnedFd) -> Option<u64> {
+    // SAFETY: struct stat is plain data; fstat fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a descriptor we own and a valid out-pointer.
+    (unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0).then_some(st.st_ino)
+}
+
+fn resolve_on_host(name: &str) -> Vec<IpAddr> {
+    (name, 0).to_socket_addrs().map(|addrs| addrs.map(|addr| addr.ip()).collect()).unwrap_or_default()
+}
+
+fn connect(served: &Served<'_>, call: &Notification, fd: i32, addr: u64, len: usize) -> Answer {
+    let thread = Thread(call.pid);
+    let Some(dest) = thread.read(addr, len.min(128)).ok().and_then(|bytes| from_bytes(&bytes)) else {
+        return Answer::Continue;
+    };
+    let ip = dest.ip().to_canonical();
+    if ip.is_loopback() || ip.is_unspecified() {
+        return Answer::Continue;
+    }
+    let Ok(socket) = thread.take_fd(fd) else {
+        return Answer::Continue;
+    };
+    let (Some((family, transport)), Some(ino)) = (outgoing::kind(socket.as_raw_fd()), inode(&socket)) else {
+        return Answer::Continue;
+    };
+    let known = served.sockets.lock().ok().and_then(|sockets| sockets.get(&ino).cloned());
+    if let Some((_, relay)) = known.as_ref().and_then(|known| known.peer).filter(|(real, _)| *real == dest) {
+        let code = outgoing::connect(socket.as_raw_fd(), relay);
+        return match settle(served, &socket, ino, code) {
+            0 => Answer::Value(0),
+            code => Answer::Error(code),
+        };
+    }
+    if !served.policy.outgoing.is_target(dest, transport, &resolve_on_host) || !served.listener.is_valid(call.id) {
+        return Answer::Continue;
+    }
+    let raw = socket.as_raw_fd();
+    if transport == Transport::Tcp && outgoing::is_nonblocking(raw) {
+        let parked =
+            outgoing::park(&served.requests, served.parks, raw, family, dest, |park| outgoing::connect(raw, park));
+        if let Some(parked) = parked {
+            return match parked {
+                Ok((local_port, stands)) => {
+                    let park = tether_hook_core::route::park_for(served.parks, dest, family);
+                    let (parked, local, answer) = match stands {
+                        Parked::InProgress => (Some(local_port), None, Answer::Error(libc::EINPROGRESS)),
+                        Parked::Connected(local) => (None, local, Answer::Value(0)),
+                    };
+                    remember(served, ino, Socket { peer: park.map(|park| (dest, park)), local, parked });
+                    answer
+                }
+                Err(errno) => Answer::Error(errno),
+            };
+        }
+    }
+    let (relay, local) = match outgoing::open_relay(&served.requests, raw, family, transport, dest) {
+        Ok(opened) => opened,
+        Err(errno) => return Answer::Error(errno),
+    };
+    match outgoing::connect(raw, relay) {
+        0 => {
+            remember(served, ino, Socket { peer: Some((dest, relay)), local, parked: None });
+            Answer::Value(0)
+        }
+        libc::EINPROGRESS => {
+            remember(served, ino, Socket { peer: Some((dest, relay)), local, parked: None });
+            Answer::Error(libc::EINPROGRESS)
+        }
+        code => Answer::Error(code),
+    }
+}
+
+fn remember(served: &Served<'_>, ino: u64, socket: Socket) {
+    if let Ok(mut sockets) = served.sockets.lock() {
+        sockets.insert(ino, socket);
+    }
+}
+
+/// What a parked socket reports given the kernel's `real` answer (see
+/// [`outgoing::outcome`]); `real` for any other socket.
+fn settle(served: &Served<'_>, socket: &OwnedFd, ino: u64, real: i32) -> i32 {
+    let Some(local_port) = served.sockets.lock().ok().and_then(|sockets| sockets.get(&ino)?.parked) else {
+        return real;
+    };
+    let family = outgoing::sockopt(socket.as_raw_fd(), libc::SO_DOMAIN).unwrap_or(libc::AF_INET);
+    let Some((reported, local)) = outgoing::outcome(&served.requests, local_port, family, real) else {
+        return real;
+    };
+    if let Ok(mut sockets) = served.sockets.lock() {
+        if let Some(known) = sockets.get_mut(&ino) {
+            known.parked = None;
+            known.local = local;
+        }
+    }
+    reported
+}
+
+/// A known socket of the program's descriptor `fd`, with a duplicate of it.
+fn known(served: &Served<'_>, thread: Thread, fd: i32) -> Option<(OwnedFd, u64, Socket)> {
+    let socket = thread.take_fd(fd).ok()?;
+    let ino = inode(&socket)?;
+    let known = served.sockets.lock().ok()?.get(&ino).cloned()?;
+    Some((socket, ino, known))
+}
+
+/// `getpeername`/`getsockname`: the address `pick` finds for a known socket, written with the
+/// kernel's truncation rules (at most `*len` bytes, `*len` set to the full length).
+fn report(
+    served: &Served<'_>,
+    call: &Notification,
+    fd: i32,
+    addr: u64,
+    len_addr: u64,
+    pick: impl Fn(&Socket) -> Option<SocketAddr>,
+) -> Answer {
+    let thread = Thread(call.pid);
+    let Some((socket, ino, mut state)) = known(served, thread, fd) else {
+        return Answer::Continue;
+    };
+    if state.parked.is_some() {
+        settle(served, &socket, ino, 0);
+        state = served.sockets.lock().ok().and_then(|sockets| sockets.get(&ino).cloned()).unwrap_or(state);
+    }
+    let Some(reported) = pick(&state) else {
+        return Answer::Continue;
+    };
+    let Ok(room) = thread.read(len_addr, 4).map(|bytes| u32::from_ne_bytes(bytes.try_into().expect("4 bytes"))) else {
+        return Answer::Error(libc::EFAULT);
+    };
+    let (storage, full) = to_storage(reported);
+    // SAFETY: sockaddr_storage is plain data, valid for its whole size.
+    let bytes =
+        unsafe { std::slice::from_raw_parts((&storage as *const libc::sockaddr_storage).cast::<u8>(), full as usize) };
+    let shown = &bytes[..(room as usize).min(full as usize)];
+    match thread.write(addr, shown).and_then(|()| thread.write(len_addr, &full.to_ne_bytes())) {
+        Ok(()) => Answer::Value(0),
+        Err(errno) => Answer::Error(errno),
+    }
+}
+
+/// `getsockopt(SOL_SOCKET, SO_ERROR)` (the filter traps no other option): the target's errno
+/// for a parked socket whose target side failed.
+fn so_error(served: &Served<'_>, call: &Notification, fd: i32, value: u64, len_addr: u64) -> Answer {
+    let thread = Thread(call.pid);
+    let Some((socket, ino, state)) = known(served, thread, fd) else {
+        return Answer::Continue;
+    };
+    if state.parked.is_none() {
+        return Answer::Continue;
+    }
+    let real = outgoing::sockopt(socket.as_raw_fd(), libc::SO_ERROR).unwrap_or(0);
+    let reported = settle(served, &socket, ino, real);
+    let written = thread
+        .write(value, &reported.to_ne_bytes())
+        .and_then(|()| thread.write(len_addr, &(std::mem::size_of::<i32>() as u32).to_ne_bytes()));
+    match written {
+        Ok(()) => Answer::Value(0),
+        Err(errno) => Answer::Error(errno),
+    }
+}

@@ -1,0 +1,268 @@
+//! The kernel's seccomp user notification: the filter a supervised program runs under, and the
+//! listener's requests (receive a trapped call, answer it, hand the program a descriptor).
+//! x86_64 only (the system call numbers and `struct stat`); other architectures are refused
+//! by [`crate::available`].
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
+/// Since Linux 5.19: once the supervisor has received a call, a signal no longer interrupts
+/// it (Go's preemption signal, SIGURG, would otherwise restart every call it lands on).
+const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 1 << 5;
+const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
+const SECCOMP_USER_NOTIF_FLAG_CONTINUE: u32 = 1;
+const SECCOMP_ADDFD_FLAG_SEND: u32 = 1 << 1;
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+
+// _IOWR('!', 0, struct seccomp_notif), _IOWR('!', 1, struct seccomp_notif_resp),
+// _IOW('!', 2, __u64), _IOW('!', 3, struct seccomp_notif_addfd).
+const IOCTL_NOTIF_RECV: libc::c_ulong = 0xc050_2100;
+const IOCTL_NOTIF_SEND: libc::c_ulong = 0xc018_2101;
+const IOCTL_NOTIF_ID_VALID: libc::c_ulong = 0x4008_2102;
+const IOCTL_NOTIF_ADDFD: libc::c_ulong = 0x4018_2103;
+
+/// The system calls the supervisor answers (x86_64 numbers). `getsockopt` only for
+/// `SOL_SOCKET`/`SO_ERROR` (see [`program`]).
+pub const TRAPPED: &[libc::c_long] = &[
+    libc::SYS_open,
+    libc::SYS_openat,
+    libc::SYS_openat2,
+    libc::SYS_stat,
+    libc::SYS_lstat,
+    libc::SYS_newfstatat,
+    libc::SYS_statx,
+    libc::SYS_access,
+    libc::SYS_faccessat,
+    libc::SYS_faccessat2,
+    libc::SYS_readlink,
+    libc::SYS_readlinkat,
+    libc::SYS_getdents64,
+    libc::SYS_connect,
+    libc::SYS_getsockname,
+    libc::SYS_getpeername,
+];
+
+/// `struct seccomp_data`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Data {
+    pub nr: i32,
+    pub arch: u32,
+    pub instruction_pointer: u64,
+    pub args: [u64; 6],
+}
+
+/// `struct seccomp_notif`: one trapped call.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Notification {
+    pub id: u64,
+    /// The calling thread's id (in the supervisor's pid namespace).
+    pub pid: u32,
+    pub flags: u32,
+    pub data: Data,
+}
+
+#[repr(C)]
+struct Response {
+    id: u64,
+    val: i64,
+    error: i32,
+    flags: u32,
+}
+
+#[repr(C)]
+struct AddFd {
+    id: u64,
+    flags: u32,
+    srcfd: u32,
+    newfd: u32,
+    newfd_flags: u32,
+}
+
+/// How a trapped call is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Run the call as the program made it (the host's).
+    Continue,
+    /// The call returns this value.
+    Value(i64),
+    /// The call fails with this errno.
+    Error(i32),
+    /// Already answered (a descriptor handed over with [`Listener::send_fd`]).
+    Sent,
+}
+
+/// The BPF program: every trapped call of an x86_64 program goes to the supervisor, the rest
+/// (and any other architecture's calls, which `available` refuses to supervise) run.
+fn program() -> Vec<libc::sock_filter> {
+    let load = |offset: u32| libc::sock_filter {
+        code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+        jt: 0,
+        jf: 0,
+        k: offset,
+    };
+    let ret = |k: u32| libc::sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k };
+    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let arg_low = |index: u32| 16 + 8 * index;
+    let trapped = TRAPPED.len();
+    // Layout: arch check (2), nr load (1), one jeq per trapped call, the getsockopt block (5),
+    // then ALLOW and NOTIFY.
+    let allow = 3 + trapped + 5;
+    let notify = allow + 1;
+    let mut filter = vec![load(4)];
+    filter.push(jeq(AUDIT_ARCH_X86_64, 0, (allow - 2) as u8));
+    filter.push(load(0));
+    for (index, nr) in TRAPPED.iter().enumerate() {
+        let at = 3 + index;
+        filter.push(jeq(*nr as u32, (notify - at - 1) as u8, 0));
+    }
+    let at = 3 + trapped;
+    filter.push(jeq(libc::SYS_getsockopt as u32, 0, (allow - at - 1) as u8));
+    filter.push(load(arg_low(1)));
+    filter.push(jeq(libc::SOL_SOCKET as u32, 0, (allow - at - 3) as u8));
+    filter.push(load(arg_low(2)));
+    filter.push(jeq(libc::SO_ERROR as u32, (notify - at - 5) as u8, (allow - at - 5) as u8));
+    filter.push(ret(SECCOMP_RET_ALLOW));
+    filter.push(ret(SECCOMP_RET_USER_NOTIF));
+    filter
+}
+
+/// Installs the filter on the calling thread (the child, between `fork` and `exec`) and
+/// returns the listener's descriptor. Async-signal-safe: no allocation once `program` is
+/// built, which the caller does before forking.
+///
+/// # Safety
+/// Call only in a freshly forked child, with `program` built by [`prepared_program`].
+pub unsafe fn install(program: &[libc::sock_filter], killable_wait: bool) -> Result<RawFd, i32> {
+    // SAFETY: prctl with integer arguments; no_new_privs is required for an unprivileged filter.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(errno());
+    }
+    let fprog = libc::sock_fprog { len: program.len() as u16, filter: program.as_ptr().cast_mut() };
+    let mut flags = SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    if killable_wait {
+        flags |= SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    }
+    // SAFETY: `fprog` points at the program, alive for the call.
+    let fd =
+        unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &fprog as *const libc::sock_fprog) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    Ok(fd as RawFd)
+}
+
+/// The filter program, built before forking.
+pub fn prepared_program() -> Vec<libc::sock_filter> {
+    program()
+}
+
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// The supervisor's end: the listener of one supervised process tree.
+pub struct Listener {
+    fd: OwnedFd,
+}
+
+impl Listener {
+    pub fn new(fd: OwnedFd) -> Listener {
+        Listener { fd }
+    }
+
+    /// Waits for the next trapped call. `Err(ENOENT)` when the call went away meanwhile
+    /// (the thread was killed); other errors end supervision.
+    pub fn receive(&self) -> Result<Notification, i32> {
+        let mut notification = Notification::default();
+        // SAFETY: the ioctl fills a struct seccomp_notif, which Notification mirrors.
+        let rc = unsafe { libc::ioctl(self.fd.as_raw_fd(), IOCTL_NOTIF_RECV, &mut notification as *mut Notification) };
+        if rc != 0 {
+            return Err(errno());
+        }
+        Ok(notification)
+    }
+
+    /// Whether the call `id` still waits for its answer (its thread alive, not interrupted):
+    /// checked after reading the program's memory, before acting on what was read.
+    pub fn is_valid(&self, id: u64) -> bool {
+        // SAFETY: the ioctl reads one u64.
+        unsafe { libc::ioctl(self.fd.as_raw_fd(), IOCTL_NOTIF_ID_VALID, &id as *const u64) == 0 }
+    }
+
+    /// Answers the call `id`. A call that went away meanwhile (`ENOENT`) needs no answer.
+    pub fn answer(&self, id: u64, answer: Answer) {
+        let response = match answer {
+            Answer::Sent => return,
+            Answer::Continue => Response { id, val: 0, error: 0, flags: SECCOMP_USER_NOTIF_FLAG_CONTINUE },
+            Answer::Value(val) => Response { id, val, error: 0, flags: 0 },
+            Answer::Error(errno) => Response { id, val: 0, error: -errno, flags: 0 },
+        };
+        // SAFETY: the ioctl reads a struct seccomp_notif_resp, which Response mirrors.
+        unsafe { libc::ioctl(self.fd.as_raw_fd(), IOCTL_NOTIF_SEND, &response as *const Response) };
+    }
+
+    /// Installs a duplicate of `fd` in the program as the answer to call `id`: the call returns
+    /// the new descriptor's number (close-on-exec when `cloexec`).
+    pub fn send_fd(&self, id: u64, fd: &OwnedFd, cloexec: bool) -> Answer {
+        let add = AddFd {
+            id,
+            flags: SECCOMP_ADDFD_FLAG_SEND,
+            srcfd: fd.as_raw_fd() as u32,
+            newfd: 0,
+            newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+        };
+        // SAFETY: the ioctl reads a struct seccomp_notif_addfd, which AddFd mirrors.
+        match unsafe { libc::ioctl(self.fd.as_raw_fd(), IOCTL_NOTIF_ADDFD, &add as *const AddFd) } {
+            rc if rc >= 0 => Answer::Sent,
+            _ => Answer::Error(errno()),
+        }
+    }
+}
+
+/// Takes ownership of a listener descriptor received from the child.
+///
+/// # Safety
+/// `fd` must be an open descriptor nothing else owns.
+pub unsafe fn adopt(fd: RawFd) -> OwnedFd {
+    // SAFETY: the caller's contract.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_jump_of_the_filter_lands_on_a_return() {
+        let filter = program();
+        let last = filter.len() - 1;
+        for (at, instruction) in filter.iter().enumerate() {
+            if instruction.code == (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16 {
+                for offset in [instruction.jt, instruction.jf] {
+                    let to = at + 1 + offset as usize;
+                    assert!(to <= last, "instruction {at} jumps past the end");
+                    if offset != 0 {
+                        let code = filter[to].code;
+                        assert!(
+                            code == (libc::BPF_RET | libc::BPF_K) as u16
+                                || code == (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+                            "instruction {at} jumps to {to}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(filter[last].k, SECCOMP_RET_USER_NOTIF);
+        assert_eq!(filter[last - 1].k, SECCOMP_RET_ALLOW);
+    }
+}
