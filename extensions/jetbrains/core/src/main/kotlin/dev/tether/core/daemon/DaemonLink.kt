@@ -19,6 +19,9 @@ class DaemonLink(
     private val lock = Mutex()
     private var current: Pair<Daemon, RunSessions>? = null
 
+    /** The log file of the daemon last connected to, for "Show logs". */
+    val logPath: String? get() = current?.first?.logPath
+
     /** The connected daemon, connecting (and starting it) when needed. */
     suspend fun daemon(): Daemon = connected().first
 

@@ -41,8 +41,12 @@ class PreparedRun(
     val env: EnvPatch,
     /** For the user: variables kept back, programs tether cannot hook, … */
     val warnings: List<String>,
+    private val owner: RunSessions,
 ) {
     internal val ended = AtomicBoolean(false)
+
+    /** Ends the session in the background (for IDE callbacks such as "process terminated"). */
+    fun endLater(why: String) = owner.endLater(this, why)
 }
 
 class RunSessions(private val client: RpcClient, private val log: (String) -> Unit = {}) : AutoCloseable {
@@ -105,7 +109,7 @@ class RunSessions(private val client: RpcClient, private val log: (String) -> Un
             reporter.cancel()
             scope.launch { events.cancel() }
         }
-        val run = PreparedRun(prepared.sessionId, choice.target, model, envPatch(launchEnv(model, hostEnv), prepared), prepared.warnings)
+        val run = PreparedRun(prepared.sessionId, choice.target, model, envPatch(launchEnv(model, hostEnv), prepared), prepared.warnings, this)
         live[run.sessionId] = run
         if (key != null) awaitingProcess[key]?.let { scope.launch { end(it, "replaced by a new run of the same configuration") } }
         if (key != null) awaitingProcess[key] = run
