@@ -13,6 +13,8 @@ import kotlinx.serialization.json.JsonArray
 import kotlinx.serialization.json.JsonElement
 import kotlinx.serialization.json.JsonNull
 import kotlinx.serialization.json.JsonObject
+import kotlinx.serialization.json.JsonPrimitive
+import kotlinx.serialization.json.booleanOrNull
 import kotlinx.serialization.json.buildJsonObject
 import kotlinx.serialization.json.int
 import kotlinx.serialization.json.jsonObject
@@ -62,7 +64,7 @@ class RpcClient(private val socket: WebSocket) : Closeable {
         val id = send(subscription.name, JSON.encodeToJsonElement(subscription.params, params), sink)
         return RpcSubscription(items) {
             subscriptions.remove(id)?.close?.invoke()
-            runCatching { send(subscription.unsubscribe, JsonArray(listOf(id)), null) }
+            runCatching { send(subscription.unsubscribe, JsonArray(listOf(id)), null) }.getOrNull()?.let { (it as? JsonPrimitive)?.booleanOrNull } == true
         }
     }
 
@@ -143,7 +145,7 @@ class RpcClient(private val socket: WebSocket) : Closeable {
 }
 
 /** A running subscription. */
-class RpcSubscription<I>(val items: ReceiveChannel<I>, private val stop: suspend () -> Unit) {
-    /** Ends the subscription (asks the daemon to stop sending). */
-    suspend fun cancel() = stop()
+class RpcSubscription<I>(val items: ReceiveChannel<I>, private val stop: suspend () -> Boolean) {
+    /** Ends the subscription; whether the daemon confirmed it. */
+    suspend fun cancel(): Boolean = stop()
 }

@@ -12,6 +12,7 @@ import dev.tether.core.chooser.rows
 import dev.tether.core.daemon.Daemon
 import dev.tether.core.generated.ErrorCodes
 import dev.tether.core.generated.Methods
+import dev.tether.core.generated.SessionEventsParams
 import dev.tether.core.launch.RunKind
 import dev.tether.core.launch.RunModel
 import dev.tether.core.rpc.TetherError
@@ -121,6 +122,17 @@ class DaemonTest {
         assertTrue(listedSessions().contains(run.sessionId))
         other.close()
         waitUntil("the daemon ends ${run.sessionId} with its connection") { run.sessionId !in listedSessions() }
+    }
+
+    @Test
+    fun sessionEvents_subscriptionDeliversAPreparationsProgress_andCanBeCancelled() = runBlocking {
+        val events = daemon.client.subscribe(Methods.SESSION_EVENTS, SessionEventsParams())
+        val run = sessions.prepare(onPod, RunModel(RunKind.NODE, "app.js", "node"), home.env)
+        val first = withTimeout(15_000) { events.items.receive() }
+        assertEquals(pod.target, first.target, "the first event of every session's events: $first")
+        assertTrue(events.cancel(), "the daemon confirms the end of the subscription")
+        sessions.end(run, "the test is done")
+        assertTrue(run.sessionId !in listedSessions())
     }
 
     /** Starts the run's process as the IDE would, with the patched environment (the IDE's own
