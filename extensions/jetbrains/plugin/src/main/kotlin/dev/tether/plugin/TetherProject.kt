@@ -2,12 +2,11 @@
 // environment, closed with the project.
 package dev.tether.plugin
 
-import com.intellij.ide.plugins.PluginManagerCore
+import com.intellij.ide.plugins.PluginManager
 import com.intellij.openapi.application.ApplicationInfo
 import com.intellij.openapi.Disposable
 import com.intellij.openapi.components.Service
 import com.intellij.openapi.diagnostic.logger
-import com.intellij.openapi.extensions.PluginId
 import com.intellij.openapi.project.Project
 import com.intellij.util.EnvironmentUtil
 import dev.tether.core.daemon.DaemonLink
@@ -31,7 +30,8 @@ class TetherProject(private val project: Project) : Disposable {
 
     override fun dispose() = link.close()
 
-    private fun plugin() = PluginManagerCore.getPlugin(PluginId.getId("dev.tether"))
+    /** This plugin (`dev.tether`, or `dev.tether.rider` in Rider). */
+    private fun plugin() = PluginManager.getPluginByClass(TetherProject::class.java)
 
     private fun bundledTether(): String? = plugin()?.pluginPath?.resolve("bin/tether")?.toString()
 
