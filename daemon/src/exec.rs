@@ -78,8 +78,11 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
     let prepared: Result<SessionPrepared, _> = daemon.request(methods::SESSION_PREPARE, client::by_name(&params)).await;
     Progress::on_stderr().clear();
     let prepared = prepared.map_err(client::describe)?;
+    let plan = supervised::plan(&params.launch);
     for warning in &prepared.warnings {
-        eprintln!("tether: warning: {warning}");
+        if !plan.as_ref().is_some_and(|plan| plan.answers(warning)) {
+            eprintln!("tether: warning: {warning}");
+        }
     }
     let _reporter = reporter;
     let mut command = Command::new(program);
@@ -88,7 +91,7 @@ pub async fn run(args: ExecArgs) -> anyhow::Result<i32> {
         command.env_remove(name);
     }
     let spawned =
-        supervised::spawn(&mut command, program, &prepared.env).with_context(|| format!("cannot run {program}"));
+        supervised::spawn(&mut command, plan.as_ref(), &prepared.env).with_context(|| format!("cannot run {program}"));
     let code = match spawned {
         Ok((child, _supervision)) => wait_forwarding_signals(child).await?,
         Err(err) => {

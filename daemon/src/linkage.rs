@@ -5,23 +5,32 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use tether_rpc_schema::api::Launch;
-use tether_rpc_schema::linkage::linkage;
+use tether_rpc_schema::linkage::{linkage, Linkage};
 
 /// What the user should know about the program of `launch`, if anything. Reads its ELF
 /// headers (a blocking read of a file the client named: call on a blocking thread).
 pub fn program_warning(launch: &Launch) -> Option<String> {
     let program = resolve(launch)?;
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&program).ok()?;
+    warning(&program, of(&program)?)
+}
+
+/// The warning for `program`, of linkage `linkage`, if it has one.
+pub fn warning(program: &Path, linkage: Linkage) -> Option<String> {
+    Some(format!("{} {}", program.display(), linkage.warning()?))
+}
+
+/// The linkage of the regular file `program`; `None` when it cannot be read.
+pub fn of(program: &Path) -> Option<Linkage> {
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(program).ok()?;
     if !file.metadata().ok()?.is_file() {
         return None;
     }
-    let warning = linkage(|offset, buffer| file.read_at(buffer, offset).unwrap_or(0)).warning()?;
-    Some(format!("{} {warning}", program.display()))
+    Some(linkage(|offset, buffer| file.read_at(buffer, offset).unwrap_or(0)))
 }
 
 /// The file the launch runs: a path with a slash relative to its working directory, else the
 /// first executable of that name on its `PATH`.
-fn resolve(launch: &Launch) -> Option<PathBuf> {
+pub fn resolve(launch: &Launch) -> Option<PathBuf> {
     let cwd = launch.cwd.as_deref().map(Path::new);
     if launch.program.contains('/') {
         let program = Path::new(&launch.program);

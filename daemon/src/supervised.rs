@@ -1,36 +1,54 @@
 //! Starting the user's program under the supervisor (`tether-supervisor`) when the layer cannot
-//! serve it: a Go program, or a static one. The supervised tree runs without the layer (it is
-//! taken out of `LD_PRELOAD`), so that no call is handled twice.
+//! serve it: a Go program, or a static one (`crate::linkage`). The supervised tree runs without
+//! the layer (it is taken out of `LD_PRELOAD`), so that no call is handled twice.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 
-use tether_supervisor::{Needs, SessionEnv, Supervision};
+use tether_rpc_schema::api::Launch;
+use tether_rpc_schema::linkage::Linkage;
+use tether_supervisor::{SessionEnv, Supervision};
 
-/// Spawns `command` (running `program`, with the launch environment `env` already set on it):
-/// under the supervisor when the program needs it, else as it is. A program that needs the
-/// supervisor on a machine that cannot run it still runs, with the target's environment only,
-/// and stderr says why.
+use crate::linkage;
+
+/// A launch whose program needs the supervisor.
+pub struct Plan {
+    exe: PathBuf,
+    linkage: Linkage,
+    /// Why this machine cannot supervise, when it cannot.
+    unavailable: Option<String>,
+}
+
+/// The plan for `launch`: `None` when the layer serves its program.
+pub fn plan(launch: &Launch) -> Option<Plan> {
+    let exe = linkage::resolve(launch)?;
+    let linkage = linkage::of(&exe).filter(|linkage| *linkage != Linkage::Hookable)?;
+    Some(Plan { exe, linkage, unavailable: tether_supervisor::available().err() })
+}
+
+impl Plan {
+    /// Whether `warning` (of `SessionPrepared`) is the daemon's word that the layer cannot
+    /// serve this program, which the supervisor makes moot.
+    pub fn answers(&self, warning: &str) -> bool {
+        self.unavailable.is_none() && linkage::warning(&self.exe, self.linkage).as_deref() == Some(warning)
+    }
+}
+
+/// Spawns `command` (with the launch environment `env` set on it): under the supervisor when
+/// `plan` says so and the machine can, else as it is (saying why the program gets the
+/// target's environment only).
 pub fn spawn(
     command: &mut Command,
-    program: &str,
+    plan: Option<&Plan>,
     env: &BTreeMap<String, String>,
 ) -> io::Result<(Child, Option<Supervision>)> {
-    let path = env.get("PATH").cloned().or_else(|| std::env::var("PATH").ok());
-    let Some(exe) = tether_supervisor::resolve(program, path.as_deref()) else {
+    let Some(plan) = plan else {
         return Ok((command.spawn()?, None));
     };
-    let Some(needs) = tether_supervisor::needs_supervisor(&exe) else {
-        return Ok((command.spawn()?, None));
-    };
-    let kind = match needs {
-        Needs::Go => "a Go program",
-        Needs::Static => "statically linked",
-    };
-    if let Err(why) = tether_supervisor::available() {
-        eprintln!("tether: {program} is {kind}, which the hook layer cannot reach, and {why}");
+    if let Some(why) = &plan.unavailable {
+        eprintln!("tether: {} cannot be supervised: {why}", plan.exe.display());
         return Ok((command.spawn()?, None));
     }
     let session = session_env(env)?;
@@ -38,7 +56,7 @@ pub fn spawn(
         Some(rest) => command.env("LD_PRELOAD", rest),
         None => command.env_remove("LD_PRELOAD"),
     };
-    let (child, supervision) = tether_supervisor::spawn(command, session, &exe)?;
+    let (child, supervision) = tether_supervisor::spawn(command, session, &plan.exe)?;
     Ok((child, Some(supervision)))
 }
 

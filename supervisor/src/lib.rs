@@ -1,5 +1,6 @@
-//! The supervisor: gives a program that bypasses libc (Go, static binaries) its target's
-//! files, DNS and outgoing network, where the hook layer cannot reach.
+//! The supervisor: gives a program that bypasses libc (Go, static binaries: those
+//! `tether_rpc_schema::linkage` does not find hookable) its target's files, DNS and outgoing
+//! network, where the hook layer cannot reach.
 //!
 //! The program runs under a seccomp filter that sends its file and socket system calls to the
 //! supervisor (seccomp user notification); the supervisor is `tether`'s own process, the
@@ -14,9 +15,7 @@
 //! - [`process`]: a supervised thread's memory, descriptors, working directory.
 //! - [`serve`]: the serving threads; [`files`] and [`net`] answer the calls; [`placeholders`]
 //!   stand for target directories; [`proxy`] connects to the session proxy.
-//! - [`elf`]: which programs need the supervisor.
 
-mod elf;
 mod files;
 mod net;
 mod placeholders;
@@ -36,8 +35,6 @@ use std::sync::Arc;
 use tether_hook_core::builtin::HostDirs;
 use tether_hook_core::policy::Policy;
 use tether_rpc_schema::policy::LayerPolicy;
-
-pub use elf::{needs_supervisor, resolve, Needs};
 
 /// Serving threads per supervised tree: calls in flight at once.
 const THREADS: usize = 8;

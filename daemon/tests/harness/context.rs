@@ -1,5 +1,7 @@
 //! Every probe program, run under `tether exec` against a stand-in pod and a containerd
-//! container, sees the target's env, files, DNS and network — asserted by value.
+//! container, sees the target's env, files, DNS and network — asserted by value. The Go probes
+//! (with and without cgo) and the static C probe are served by the supervisor, the others by
+//! the layer: the checks are the same.
 
 use serde_json::Value;
 
@@ -14,13 +16,8 @@ fn pod_context(lang: Lang) {
 
     assert_env(&pod, &probe);
     assert_dns(&pod, &probe, lang);
-    if lang == Lang::Go {
-        // Go's runtime makes file and socket system calls itself, bypassing libc and so the
-        // hook layer; only its environment and (cgo) DNS are tether's. See README, known limits.
-        return;
-    }
     assert_files(&pod, &probe, "s3cr3t-from-pod");
-    assert_outgoing(&pod, &probe);
+    assert_outgoing(&pod, &probe, lang);
     assert_children(&probe, lang, "s3cr3t-from-pod");
 }
 
@@ -33,11 +30,8 @@ fn container_context(lang: Lang) {
 
     assert_eq!(probe(&["env", "DEMO_GREETING"])["value"], "hello-from-container");
     assert_dns(&container, &probe, lang);
-    if lang == Lang::Go {
-        return;
-    }
     assert_files(&container, &probe, "s3cr3t-from-container");
-    assert_outgoing(&container, &probe);
+    assert_outgoing(&container, &probe, lang);
 }
 
 /// A config's `container` section chooses the runtime's socket and namespace; a namespace
@@ -118,13 +112,13 @@ fn assert_dns(target: &Fixture, probe: &dyn Fn(&[&str]) -> Value, lang: Lang) {
     assert_eq!(unknown["ok"], false, "{unknown}");
     let localhost = probe(&["resolve", "localhost"]);
     assert!(contains(&localhost["addresses"], "127.0.0.1"), "localhost stays local: {localhost}");
-    if lang == Lang::C {
+    if matches!(lang, Lang::C | Lang::CStatic) {
         let by_name = probe(&["resolve", "payments.shop.svc.cluster.local"]);
         assert_eq!(by_name["gethostbyname"], serde_json::json!([target.get("/payments_ip")]), "{by_name}");
     }
 }
 
-fn assert_outgoing(target: &Fixture, probe: &dyn Fn(&[&str]) -> Value) {
+fn assert_outgoing(target: &Fixture, probe: &dyn Fn(&[&str]) -> Value, lang: Lang) {
     let http = probe(&["http", "http://orders.shop.svc.cluster.local:8080/"]);
     assert_eq!(http["status"], 200, "{http}");
     assert!(http["body"].as_str().unwrap_or_default().contains("orders-service"), "{http}");
@@ -141,8 +135,16 @@ fn assert_outgoing(target: &Fixture, probe: &dyn Fn(&[&str]) -> Value) {
     let peer = probe(&["peer", &peer_addr]);
     assert_eq!(peer["peer"], peer_addr.as_str(), "getpeername shows the real destination: {peer}");
     let udp_addr = format!("{}:9053", target.get("/orders_ip"));
-    let udp = probe(&["udp", &udp_addr, "ping"]);
-    assert_eq!((udp["reply"].as_str(), udp["from"].as_str()), (Some("echo:ping"), Some(udp_addr.as_str())), "{udp}");
+    // Datagrams of an unconnected socket (sendto, recvfrom) are not the supervisor's yet
+    // (README, known limits); connected ones are.
+    if !lang.is_supervised() {
+        let udp = probe(&["udp", &udp_addr, "ping"]);
+        assert_eq!(
+            (udp["reply"].as_str(), udp["from"].as_str()),
+            (Some("echo:ping"), Some(udp_addr.as_str())),
+            "{udp}"
+        );
+    }
     let connected = probe(&["udpconnected", &udp_addr, "pong"]);
     assert_eq!((connected["reply"].as_str(), connected["peer"].as_str()), (Some("echo:pong"), Some(udp_addr.as_str())));
     let loopback = probe(&["tcp", "127.0.0.1:7070", "hi"]);
@@ -154,7 +156,7 @@ fn assert_children(probe: &dyn Fn(&[&str]) -> Value, lang: Lang, secret: &str) {
     assert_eq!(spawned["child"]["content"], secret, "{spawned}");
     let shell = probe(&["shell", "cat /etc/demo/secret.txt"]);
     assert_eq!(shell["stdout"], secret, "{shell}");
-    if matches!(lang, Lang::C | Lang::Python) {
+    if matches!(lang, Lang::C | Lang::CStatic | Lang::Python) {
         let posix = probe(&["spawn-posix", "read", "/etc/demo/secret.txt"]);
         assert_eq!(posix["child"]["content"], secret, "{posix}");
     }
@@ -180,8 +182,18 @@ fn node_program_sees_pod_context() {
 }
 
 #[test]
-fn go_program_sees_pod_env_and_dns() {
+fn go_program_sees_pod_context() {
     pod_context(Lang::Go);
+}
+
+#[test]
+fn static_go_program_sees_pod_context() {
+    pod_context(Lang::GoStatic);
+}
+
+#[test]
+fn static_c_program_sees_pod_context() {
+    pod_context(Lang::CStatic);
 }
 
 #[test]
@@ -200,8 +212,18 @@ fn node_program_sees_container_context() {
 }
 
 #[test]
-fn go_program_sees_container_env_and_dns() {
+fn go_program_sees_container_context() {
     container_context(Lang::Go);
+}
+
+#[test]
+fn static_go_program_sees_container_context() {
+    container_context(Lang::GoStatic);
+}
+
+#[test]
+fn static_c_program_sees_container_context() {
+    container_context(Lang::CStatic);
 }
 
 #[test]

@@ -70,9 +70,18 @@ pub enum Lang {
     Python,
     Node,
     Go,
+    /// The C probe linked statically (glibc): served by the supervisor, not the layer.
+    CStatic,
+    /// The Go probe built without cgo: static, Go's own resolver; served by the supervisor.
+    GoStatic,
 }
 
 impl Lang {
+    /// Whether the supervisor serves this probe (Go, or static).
+    pub fn is_supervised(self) -> bool {
+        matches!(self, Lang::Go | Lang::CStatic | Lang::GoStatic)
+    }
+
     fn command(self) -> Vec<String> {
         let repo = repo();
         let path = |rel: &str| repo.join(rel).display().to_string();
@@ -81,6 +90,8 @@ impl Lang {
             Lang::Python => vec!["/usr/bin/python3".into(), path("fixtures/programs/python/probe.py")],
             Lang::Node => vec![which("node"), path("fixtures/programs/node/probe.js")],
             Lang::Go => vec![path("fixtures/build/probe-go")],
+            Lang::CStatic => vec![path("fixtures/build/probe-c-static")],
+            Lang::GoStatic => vec![path("fixtures/build/probe-go-static")],
         }
     }
 }
