@@ -1,6 +1,8 @@
 //! Trapped socket calls: `connect` of a target destination goes through the session proxy as
 //! the layer's does (`tether_hook_core::outgoing`), on a duplicate of the program's socket;
-//! `getpeername`, `getsockname` and `SO_ERROR` then report the target's view. Sockets are
+//! `getpeername`, `getsockname` and `SO_ERROR` then report the target's view. A datagram sent
+//! to a target destination with `sendto` goes to its relay (sent by the supervisor, from the
+//! program's socket), and `recvfrom` reports the real source of what a relay sends back. Sockets are
 //! known by their inode, which every duplicate shares.
 
 use std::collections::HashMap;
@@ -24,6 +26,8 @@ pub struct Socket {
     local: Option<SocketAddr>,
     /// The local port of a socket waiting in a park, until its outcome is learnt.
     parked: Option<u16>,
+    /// UDP destinations of `sendto`: `(real, relay)`.
+    routes: Vec<(SocketAddr, SocketAddr)>,
 }
 
 pub type Sockets = std::sync::Mutex<HashMap<u64, Socket>>;
@@ -38,6 +42,8 @@ pub fn answer(served: &Served<'_>, call: &Notification) -> Option<Answer> {
         }
         libc::SYS_getsockname => report(served, call, args[0] as i32, args[1], args[2], |socket| socket.local),
         libc::SYS_getsockopt => so_error(served, call, args[0] as i32, args[3], args[4]),
+        libc::SYS_sendto => send_to(served, call, args),
+        libc::SYS_recvfrom => receive_from(served, call, args),
         _ => return None,
     };
     Some(answer)
@@ -92,7 +98,11 @@ fn connect(served: &Served<'_>, call: &Notification, fd: i32, addr: u64, len: us
                         Parked::InProgress => (Some(local_port), None, Answer::Error(libc::EINPROGRESS)),
                         Parked::Connected(local) => (None, local, Answer::Value(0)),
                     };
-                    remember(served, ino, Socket { peer: park.map(|park| (dest, park)), local, parked });
+                    remember(
+                        served,
+                        ino,
+                        Socket { peer: park.map(|park| (dest, park)), local, parked, routes: Vec::new() },
+                    );
                     answer
                 }
                 Err(errno) => Answer::Error(errno),
@@ -105,11 +115,11 @@ fn connect(served: &Served<'_>, call: &Notification, fd: i32, addr: u64, len: us
     };
     match outgoing::connect(raw, relay) {
         0 => {
-            remember(served, ino, Socket { peer: Some((dest, relay)), local, parked: None });
+            remember(served, ino, Socket { peer: Some((dest, relay)), local, parked: None, routes: Vec::new() });
             Answer::Value(0)
         }
         libc::EINPROGRESS => {
-            remember(served, ino, Socket { peer: Some((dest, relay)), local, parked: None });
+            remember(served, ino, Socket { peer: Some((dest, relay)), local, parked: None, routes: Vec::new() });
             Answer::Error(libc::EINPROGRESS)
         }
         code => Answer::Error(code),
@@ -203,4 +213,128 @@ fn so_error(served: &Served<'_>, call: &Notification, fd: i32, value: u64, len_a
         Ok(()) => Answer::Value(0),
         Err(errno) => Answer::Error(errno),
     }
+}
+
+/// Largest datagram the supervisor carries (the largest UDP payload over IPv6 jumbograms aside).
+const DATAGRAM_MAX: usize = 65_536;
+
+/// `sendto` with an address: a datagram for a target destination goes to its relay (opened on
+/// first use); any other continues.
+fn send_to(served: &Served<'_>, call: &Notification, args: [u64; 6]) -> Answer {
+    let thread = Thread(call.pid);
+    let (fd, buf, len, flags) = (args[0] as i32, args[1], args[2] as usize, args[3] as i32);
+    let Some(dest) = thread.read(args[4], (args[5] as usize).min(128)).ok().and_then(|bytes| from_bytes(&bytes)) else {
+        return Answer::Continue;
+    };
+    let ip = dest.ip().to_canonical();
+    if ip.is_loopback() || ip.is_unspecified() {
+        return Answer::Continue;
+    }
+    let Ok(socket) = thread.take_fd(fd) else {
+        return Answer::Continue;
+    };
+    let (Some((family, Transport::Udp)), Some(ino)) = (outgoing::kind(socket.as_raw_fd()), inode(&socket)) else {
+        return Answer::Continue;
+    };
+    let known =
+        served.sockets.lock().ok().and_then(|sockets| {
+            sockets.get(&ino)?.routes.iter().find(|(real, _)| *real == dest).map(|(_, relay)| *relay)
+        });
+    let relay = match known {
+        Some(relay) => relay,
+        None if served.policy.outgoing.is_target(dest, Transport::Udp, &resolve_on_host) => {
+            // An unconnected socket's own address is one for every destination: it stays the host's.
+            match outgoing::open_relay(&served.requests, socket.as_raw_fd(), family, Transport::Udp, dest) {
+                Ok((relay, _)) => {
+                    if let Ok(mut sockets) = served.sockets.lock() {
+                        sockets.entry(ino).or_default().routes.push((dest, relay));
+                    }
+                    relay
+                }
+                Err(errno) => return Answer::Error(errno),
+            }
+        }
+        None => return Answer::Continue,
+    };
+    let data = match thread.read(buf, len.min(DATAGRAM_MAX)) {
+        Ok(data) => data,
+        Err(errno) => return Answer::Error(errno),
+    };
+    let (storage, storage_len) = to_storage(relay);
+    // SAFETY: `data` is valid for its length; `storage` holds a sockaddr of `storage_len` bytes.
+    let sent = unsafe {
+        libc::sendto(
+            socket.as_raw_fd(),
+            data.as_ptr().cast(),
+            data.len(),
+            flags,
+            (&storage as *const libc::sockaddr_storage).cast(),
+            storage_len,
+        )
+    };
+    match sent {
+        -1 => Answer::Error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)),
+        sent => Answer::Value(sent as i64),
+    }
+}
+
+/// `recvfrom` with an address on a socket that sent to a relay: the supervisor receives (from
+/// the program's socket, with the program's flags: a non-blocking socket's `EAGAIN` is its
+/// answer) and reports the real source of a datagram from a relay.
+fn receive_from(served: &Served<'_>, call: &Notification, args: [u64; 6]) -> Answer {
+    let thread = Thread(call.pid);
+    let (fd, buf, len, flags, src, src_len) =
+        (args[0] as i32, args[1], args[2] as usize, args[3] as i32, args[4], args[5]);
+    let Some((socket, _, state)) = known(served, thread, fd) else {
+        return Answer::Continue;
+    };
+    if state.routes.is_empty() && state.peer.is_none() {
+        return Answer::Continue;
+    }
+    let mut data = vec![0u8; len.min(DATAGRAM_MAX)];
+    // SAFETY: sockaddr_storage is plain data; all-zero is valid.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut storage_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `data` and `storage` are valid for the lengths given.
+    let got = unsafe {
+        libc::recvfrom(
+            socket.as_raw_fd(),
+            data.as_mut_ptr().cast(),
+            data.len(),
+            flags,
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut storage_len,
+        )
+    };
+    if got < 0 {
+        return Answer::Error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
+    }
+    let received = &data[..(got as usize).min(data.len())];
+    let source = tether_hook_core::sockaddr::from_storage(&storage, storage_len).map(|source| {
+        let same = |relay: &SocketAddr| {
+            relay.ip().to_canonical() == source.ip().to_canonical() && relay.port() == source.port()
+        };
+        state.peer.iter().chain(&state.routes).find(|(_, relay)| same(relay)).map_or(source, |(real, _)| *real)
+    });
+    if let Err(errno) = thread.write(buf, received) {
+        return Answer::Error(errno);
+    }
+    if let Some(source) = source {
+        if let Err(errno) = write_address(thread, source, src, src_len) {
+            return Answer::Error(errno);
+        }
+    }
+    Answer::Value(got as i64)
+}
+
+/// Writes `address` at `addr` with the kernel's truncation rules: at most the `socklen_t` at
+/// `len_addr` bytes, which becomes the address's full length.
+fn write_address(thread: Thread, address: SocketAddr, addr: u64, len_addr: u64) -> Result<(), i32> {
+    let room = u32::from_ne_bytes(thread.read(len_addr, 4)?.try_into().expect("4 bytes"));
+    let (storage, full) = to_storage(address);
+    // SAFETY: sockaddr_storage is plain data, valid for its whole size.
+    let bytes =
+        unsafe { std::slice::from_raw_parts((&storage as *const libc::sockaddr_storage).cast::<u8>(), full as usize) };
+    thread.write(addr, &bytes[..(room as usize).min(full as usize)])?;
+    thread.write(len_addr, &full.to_ne_bytes())
 }

@@ -24,8 +24,8 @@ const IOCTL_NOTIF_SEND: libc::c_ulong = 0xc018_2101;
 const IOCTL_NOTIF_ID_VALID: libc::c_ulong = 0x4008_2102;
 const IOCTL_NOTIF_ADDFD: libc::c_ulong = 0x4018_2103;
 
-/// The system calls the supervisor answers (x86_64 numbers). `getsockopt` only for
-/// `SOL_SOCKET`/`SO_ERROR` (see [`program`]).
+/// The system calls the supervisor answers (x86_64 numbers), whatever their arguments; and
+/// `getsockopt`, `sendto`, `recvfrom` with some (see [`program`]).
 pub const TRAPPED: &[libc::c_long] = &[
     libc::SYS_open,
     libc::SYS_openat,
@@ -96,43 +96,78 @@ pub enum Answer {
     Sent,
 }
 
+/// Where a conditional jump of the filter goes.
+#[derive(Clone, Copy)]
+enum To {
+    /// Over this many following instructions (0: the next one).
+    Skip(u8),
+    Allow,
+    Notify,
+}
+
+/// One instruction before its jumps are resolved.
+struct Op {
+    code: u32,
+    k: u32,
+    jt: To,
+    jf: To,
+}
+
+fn load(offset: u32) -> Op {
+    Op { code: libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, k: offset, jt: To::Skip(0), jf: To::Skip(0) }
+}
+
+fn jeq(k: u32, jt: To, jf: To) -> Op {
+    Op { code: libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, k, jt, jf }
+}
+
+/// Offset in `struct seccomp_data` of argument `index`'s low (`high`: high) 32 bits.
+fn arg(index: u32, high: bool) -> u32 {
+    16 + 8 * index + if high { 4 } else { 0 }
+}
+
 /// The BPF program: every trapped call of an x86_64 program goes to the supervisor, the rest
 /// (and any other architecture's calls, which `available` refuses to supervise) run.
+/// `getsockopt` is trapped for `SOL_SOCKET`/`SO_ERROR` only, `sendto` and `recvfrom` only with
+/// an address (`sendto` of a connected socket, the usual `send`, runs).
 fn program() -> Vec<libc::sock_filter> {
-    let load = |offset: u32| libc::sock_filter {
-        code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
-        jt: 0,
-        jf: 0,
-        k: offset,
-    };
-    let ret = |k: u32| libc::sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k };
-    let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
-        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-        jt,
-        jf,
-        k,
-    };
-    let arg_low = |index: u32| 16 + 8 * index;
-    let trapped = TRAPPED.len();
-    // Layout: arch check (2), nr load (1), one jeq per trapped call, the getsockopt block (5),
-    // then ALLOW and NOTIFY.
-    let allow = 3 + trapped + 5;
-    let notify = allow + 1;
-    let mut filter = vec![load(4)];
-    filter.push(jeq(AUDIT_ARCH_X86_64, 0, (allow - 2) as u8));
-    filter.push(load(0));
-    for (index, nr) in TRAPPED.iter().enumerate() {
-        let at = 3 + index;
-        filter.push(jeq(*nr as u32, (notify - at - 1) as u8, 0));
+    let mut ops = vec![load(4), jeq(AUDIT_ARCH_X86_64, To::Skip(0), To::Allow), load(0)];
+    ops.extend(TRAPPED.iter().map(|nr| jeq(*nr as u32, To::Notify, To::Skip(0))));
+    ops.extend([
+        jeq(libc::SYS_getsockopt as u32, To::Skip(0), To::Skip(4)),
+        load(arg(1, false)),
+        jeq(libc::SOL_SOCKET as u32, To::Skip(0), To::Allow),
+        load(arg(2, false)),
+        jeq(libc::SO_ERROR as u32, To::Notify, To::Allow),
+    ]);
+    for nr in [libc::SYS_sendto, libc::SYS_recvfrom] {
+        ops.extend([
+            jeq(nr as u32, To::Skip(0), To::Skip(4)),
+            load(arg(4, false)),
+            jeq(0, To::Skip(0), To::Notify),
+            load(arg(4, true)),
+            jeq(0, To::Allow, To::Notify),
+        ]);
     }
-    let at = 3 + trapped;
-    filter.push(jeq(libc::SYS_getsockopt as u32, 0, (allow - at - 1) as u8));
-    filter.push(load(arg_low(1)));
-    filter.push(jeq(libc::SOL_SOCKET as u32, 0, (allow - at - 3) as u8));
-    filter.push(load(arg_low(2)));
-    filter.push(jeq(libc::SO_ERROR as u32, (notify - at - 5) as u8, (allow - at - 5) as u8));
-    filter.push(ret(SECCOMP_RET_ALLOW));
-    filter.push(ret(SECCOMP_RET_USER_NOTIF));
+    let allow = ops.len();
+    let notify = allow + 1;
+    let resolve = |at: usize, to: To| match to {
+        To::Skip(over) => over,
+        To::Allow => (allow - at - 1) as u8,
+        To::Notify => (notify - at - 1) as u8,
+    };
+    let mut filter: Vec<libc::sock_filter> = ops
+        .iter()
+        .enumerate()
+        .map(|(at, op)| libc::sock_filter {
+            code: op.code as u16,
+            jt: resolve(at, op.jt),
+            jf: resolve(at, op.jf),
+            k: op.k,
+        })
+        .collect();
+    let ret = |k: u32| libc::sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k };
+    filter.extend([ret(SECCOMP_RET_ALLOW), ret(SECCOMP_RET_USER_NOTIF)]);
     filter
 }
 
@@ -242,27 +277,48 @@ pub unsafe fn adopt(fd: RawFd) -> OwnedFd {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_jump_of_the_filter_lands_on_a_return() {
+    /// Runs the filter on one call, as the kernel would (the few instructions it uses).
+    fn verdict(nr: libc::c_long, arch: u32, args: [u64; 6]) -> u32 {
+        let data = Data { nr: nr as i32, arch, instruction_pointer: 0, args };
+        // SAFETY: Data is plain data of 64 bytes.
+        let bytes: [u8; 64] = unsafe { std::mem::transmute(data) };
         let filter = program();
-        let last = filter.len() - 1;
-        for (at, instruction) in filter.iter().enumerate() {
-            if instruction.code == (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16 {
-                for offset in [instruction.jt, instruction.jf] {
-                    let to = at + 1 + offset as usize;
-                    assert!(to <= last, "instruction {at} jumps past the end");
-                    if offset != 0 {
-                        let code = filter[to].code;
-                        assert!(
-                            code == (libc::BPF_RET | libc::BPF_K) as u16
-                                || code == (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
-                            "instruction {at} jumps to {to}"
-                        );
-                    }
+        let (mut at, mut acc) = (0usize, 0u32);
+        loop {
+            let op = filter[at];
+            match u32::from(op.code) {
+                code if code == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => {
+                    let k = op.k as usize;
+                    acc = u32::from_ne_bytes(bytes[k..k + 4].try_into().unwrap());
+                    at += 1;
                 }
+                code if code == libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K => {
+                    at += 1 + usize::from(if acc == op.k { op.jt } else { op.jf });
+                }
+                code if code == libc::BPF_RET | libc::BPF_K => return op.k,
+                code => panic!("unexpected instruction {code:#x}"),
             }
         }
-        assert_eq!(filter[last].k, SECCOMP_RET_USER_NOTIF);
-        assert_eq!(filter[last - 1].k, SECCOMP_RET_ALLOW);
+    }
+
+    #[test]
+    fn the_filter_traps_exactly_the_calls_the_supervisor_answers() {
+        let x86 = AUDIT_ARCH_X86_64;
+        for nr in TRAPPED {
+            assert_eq!(verdict(*nr, x86, [0; 6]), SECCOMP_RET_USER_NOTIF, "{nr}");
+        }
+        for nr in [libc::SYS_read, libc::SYS_write, libc::SYS_close, libc::SYS_execve, libc::SYS_fstat] {
+            assert_eq!(verdict(nr, x86, [0; 6]), SECCOMP_RET_ALLOW, "{nr}");
+        }
+        let so_error = [3, libc::SOL_SOCKET as u64, libc::SO_ERROR as u64, 0, 0, 0];
+        assert_eq!(verdict(libc::SYS_getsockopt, x86, so_error), SECCOMP_RET_USER_NOTIF);
+        let so_type = [3, libc::SOL_SOCKET as u64, libc::SO_TYPE as u64, 0, 0, 0];
+        assert_eq!(verdict(libc::SYS_getsockopt, x86, so_type), SECCOMP_RET_ALLOW);
+        for nr in [libc::SYS_sendto, libc::SYS_recvfrom] {
+            assert_eq!(verdict(nr, x86, [3, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW, "{nr} without an address");
+            assert_eq!(verdict(nr, x86, [3, 0, 0, 0, 0x7fff_0000_1000, 16]), SECCOMP_RET_USER_NOTIF, "{nr}");
+            assert_eq!(verdict(nr, x86, [3, 0, 0, 0, 0x1000, 16]), SECCOMP_RET_USER_NOTIF, "{nr}, low address");
+        }
+        assert_eq!(verdict(libc::SYS_openat, 0x4000_00b7, [0; 6]), SECCOMP_RET_ALLOW, "another architecture");
     }
 }

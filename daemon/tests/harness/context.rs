@@ -17,7 +17,7 @@ fn pod_context(lang: Lang) {
     assert_env(&pod, &probe);
     assert_dns(&pod, &probe, lang);
     assert_files(&pod, &probe, "s3cr3t-from-pod");
-    assert_outgoing(&pod, &probe, lang);
+    assert_outgoing(&pod, &probe);
     assert_children(&probe, lang, "s3cr3t-from-pod");
 }
 
@@ -31,7 +31,7 @@ fn container_context(lang: Lang) {
     assert_eq!(probe(&["env", "DEMO_GREETING"])["value"], "hello-from-container");
     assert_dns(&container, &probe, lang);
     assert_files(&container, &probe, "s3cr3t-from-container");
-    assert_outgoing(&container, &probe, lang);
+    assert_outgoing(&container, &probe);
 }
 
 /// A config's `container` section chooses the runtime's socket and namespace; a namespace
@@ -118,7 +118,7 @@ fn assert_dns(target: &Fixture, probe: &dyn Fn(&[&str]) -> Value, lang: Lang) {
     }
 }
 
-fn assert_outgoing(target: &Fixture, probe: &dyn Fn(&[&str]) -> Value, lang: Lang) {
+fn assert_outgoing(target: &Fixture, probe: &dyn Fn(&[&str]) -> Value) {
     let http = probe(&["http", "http://orders.shop.svc.cluster.local:8080/"]);
     assert_eq!(http["status"], 200, "{http}");
     assert!(http["body"].as_str().unwrap_or_default().contains("orders-service"), "{http}");
@@ -135,16 +135,8 @@ fn assert_outgoing(target: &Fixture, probe: &dyn Fn(&[&str]) -> Value, lang: Lan
     let peer = probe(&["peer", &peer_addr]);
     assert_eq!(peer["peer"], peer_addr.as_str(), "getpeername shows the real destination: {peer}");
     let udp_addr = format!("{}:9053", target.get("/orders_ip"));
-    // Datagrams of an unconnected socket (sendto, recvfrom) are not the supervisor's yet
-    // (README, known limits); connected ones are.
-    if !lang.is_supervised() {
-        let udp = probe(&["udp", &udp_addr, "ping"]);
-        assert_eq!(
-            (udp["reply"].as_str(), udp["from"].as_str()),
-            (Some("echo:ping"), Some(udp_addr.as_str())),
-            "{udp}"
-        );
-    }
+    let udp = probe(&["udp", &udp_addr, "ping"]);
+    assert_eq!((udp["reply"].as_str(), udp["from"].as_str()), (Some("echo:ping"), Some(udp_addr.as_str())), "{udp}");
     let connected = probe(&["udpconnected", &udp_addr, "pong"]);
     assert_eq!((connected["reply"].as_str(), connected["peer"].as_str()), (Some("echo:pong"), Some(udp_addr.as_str())));
     let loopback = probe(&["tcp", "127.0.0.1:7070", "hi"]);

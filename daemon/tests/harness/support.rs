@@ -77,11 +77,6 @@ pub enum Lang {
 }
 
 impl Lang {
-    /// Whether the supervisor serves this probe (Go, or static).
-    pub fn is_supervised(self) -> bool {
-        matches!(self, Lang::Go | Lang::CStatic | Lang::GoStatic)
-    }
-
     fn command(self) -> Vec<String> {
         let repo = repo();
         let path = |rel: &str| repo.join(rel).display().to_string();
