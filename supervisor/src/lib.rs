@@ -93,7 +93,7 @@ fn kernel() -> Option<(u32, u32)> {
 /// should not load the layer (the caller removes it from `LD_PRELOAD`).
 pub fn spawn(command: &mut Command, env: SessionEnv, exe: &Path) -> io::Result<(Child, Supervision)> {
     available().map_err(io::Error::other)?;
-    let program = seccomp::prepared_program();
+    let program = seccomp::program();
     let killable = kernel().is_some_and(|version| version >= KILLABLE_WAIT_KERNEL);
     let (ours, theirs) = UnixStream::pair()?;
     let theirs_fd = theirs.as_raw_fd();
@@ -149,19 +149,30 @@ fn shared_state(listener: std::os::fd::OwnedFd, env: SessionEnv, exe: &Path) -> 
     }
 }
 
-/// Sends descriptor `fd` over the socket `over` (`SCM_RIGHTS`), in the child: no allocation.
-fn send_fd(over: RawFd, fd: RawFd) -> io::Result<()> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
-    let mut control = [0u64; 4];
+/// Room for one `SCM_RIGHTS` header with one descriptor (32 bytes, aligned).
+type Control = [u64; 4];
+
+/// A one-byte message over `byte` with `control` as its control buffer: what passes the
+/// listener from the child to the supervisor.
+fn message(byte: &mut [u8; 1], iov: &mut libc::iovec, control: &mut Control) -> libc::msghdr {
+    *iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
     // SAFETY: msghdr is plain data; zeroed is valid.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
+    msg.msg_iov = iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of::<Control>();
+    msg
+}
+
+/// Sends descriptor `fd` over the socket `over` (`SCM_RIGHTS`), in the child: no allocation.
+fn send_fd(over: RawFd, fd: RawFd) -> io::Result<()> {
+    let (mut byte, mut control) = ([0u8; 1], Control::default());
+    let mut iov = libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
+    let mut msg = message(&mut byte, &mut iov, &mut control);
     // SAFETY: CMSG_SPACE only computes a size.
     msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    // SAFETY: the control buffer has room for one header with one descriptor (32 bytes).
+    // SAFETY: the control buffer has room for one header with one descriptor.
     unsafe {
         let header = libc::CMSG_FIRSTHDR(&msg);
         (*header).cmsg_level = libc::SOL_SOCKET;
@@ -178,15 +189,9 @@ fn send_fd(over: RawFd, fd: RawFd) -> io::Result<()> {
 
 /// Receives the listener the child sent.
 fn receive_fd(over: &UnixStream) -> io::Result<std::os::fd::OwnedFd> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
-    let mut control = [0u64; 4];
-    // SAFETY: msghdr is plain data; zeroed is valid.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control);
+    let (mut byte, mut control) = ([0u8; 1], Control::default());
+    let mut iov = libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
+    let mut msg = message(&mut byte, &mut iov, &mut control);
     // SAFETY: `msg` points at live buffers; MSG_CMSG_CLOEXEC keeps the listener out of children.
     if unsafe { libc::recvmsg(over.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) } != 1 {
         return Err(io::Error::other("the program did not start under the supervisor's filter"));

@@ -60,19 +60,32 @@ fn resolve_on_host(name: &str) -> Vec<IpAddr> {
     (name, 0).to_socket_addrs().map(|addrs| addrs.map(|addr| addr.ip()).collect()).unwrap_or_default()
 }
 
-fn connect(served: &Served<'_>, call: &Notification, fd: i32, addr: u64, len: usize) -> Answer {
-    let thread = Thread(call.pid);
-    let Some(dest) = thread.read(addr, len.min(128)).ok().and_then(|bytes| from_bytes(&bytes)) else {
-        return Answer::Continue;
-    };
+/// A call's destination: the address at `addr` (`len` bytes), and a duplicate of the program's
+/// socket `fd` with its family, transport and inode. `None` (the host's call) for an address
+/// that is not IPv4/IPv6, loopback or unspecified, or a socket tether does not redirect.
+struct Destination {
+    dest: SocketAddr,
+    socket: OwnedFd,
+    family: i32,
+    transport: Transport,
+    ino: u64,
+}
+
+fn destination(thread: Thread, fd: i32, addr: u64, len: usize) -> Option<Destination> {
+    let dest = from_bytes(&thread.read(addr, len.min(128)).ok()?)?;
     let ip = dest.ip().to_canonical();
     if ip.is_loopback() || ip.is_unspecified() {
-        return Answer::Continue;
+        return None;
     }
-    let Ok(socket) = thread.take_fd(fd) else {
-        return Answer::Continue;
-    };
-    let (Some((family, transport)), Some(ino)) = (outgoing::kind(socket.as_raw_fd()), inode(&socket)) else {
+    let socket = thread.take_fd(fd).ok()?;
+    let (family, transport) = outgoing::kind(socket.as_raw_fd())?;
+    let ino = inode(&socket)?;
+    Some(Destination { dest, socket, family, transport, ino })
+}
+
+fn connect(served: &Served<'_>, call: &Notification, fd: i32, addr: u64, len: usize) -> Answer {
+    let Some(Destination { dest, socket, family, transport, ino }) = destination(Thread(call.pid), fd, addr, len)
+    else {
         return Answer::Continue;
     };
     let known = served.sockets.lock().ok().and_then(|sockets| sockets.get(&ino).cloned());
@@ -222,18 +235,10 @@ const DATAGRAM_MAX: usize = 65_536;
 /// first use); any other continues.
 fn send_to(served: &Served<'_>, call: &Notification, args: [u64; 6]) -> Answer {
     let thread = Thread(call.pid);
-    let (fd, buf, len, flags) = (args[0] as i32, args[1], args[2] as usize, args[3] as i32);
-    let Some(dest) = thread.read(args[4], (args[5] as usize).min(128)).ok().and_then(|bytes| from_bytes(&bytes)) else {
-        return Answer::Continue;
-    };
-    let ip = dest.ip().to_canonical();
-    if ip.is_loopback() || ip.is_unspecified() {
-        return Answer::Continue;
-    }
-    let Ok(socket) = thread.take_fd(fd) else {
-        return Answer::Continue;
-    };
-    let (Some((family, Transport::Udp)), Some(ino)) = (outgoing::kind(socket.as_raw_fd()), inode(&socket)) else {
+    let (buf, len, flags) = (args[1], args[2] as usize, args[3] as i32);
+    let Some(Destination { dest, socket, family, transport: Transport::Udp, ino }) =
+        destination(thread, args[0] as i32, args[4], args[5] as usize)
+    else {
         return Answer::Continue;
     };
     let known =

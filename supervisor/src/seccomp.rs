@@ -130,7 +130,7 @@ fn arg(index: u32, high: bool) -> u32 {
 /// (and any other architecture's calls, which `available` refuses to supervise) run.
 /// `getsockopt` is trapped for `SOL_SOCKET`/`SO_ERROR` only, `sendto` and `recvfrom` only with
 /// an address (`sendto` of a connected socket, the usual `send`, runs).
-fn program() -> Vec<libc::sock_filter> {
+pub fn program() -> Vec<libc::sock_filter> {
     let mut ops = vec![load(4), jeq(AUDIT_ARCH_X86_64, To::Skip(0), To::Allow), load(0)];
     ops.extend(TRAPPED.iter().map(|nr| jeq(*nr as u32, To::Notify, To::Skip(0))));
     ops.extend([
@@ -176,7 +176,7 @@ fn program() -> Vec<libc::sock_filter> {
 /// built, which the caller does before forking.
 ///
 /// # Safety
-/// Call only in a freshly forked child, with `program` built by [`prepared_program`].
+/// Call only in a freshly forked child, with `program` built by [`program`] before the fork.
 pub unsafe fn install(program: &[libc::sock_filter], killable_wait: bool) -> Result<RawFd, i32> {
     // SAFETY: prctl with integer arguments; no_new_privs is required for an unprivileged filter.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
@@ -194,11 +194,6 @@ pub unsafe fn install(program: &[libc::sock_filter], killable_wait: bool) -> Res
         return Err(errno());
     }
     Ok(fd as RawFd)
-}
-
-/// The filter program, built before forking.
-pub fn prepared_program() -> Vec<libc::sock_filter> {
-    program()
 }
 
 fn errno() -> i32 {
