@@ -14,12 +14,14 @@
 //! - [`route`]: where one file call goes (host, target, an errno), from its path argument.
 //! - [`errno`], [`sockaddr`], [`stat`]: errno mapping and the C structures the calls exchange.
 //! - [`client`]: `Hello` and one request/response on a connection to the session proxy.
-//! - [`outgoing`]: the steps of an outgoing connection on a socket descriptor.
+//! - [`outgoing`]: the steps of an outgoing connection on a socket descriptor; [`incoming`]:
+//!   those of a listener and the connections relayed to it.
 //! - [`target`]: the target side of file calls, over any [`target::Proxy`].
 
 pub mod builtin;
 pub mod client;
 pub mod errno;
+pub mod incoming;
 pub mod outgoing;
 pub mod path;
 pub mod path_rules;

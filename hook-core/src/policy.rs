@@ -109,6 +109,12 @@ impl Policy {
         }
     }
 
+    /// Whether any path can be the target's to write (`fs.mode` "write", or a `read_write`
+    /// rule): the supervisor traps the calls of write mode only then.
+    pub fn writes_target(&self) -> bool {
+        self.mode == FsMode::Write || !matches!(self.rules[2].0, PathRules::None)
+    }
+
     fn by_mode(&self) -> PathClass {
         match self.mode {
             FsMode::Read => PathClass::TargetRead,

@@ -8,16 +8,15 @@
 //! costs `accept` a `getsockname`; only a loopback peer on a subscribed port costs a round trip.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{LazyLock, Mutex};
 
 use libc::{c_int, sockaddr, socklen_t};
-use tether_hook_core::outgoing;
 use tether_hook_core::sockaddr as addrs;
-use tether_rpc_schema::wire::Message;
+use tether_hook_core::{incoming, outgoing};
 
 use crate::guard::Outcome;
-use crate::{errno, fds, net, proxy, session};
+use crate::proxy::Requests;
+use crate::{errno, fds, net, session};
 
 /// A listening socket the daemon subscribed.
 #[derive(Debug, Clone, Copy)]
@@ -38,15 +37,12 @@ pub fn hold_for_fork(guards: &mut Vec<Box<dyn std::any::Any>>) {
 /// `fd` just started listening (the original `listen` succeeded).
 pub fn listening(fd: c_int) {
     let Some(policy) = session::active() else { return };
-    if outgoing::sockopt(fd, libc::SO_TYPE) != Some(libc::SOCK_STREAM) {
+    let Some(addr) = incoming::subscribed(&policy.incoming, fd) else { return };
+    if is_listener(fd) {
         return;
     }
-    let Ok(addr) = outgoing::local_addr(fd) else { return };
-    if policy.incoming.target_port(addr.port()).is_none() || is_listener(fd) {
-        return;
-    }
-    match proxy::call(Message::IncomingListen { addr }) {
-        Ok(_) => {
+    match incoming::listen(&Requests, addr) {
+        Ok(()) => {
             if let Ok(mut listeners) = LISTENERS.lock() {
                 listeners.insert(fd, Listener { port: addr.port(), pid: std::process::id() });
                 fds::mark(fd);
@@ -79,10 +75,10 @@ pub fn accept(
     if accepted < 0 {
         return Outcome::Error(errno::get());
     }
-    if !reported && !subscribed(fd) {
+    if !reported && session::active().and_then(|policy| incoming::subscribed(&policy.incoming, fd)).is_none() {
         return Outcome::Handled(accepted);
     }
-    if let Some((real, relay)) = real_peer(accepted) {
+    if let Some((real, relay)) = incoming::real_peer(&Requests, accepted) {
         net::remember_peer(accepted, real, relay);
         let family = outgoing::sockopt(accepted, libc::SO_DOMAIN).unwrap_or(libc::AF_INET);
         if let Some(real) = addrs::for_family(real, family) {
@@ -93,40 +89,11 @@ pub fn accept(
     Outcome::Handled(accepted)
 }
 
-/// Whether the policy subscribes the port listening socket `fd` is bound to.
-fn subscribed(fd: c_int) -> bool {
-    let Some(policy) = session::active() else { return false };
-    outgoing::local_addr(fd).is_ok_and(|addr| policy.incoming.target_port(addr.port()).is_some())
-}
-
-/// The real client of `accepted` and its loopback peer, when the daemon relayed it.
-fn real_peer(accepted: c_int) -> Option<(SocketAddr, SocketAddr)> {
-    // SAFETY: sockaddr_storage is plain data; all-zero is valid.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut storage_len = std::mem::size_of::<libc::sockaddr_storage>() as socklen_t;
-    // SAFETY: `storage`/`storage_len` are valid out-pointers (inside the guard this is the
-    // original getpeername).
-    if unsafe { libc::getpeername(accepted, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut storage_len) }
-        != 0
-    {
-        return None;
-    }
-    let relay = addrs::from_storage(&storage, storage_len)?;
-    if !relay.ip().to_canonical().is_loopback() {
-        return None;
-    }
-    match proxy::call(Message::IncomingPeer { peer_port: relay.port() }) {
-        Ok(Message::IncomingPeerAddr { addr }) => Some((addr, relay)),
-        // A loopback client of the user's own host, not the target's.
-        _ => None,
-    }
-}
-
 /// `fd` is being closed or replaced: a subscribed listener of this process is unsubscribed.
 pub fn forget(fd: c_int) {
     let removed = LISTENERS.lock().ok().and_then(|mut listeners| listeners.remove(&fd));
     if let Some(listener) = removed.filter(|listener| listener.pid == std::process::id()) {
-        if let Err(errno) = proxy::call(Message::IncomingUnlisten { port: listener.port }) {
+        if let Err(errno) = incoming::unlisten(&Requests, listener.port) {
             crate::log!("unsubscribing port {} failed (errno {errno})", listener.port);
         }
     }

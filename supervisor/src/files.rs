@@ -81,7 +81,7 @@ fn routed(
         Some(OwnedBase::Cwd(cwd)) => route::Base::Cwd(cwd),
         Some(OwnedBase::TargetDir(dir)) => route::Base::TargetDir(dir),
     };
-    match route::resolve(served.policy, &path, base) {
+    match route::resolve(&served.policy, &path, base) {
         Some(resolved) => route(resolved),
         None => Answer::Continue,
     }

@@ -13,10 +13,11 @@
 //! # Layout
 //! - [`seccomp`]: the filter and the listener's requests.
 //! - [`process`]: a supervised thread's memory, descriptors, working directory.
-//! - [`serve`]: the serving threads; [`files`] and [`net`] answer the calls; [`placeholders`]
+//! - [`serve`]: the serving threads; [`files`], [`net`] and [`incoming`] answer the calls; [`placeholders`]
 //!   stand for target directories; [`proxy`] connects to the session proxy.
 
 mod files;
+mod incoming;
 mod net;
 mod placeholders;
 mod process;
@@ -93,7 +94,9 @@ fn kernel() -> Option<(u32, u32)> {
 /// should not load the layer (the caller removes it from `LD_PRELOAD`).
 pub fn spawn(command: &mut Command, env: SessionEnv, exe: &Path) -> io::Result<(Child, Supervision)> {
     available().map_err(io::Error::other)?;
-    let program = seccomp::program();
+    let (session, policy, parks) = session_state(&env, exe);
+    let program =
+        seccomp::program(seccomp::Traps { incoming: policy.incoming.mode.is_some(), writes: policy.writes_target() });
     let killable = kernel().is_some_and(|version| version >= KILLABLE_WAIT_KERNEL);
     let (ours, theirs) = UnixStream::pair()?;
     let theirs_fd = theirs.as_raw_fd();
@@ -110,7 +113,15 @@ pub fn spawn(command: &mut Command, env: SessionEnv, exe: &Path) -> io::Result<(
     let child = command.spawn()?;
     drop(theirs);
     let listener = receive_fd(&ours)?;
-    let shared = Arc::new(shared_state(listener, env, exe));
+    let root = env.proxy.parent().unwrap_or(Path::new("/tmp")).join(format!("supervisor-{}", std::process::id()));
+    let shared = Arc::new(serve::Shared {
+        listener: seccomp::Listener::new(listener),
+        policy,
+        session,
+        placeholders: placeholders::Placeholders::new(root),
+        sockets: net::Sockets::default(),
+        parks,
+    });
     for index in 0..THREADS {
         let shared = Arc::clone(&shared);
         std::thread::Builder::new().name(format!("tether-supervisor-{index}")).spawn(move || serve::serve(&shared))?;
@@ -118,7 +129,9 @@ pub fn spawn(command: &mut Command, env: SessionEnv, exe: &Path) -> io::Result<(
     Ok((child, Supervision { shared }))
 }
 
-fn shared_state(listener: std::os::fd::OwnedFd, env: SessionEnv, exe: &Path) -> serve::Shared {
+/// The session's connection details, its compiled policy and its parks, asked before the
+/// program starts (the policy decides which calls the filter traps).
+fn session_state(env: &SessionEnv, exe: &Path) -> (proxy::Session, Policy, Vec<std::net::SocketAddr>) {
     let session = proxy::Session::new(env.proxy.clone(), env.token.clone(), env.log.as_deref());
     let (policy, parks) = match session.connect() {
         Ok((_, ok)) => (ok.policy.map(|policy| *policy), ok.park),
@@ -138,15 +151,7 @@ fn shared_state(listener: std::os::fd::OwnedFd, env: SessionEnv, exe: &Path) -> 
     let policy = Policy::compile(&policy.unwrap_or_else(LayerPolicy::default), host_dirs, host_name, &mut |line| {
         session.log(line)
     });
-    let root = env.proxy.parent().unwrap_or(Path::new("/tmp")).join(format!("supervisor-{}", std::process::id()));
-    serve::Shared {
-        listener: seccomp::Listener::new(listener),
-        policy,
-        session,
-        placeholders: placeholders::Placeholders::new(root),
-        sockets: net::Sockets::default(),
-        parks,
-    }
+    (session, policy, parks)
 }
 
 /// Room for one `SCM_RIGHTS` header with one descriptor (32 bytes, aligned).

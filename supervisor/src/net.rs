@@ -102,11 +102,11 @@ fn connect(served: &Served<'_>, call: &Notification, fd: i32, addr: u64, len: us
     let raw = socket.as_raw_fd();
     if transport == Transport::Tcp && outgoing::is_nonblocking(raw) {
         let parked =
-            outgoing::park(&served.requests, served.parks, raw, family, dest, |park| outgoing::connect(raw, park));
+            outgoing::park(&served.requests, &served.parks, raw, family, dest, |park| outgoing::connect(raw, park));
         if let Some(parked) = parked {
             return match parked {
                 Ok((local_port, stands)) => {
-                    let park = tether_hook_core::route::park_for(served.parks, dest, family);
+                    let park = tether_hook_core::route::park_for(&served.parks, dest, family);
                     let (parked, local, answer) = match stands {
                         Parked::InProgress => (Some(local_port), None, Answer::Error(libc::EINPROGRESS)),
                         Parked::Connected(local) => (None, local, Answer::Value(0)),
@@ -136,6 +136,14 @@ fn connect(served: &Served<'_>, call: &Notification, fd: i32, addr: u64, len: us
             Answer::Error(libc::EINPROGRESS)
         }
         code => Answer::Error(code),
+    }
+}
+
+/// A connection the supervisor accepted for the program, relayed by the daemon from `real`:
+/// `getpeername` reports `real`.
+pub fn accepted(served: &Served<'_>, connection: &OwnedFd, real: SocketAddr, relay: SocketAddr) {
+    if let Some(ino) = inode(connection) {
+        remember(served, ino, Socket { peer: Some((real, relay)), ..Socket::default() });
     }
 }
 
@@ -193,15 +201,7 @@ fn report(
     let Some(reported) = pick(&state) else {
         return Answer::Continue;
     };
-    let Ok(room) = thread.read(len_addr, 4).map(|bytes| u32::from_ne_bytes(bytes.try_into().expect("4 bytes"))) else {
-        return Answer::Error(libc::EFAULT);
-    };
-    let (storage, full) = to_storage(reported);
-    // SAFETY: sockaddr_storage is plain data, valid for its whole size.
-    let bytes =
-        unsafe { std::slice::from_raw_parts((&storage as *const libc::sockaddr_storage).cast::<u8>(), full as usize) };
-    let shown = &bytes[..(room as usize).min(full as usize)];
-    match thread.write(addr, shown).and_then(|()| thread.write(len_addr, &full.to_ne_bytes())) {
+    match write_address(thread, reported, addr, len_addr) {
         Ok(()) => Answer::Value(0),
         Err(errno) => Answer::Error(errno),
     }
@@ -334,7 +334,7 @@ fn receive_from(served: &Served<'_>, call: &Notification, args: [u64; 6]) -> Ans
 
 /// Writes `address` at `addr` with the kernel's truncation rules: at most the `socklen_t` at
 /// `len_addr` bytes, which becomes the address's full length.
-fn write_address(thread: Thread, address: SocketAddr, addr: u64, len_addr: u64) -> Result<(), i32> {
+pub fn write_address(thread: Thread, address: SocketAddr, addr: u64, len_addr: u64) -> Result<(), i32> {
     let room = u32::from_ne_bytes(thread.read(len_addr, 4)?.try_into().expect("4 bytes"));
     let (storage, full) = to_storage(address);
     // SAFETY: sockaddr_storage is plain data, valid for its whole size.

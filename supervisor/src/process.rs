@@ -98,6 +98,21 @@ impl Thread {
         Some(link.as_os_str().as_bytes().to_vec())
     }
 
+    /// Whether a signal the thread does not block waits for it (its own or its process's).
+    pub fn has_pending_signal(self) -> bool {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.0)) else {
+            return false;
+        };
+        let mask = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|value| u64::from_str_radix(value.trim(), 16).ok())
+                .unwrap_or(0)
+        };
+        (mask("SigPnd:") | mask("ShdPnd:")) & !mask("SigBlk:") != 0
+    }
+
     /// A duplicate of the thread's descriptor `fd` (the same open file: a socket connected
     /// through it is the program's socket connected).
     pub fn take_fd(self, fd: i32) -> Result<OwnedFd, i32> {

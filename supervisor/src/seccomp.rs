@@ -45,6 +45,40 @@ pub const TRAPPED: &[libc::c_long] = &[
     libc::SYS_getpeername,
 ];
 
+/// Trapped when the session has incoming traffic on: a listening socket is reported, an
+/// accepted connection reports its real client.
+pub const INCOMING: &[libc::c_long] = &[libc::SYS_listen, libc::SYS_accept, libc::SYS_accept4];
+
+/// Trapped when the session may write the target's files: namespace changes, and `close`, which
+/// sends a writable target file back.
+pub const WRITES: &[libc::c_long] = &[
+    libc::SYS_close,
+    libc::SYS_unlink,
+    libc::SYS_unlinkat,
+    libc::SYS_rmdir,
+    libc::SYS_mkdir,
+    libc::SYS_mkdirat,
+    libc::SYS_rename,
+    libc::SYS_renameat,
+    libc::SYS_renameat2,
+];
+
+/// Which optional groups of calls the filter traps, from the session's policy: each costs the
+/// program a round trip to the supervisor per call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Traps {
+    pub incoming: bool,
+    pub writes: bool,
+}
+
+impl Traps {
+    fn calls(self) -> impl Iterator<Item = &'static libc::c_long> {
+        let incoming = if self.incoming { INCOMING } else { &[] };
+        let writes = if self.writes { WRITES } else { &[] };
+        TRAPPED.iter().chain(incoming).chain(writes)
+    }
+}
+
 /// `struct seccomp_data`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -94,6 +128,8 @@ pub enum Answer {
     Error(i32),
     /// Already answered (a descriptor handed over with [`Listener::send_fd`]).
     Sent,
+    /// Answered later, by another thread (a call that waits for the program's clients).
+    Later,
 }
 
 /// Where a conditional jump of the filter goes.
@@ -129,10 +165,11 @@ fn arg(index: u32, high: bool) -> u32 {
 /// The BPF program: every trapped call of an x86_64 program goes to the supervisor, the rest
 /// (and any other architecture's calls, which `available` refuses to supervise) run.
 /// `getsockopt` is trapped for `SOL_SOCKET`/`SO_ERROR` only, `sendto` and `recvfrom` only with
-/// an address (`sendto` of a connected socket, the usual `send`, runs).
-pub fn program() -> Vec<libc::sock_filter> {
+/// an address (`sendto` of a connected socket, the usual `send`, runs); the groups of `traps`
+/// whatever their arguments.
+pub fn program(traps: Traps) -> Vec<libc::sock_filter> {
     let mut ops = vec![load(4), jeq(AUDIT_ARCH_X86_64, To::Skip(0), To::Allow), load(0)];
-    ops.extend(TRAPPED.iter().map(|nr| jeq(*nr as u32, To::Notify, To::Skip(0))));
+    ops.extend(traps.calls().map(|nr| jeq(*nr as u32, To::Notify, To::Skip(0))));
     ops.extend([
         jeq(libc::SYS_getsockopt as u32, To::Skip(0), To::Skip(4)),
         load(arg(1, false)),
@@ -232,7 +269,7 @@ impl Listener {
     /// Answers the call `id`. A call that went away meanwhile (`ENOENT`) needs no answer.
     pub fn answer(&self, id: u64, answer: Answer) {
         let response = match answer {
-            Answer::Sent => return,
+            Answer::Sent | Answer::Later => return,
             Answer::Continue => Response { id, val: 0, error: 0, flags: SECCOMP_USER_NOTIF_FLAG_CONTINUE },
             Answer::Value(val) => Response { id, val, error: 0, flags: 0 },
             Answer::Error(errno) => Response { id, val: 0, error: -errno, flags: 0 },
@@ -273,11 +310,11 @@ mod tests {
     use super::*;
 
     /// Runs the filter on one call, as the kernel would (the few instructions it uses).
-    fn verdict(nr: libc::c_long, arch: u32, args: [u64; 6]) -> u32 {
+    fn verdict_with(traps: Traps, nr: libc::c_long, arch: u32, args: [u64; 6]) -> u32 {
         let data = Data { nr: nr as i32, arch, instruction_pointer: 0, args };
         // SAFETY: Data is plain data of 64 bytes.
         let bytes: [u8; 64] = unsafe { std::mem::transmute(data) };
-        let filter = program();
+        let filter = program(traps);
         let (mut at, mut acc) = (0usize, 0u32);
         loop {
             let op = filter[at];
@@ -293,6 +330,27 @@ mod tests {
                 code if code == libc::BPF_RET | libc::BPF_K => return op.k,
                 code => panic!("unexpected instruction {code:#x}"),
             }
+        }
+    }
+
+    fn verdict(nr: libc::c_long, arch: u32, args: [u64; 6]) -> u32 {
+        verdict_with(Traps::default(), nr, arch, args)
+    }
+
+    #[test]
+    fn the_groups_of_calls_are_trapped_only_when_the_session_needs_them() {
+        let x86 = AUDIT_ARCH_X86_64;
+        for (traps, group) in
+            [(Traps { incoming: true, writes: false }, INCOMING), (Traps { incoming: false, writes: true }, WRITES)]
+        {
+            for nr in group {
+                assert_eq!(verdict(*nr, x86, [0; 6]), SECCOMP_RET_ALLOW, "{nr} without its group");
+                assert_eq!(verdict_with(traps, *nr, x86, [0; 6]), SECCOMP_RET_USER_NOTIF, "{nr} with its group");
+            }
+            for nr in TRAPPED {
+                assert_eq!(verdict_with(traps, *nr, x86, [0; 6]), SECCOMP_RET_USER_NOTIF, "{nr}");
+            }
+            assert_eq!(verdict_with(traps, libc::SYS_read, x86, [0; 6]), SECCOMP_RET_ALLOW);
         }
     }
 

@@ -2,6 +2,7 @@
 //! call waiting for the target (a blocking `connect`) holds up only its own thread.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tether_hook_core::policy::Policy;
 
@@ -9,7 +10,7 @@ use crate::net::Sockets;
 use crate::placeholders::Placeholders;
 use crate::proxy::{Requests, Session};
 use crate::seccomp::{Answer, Listener};
-use crate::{files, net};
+use crate::{files, incoming, net};
 
 /// What every serving thread shares.
 pub struct Shared {
@@ -23,31 +24,34 @@ pub struct Shared {
 
 /// One serving thread's view: the shared state and its own connection to the session proxy.
 pub struct Served<'s> {
-    pub listener: &'s Listener,
-    pub policy: &'s Policy,
-    pub session: &'s Session,
-    pub placeholders: &'s Placeholders,
-    pub sockets: &'s Sockets,
-    pub parks: &'s [SocketAddr],
+    pub shared: &'s Arc<Shared>,
     pub requests: Requests<'s>,
 }
 
+impl<'s> Served<'s> {
+    pub fn new(shared: &'s Arc<Shared>) -> Served<'s> {
+        Served { shared, requests: Requests::new(&shared.session) }
+    }
+}
+
+impl std::ops::Deref for Served<'_> {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        self.shared
+    }
+}
+
 /// Serves trapped calls until the listener fails (supervision is over).
-pub fn serve(shared: &Shared) {
-    let served = Served {
-        listener: &shared.listener,
-        policy: &shared.policy,
-        session: &shared.session,
-        placeholders: &shared.placeholders,
-        sockets: &shared.sockets,
-        parks: &shared.parks,
-        requests: Requests::new(&shared.session),
-    };
+pub fn serve(shared: &Arc<Shared>) {
+    let served = Served::new(shared);
     loop {
         match shared.listener.receive() {
             Ok(call) => {
-                let answer =
-                    files::answer(&served, &call).or_else(|| net::answer(&served, &call)).unwrap_or(Answer::Continue);
+                let answer = files::answer(&served, &call)
+                    .or_else(|| net::answer(&served, &call))
+                    .or_else(|| incoming::answer(&served, &call))
+                    .unwrap_or(Answer::Continue);
                 shared.listener.answer(call.id, answer);
             }
             Err(libc::EINTR | libc::ENOENT) => {}

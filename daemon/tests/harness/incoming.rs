@@ -556,3 +556,78 @@ fn a_listener_that_closes_at_once_is_not_worth_a_warning() {
     assert!(output.status.success(), "{said}");
     assert!(!said.contains("9526"), "a listener closed at once got a warning: {said}");
 }
+
+/// A Go HTTP server (`probe-go http-server`: Go's own `net.Listen` and `accept4`, which no
+/// LD_PRELOAD layer sees) as the user process under `tether exec`, with `config`, listening on
+/// both families.
+fn go_server(tether: &Tether, pod: &Fixture, probe: &str, config: &std::path::Path, args: &[&str]) -> Server {
+    let mut command = tether.command();
+    command
+        .args(["exec", "--target", &pod.pid_target(), "--config"])
+        .arg(config)
+        .arg("--")
+        .arg(repo().join("fixtures/build").join(probe))
+        .arg("http-server")
+        .args(args)
+        .env("LISTEN_HOST", "::");
+    Server::start(command)
+}
+
+/// Steal and mirror for a Go server, served by the supervisor: stolen requests reach it with
+/// their real client (as `accept` and `getpeername` report it), over IPv4 and IPv6; mirrored
+/// ones are answered by the target and copied to it.
+fn go_server_steals_and_mirrors(probe: &str, pod_name: &str, ports: [&str; 2]) {
+    require_tier();
+    let pod = Fixture::pod(pod_name);
+    let tether = Tether::new();
+    let [stolen, mirrored] = ports;
+    let _target = target_server(&pod, &["http-server", stolen, "target"]);
+    let steal = tether.config("steal.json", r#"{"incoming": {"mode": "steal"}}"#);
+    let user = go_server(&tether, &pod, probe, &steal, &[stolen, "user"]);
+    let url = format!("http://{}:{stolen}/orders", pod.get("/pod_ip"));
+    let report = client(&pod, &["http-requests", &url, "h1", "alice", "-"]);
+    let (answers, client_addr) = answered_by(&report);
+    assert_eq!(answers, pairs(&[("user", "alice"), ("user", "-")]), "{report}");
+    let body: Value = serde_json::from_str(report["responses"][0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["peer"], client_addr.as_str(), "the Go server sees the real client");
+    assert!(client_addr.starts_with(&pod.get("/cluster_ip")), "{client_addr}");
+    let url6 = format!("http://[{}]:{stolen}/orders", pod.get("/pod_ip6"));
+    let report6 = client(&pod, &["http-requests", &url6, "h1", "bob"]);
+    let (answers6, client6) = answered_by(&report6);
+    assert_eq!(answers6, pairs(&[("user", "bob")]), "{report6}");
+    let body6: Value = serde_json::from_str(report6["responses"][0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body6["peer"], client6.as_str(), "the Go server sees the real IPv6 client");
+    user.stop();
+    let mut last = Value::Null;
+    let served = eventually(Duration::from_secs(5), || {
+        last = client(&pod, &["http-requests", &url, "h1", "alice"]);
+        last["responses"][0]["status"] == 200 && answered_by(&last).0 == pairs(&[("target", "alice")])
+    });
+    assert!(served, "after the session the target serves again: {last}");
+
+    let record = tether.state_dir.join("copies.txt");
+    let _mirror_target = target_server(&pod, &["http-server", mirrored, "target"]);
+    let mirror = tether.config("mirror.json", r#"{"incoming": {"mode": "mirror"}}"#);
+    let copier = go_server(&tether, &pod, probe, &mirror, &[mirrored, "user", &record.display().to_string()]);
+    let url = format!("http://{}:{mirrored}/api", pod.get("/pod_ip"));
+    let report = client(&pod, &["http-requests", &url, "h1", "alice", "bob", "-"]);
+    assert_eq!(answered_by(&report).0, pairs(&[("target", "alice"), ("target", "bob"), ("target", "-")]), "{report}");
+    let mut copies = String::new();
+    let all = eventually(Duration::from_secs(5), || {
+        copies = std::fs::read_to_string(&record).unwrap_or_default();
+        copies.lines().count() >= 3
+    });
+    copier.stop();
+    assert!(all, "the Go server got copies: {copies:?}");
+    assert_eq!(copies, "alice\nbob\n-\n", "every mirrored request, in order");
+}
+
+#[test]
+fn a_go_http_server_with_cgo_steals_and_mirrors_the_targets_requests() {
+    go_server_steals_and_mirrors("probe-go", "inc-go", ["9610", "9611"]);
+}
+
+#[test]
+fn a_static_go_http_server_steals_and_mirrors_the_targets_requests() {
+    go_server_steals_and_mirrors("probe-go-static", "inc-go-static", ["9620", "9621"]);
+}
